@@ -1,0 +1,3 @@
+//! Benchmarks: the built-in benchmark catalog (running benchmarks is not implemented yet).
+
+pub mod catalog;

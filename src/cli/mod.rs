@@ -1,0 +1,55 @@
+//! Command-line interface: one file per command group; this file parses and dispatches.
+
+mod init;
+mod plan;
+mod schema;
+mod validate;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit;
+
+/// kitt: benchmark LLM inference engines from declarative, versioned YAML suites.
+#[derive(Debug, Parser)]
+#[command(name = "kitt", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check suite files without running anything (schema, references, DAG, params).
+    Validate(validate::Args),
+    /// Show the expanded, ordered DAG a suite would run.
+    Plan(plan::Args),
+    /// Print a JSON Schema.
+    Schema(schema::Args),
+    /// Write a starter suite.
+    Init(init::Args),
+}
+
+/// Runs kitt with the process arguments and returns the exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let outcome = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Schema(args) => schema::run(args),
+        Command::Init(args) => init::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::INTERNAL
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `kitt plan SUITE`: the expanded, ordered DAG, as text, JSON or Graphviz dot.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::exit;
+use crate::registry::Registry;
+use crate::suite::diagnostics;
+use crate::suite::params::Override;
+use crate::suite::plan::plan;
+use crate::suite::validate::{Unset, validate_file};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PlanFormat {
+    Text,
+    Json,
+    Dot,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The suite file.
+    suite: PathBuf,
+    /// Set a suite parameter (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    params: Vec<Override>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    format: PlanFormat,
+    /// Exit 2 when the plan has work to do, 0 when it has none.
+    #[arg(long)]
+    detailed_exitcode: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let registry = Registry::with_builtins();
+    let validation = validate_file(&args.suite, &registry, &args.params, Unset::Error);
+    let text = diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
+    std::io::stderr().write_all(text.as_bytes())?;
+    let Some(checked) = &validation.suite else {
+        return Ok(exit::FAILED);
+    };
+    let plan = plan(checked);
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        PlanFormat::Text => stdout.write_all(plan.render_text().as_bytes())?,
+        PlanFormat::Dot => stdout.write_all(plan.render_dot().as_bytes())?,
+        PlanFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &plan)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(if args.detailed_exitcode && plan.leg_count() > 0 {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}

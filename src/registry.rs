@@ -1,0 +1,399 @@
+//! Engines, benchmarks and reporters by name. Built-ins and plugins register through the
+//! same `register_*` calls, which refuse a name that is already taken.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use indexmap::IndexMap;
+use jsonschema::Validator;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::suite::model::RuntimeMode;
+
+/// Where a registered entry came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "type", content = "path")]
+pub enum Origin {
+    BuiltIn,
+    Plugin(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::BuiltIn => f.write_str("built-in"),
+            Origin::Plugin(p) => write!(f, "plugin at {}", p.display()),
+        }
+    }
+}
+
+/// A model format an engine loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelFormat {
+    /// A single `.gguf` file.
+    Gguf,
+    /// A Hugging Face directory (or hub id) of safetensors weights.
+    Safetensors,
+    /// An Ollama model tag such as `llama3.1:8b`.
+    OllamaTag,
+    /// Whatever the remote server was started with; kitt only passes the name along.
+    ServerSide,
+}
+
+impl fmt::Display for ModelFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModelFormat::Gguf => "gguf",
+            ModelFormat::Safetensors => "safetensors",
+            ModelFormat::OllamaTag => "ollama tag",
+            ModelFormat::ServerSide => "server-side model name",
+        })
+    }
+}
+
+/// The static facts of an engine: what the engine contract says without starting anything.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineInfo {
+    pub name: String,
+    pub description: String,
+    pub formats: Vec<ModelFormat>,
+    pub default_image: Option<String>,
+    pub default_port: u16,
+    pub container_port: u16,
+    pub health_endpoint: String,
+    /// Supported runtimes, the default first.
+    pub modes: Vec<RuntimeMode>,
+    /// Schema of the engine's `config:` settings.
+    pub config_schema: Value,
+    /// Whether an engine instance must name a model.
+    pub model_required: bool,
+}
+
+/// Whether more of a metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Higher,
+    Lower,
+}
+
+/// A metric a benchmark reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricInfo {
+    pub name: String,
+    pub unit: String,
+    pub direction: Direction,
+}
+
+/// Benchmark categories, as in the original KITT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Performance,
+    QualityStandard,
+    QualityCustom,
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Category::Performance => "performance",
+            Category::QualityStandard => "quality_standard",
+            Category::QualityCustom => "quality_custom",
+        })
+    }
+}
+
+/// The static facts of a benchmark.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchmarkInfo {
+    pub name: String,
+    pub version: String,
+    pub category: Category,
+    pub description: String,
+    pub params_schema: Value,
+    pub metrics: Vec<MetricInfo>,
+    /// Metric names produced at run time whose set depends on params (e.g. per-leg values);
+    /// asserts on names with these prefixes are accepted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dynamic_metric_prefixes: Vec<String>,
+    /// Outputs later nodes may read as `${{ nodes.ID.outputs.NAME }}`.
+    pub outputs: Vec<String>,
+}
+
+/// The static facts of a reporter.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReporterInfo {
+    pub name: String,
+    pub description: String,
+    pub params_schema: Value,
+}
+
+/// Anything the registry holds.
+pub trait Entry {
+    /// The name suites use.
+    fn name(&self) -> &str;
+    /// What kind of thing this is, for messages ("engine").
+    const KIND: &'static str;
+}
+
+impl Entry for EngineInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    const KIND: &'static str = "engine";
+}
+
+impl Entry for BenchmarkInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    const KIND: &'static str = "benchmark";
+}
+
+impl Entry for ReporterInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    const KIND: &'static str = "reporter";
+}
+
+/// An entry with its origin and its compiled params schema.
+#[derive(Debug)]
+pub struct Registered<T> {
+    pub info: T,
+    pub origin: Origin,
+    validator: OnceLock<Result<Validator, String>>,
+}
+
+impl<T> Registered<T> {
+    fn new(info: T, origin: Origin) -> Self {
+        Registered {
+            info,
+            origin,
+            validator: OnceLock::new(),
+        }
+    }
+
+    /// The compiled validator of `schema`, compiled on first use.
+    pub fn validator(&self, schema: &Value) -> Result<&Validator, &str> {
+        self.validator
+            .get_or_init(|| {
+                jsonschema::draft7::new(schema).map_err(|e| format!("invalid params schema: {e}"))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+/// Why an entry could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{kind} `{name}` from {new} collides with the {kind} of the same name from {existing}")]
+    Collision {
+        kind: &'static str,
+        name: String,
+        existing: Origin,
+        new: Origin,
+    },
+    #[error("{kind} `{name}` from {origin} has an invalid params schema: {reason}")]
+    InvalidSchema {
+        kind: &'static str,
+        name: String,
+        origin: Origin,
+        reason: String,
+    },
+}
+
+/// Entries of one kind by name, in registration order.
+#[derive(Debug)]
+pub struct Catalog<T> {
+    entries: IndexMap<String, Registered<T>>,
+}
+
+impl<T> Default for Catalog<T> {
+    fn default() -> Self {
+        Catalog {
+            entries: IndexMap::new(),
+        }
+    }
+}
+
+impl<T: Entry> Catalog<T> {
+    fn register(&mut self, info: T, origin: Origin) -> Result<(), RegistryError> {
+        if let Some(existing) = self.entries.get(info.name()) {
+            return Err(RegistryError::Collision {
+                kind: T::KIND,
+                name: info.name().to_string(),
+                existing: existing.origin.clone(),
+                new: origin,
+            });
+        }
+        self.entries
+            .insert(info.name().to_string(), Registered::new(info, origin));
+        Ok(())
+    }
+
+    /// The entry with this name.
+    pub fn get(&self, name: &str) -> Option<&Registered<T>> {
+        self.entries.get(name)
+    }
+
+    /// All entries in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Registered<T>> {
+        self.entries.values()
+    }
+
+    /// The registered name closest to `name`, when one is close enough to be a typo.
+    pub fn suggest(&self, name: &str) -> Option<&str> {
+        suggest(name, self.entries.keys().map(String::as_str))
+    }
+
+    /// The names, comma separated, for "known: ..." hints.
+    pub fn names(&self) -> String {
+        self.entries
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The closest candidate to `name` by Jaro-Winkler similarity, if it is close enough.
+pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Every engine, benchmark and reporter kitt knows by name.
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub engines: Catalog<EngineInfo>,
+    pub benchmarks: Catalog<BenchmarkInfo>,
+    pub reporters: Catalog<ReporterInfo>,
+}
+
+impl Registry {
+    /// A registry holding nothing (tests register fixtures into it).
+    pub fn empty() -> Self {
+        Registry::default()
+    }
+
+    /// A registry holding the built-in engines, benchmarks and reporters.
+    pub fn with_builtins() -> Self {
+        let mut registry = Registry::empty();
+        for engine in crate::engine::profiles::builtin_engines() {
+            registry
+                .register_engine(engine, Origin::BuiltIn)
+                .expect("built-in engine names are unique");
+        }
+        for benchmark in crate::bench::catalog::builtin_benchmarks() {
+            registry
+                .register_benchmark(benchmark, Origin::BuiltIn)
+                .expect("built-in benchmark names are unique");
+        }
+        for reporter in crate::report::catalog::builtin_reporters() {
+            registry
+                .register_reporter(reporter, Origin::BuiltIn)
+                .expect("built-in reporter names are unique");
+        }
+        registry
+    }
+
+    /// Registers an engine.
+    pub fn register_engine(&mut self, info: EngineInfo, origin: Origin) -> Result<(), RegistryError> {
+        check_schema(EngineInfo::KIND, &info.name, &info.config_schema, &origin)?;
+        self.engines.register(info, origin)
+    }
+
+    /// Registers a benchmark.
+    pub fn register_benchmark(
+        &mut self,
+        info: BenchmarkInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
+        check_schema(BenchmarkInfo::KIND, &info.name, &info.params_schema, &origin)?;
+        self.benchmarks.register(info, origin)
+    }
+
+    /// Registers a reporter.
+    pub fn register_reporter(
+        &mut self,
+        info: ReporterInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
+        check_schema(ReporterInfo::KIND, &info.name, &info.params_schema, &origin)?;
+        self.reporters.register(info, origin)
+    }
+}
+
+/// A params schema must at least describe an object; compiling it fully happens on first use.
+fn check_schema(
+    kind: &'static str,
+    name: &str,
+    schema: &Value,
+    origin: &Origin,
+) -> Result<(), RegistryError> {
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err(RegistryError::InvalidSchema {
+            kind,
+            name: name.to_string(),
+            origin: origin.clone(),
+            reason: "the top level must be `type: object`".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reporter(name: &str) -> ReporterInfo {
+        ReporterInfo {
+            name: name.into(),
+            description: String::new(),
+            params_schema: json!({"type": "object"}),
+        }
+    }
+
+    #[test]
+    fn a_taken_name_is_refused_naming_both_origins() {
+        let mut r = Registry::empty();
+        r.register_reporter(reporter("md"), Origin::BuiltIn).unwrap();
+        let e = r
+            .register_reporter(reporter("md"), Origin::Plugin("/p/md".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plugin at /p/md") && e.contains("built-in"), "{e}");
+    }
+
+    #[test]
+    fn builtin_schemas_all_compile() {
+        let r = Registry::with_builtins();
+        for e in r.engines.iter() {
+            e.validator(&e.info.config_schema).unwrap();
+        }
+        for b in r.benchmarks.iter() {
+            b.validator(&b.info.params_schema).unwrap();
+        }
+        for rep in r.reporters.iter() {
+            rep.validator(&rep.info.params_schema).unwrap();
+        }
+    }
+
+    #[test]
+    fn suggestions_catch_typos_only() {
+        let names = ["vllm", "sglang", "llama.cpp"];
+        assert_eq!(suggest("vlm", names.iter().copied()), Some("vllm"));
+        assert_eq!(suggest("llamacpp", names.iter().copied()), Some("llama.cpp"));
+        assert_eq!(suggest("triton", names.iter().copied()), None);
+    }
+}

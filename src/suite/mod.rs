@@ -1,0 +1,18 @@
+//! The suite language: model, loading with positions, composition, validation, diagnostics,
+//! templates and planning.
+
+pub mod compose;
+pub mod dag;
+pub mod diagnostics;
+pub mod load;
+pub mod matrix;
+pub mod model;
+pub mod params;
+pub mod plan;
+pub mod pointer;
+pub mod schema;
+pub mod schema_check;
+pub mod source;
+pub mod template;
+pub mod validate;
+pub mod workspace;

@@ -1,0 +1,549 @@
+//! The suite language as Rust types: serde reads them, schemars turns them into
+//! `schemas/suite.schema.json`. Fields marked `x-kitt-templatable` may hold `${{ }}`.
+
+use std::fmt;
+use std::time::Duration as StdDuration;
+
+use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// The only API version of the suite language so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApiVersion {
+    #[serde(rename = "kitt/v1")]
+    V1,
+}
+
+/// What a file is: a suite, or a library of node templates for `include:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SuiteKind {
+    Suite,
+}
+
+/// The kind of a file that only holds node templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TemplatesKind {
+    NodeTemplates,
+}
+
+/// A benchmark suite: engines to start, benchmark nodes to run in dependency order, and reports.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "kitt suite")]
+pub struct Suite {
+    /// Version of the suite language. Always `kitt/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: ApiVersion,
+    /// Always `Suite`.
+    pub kind: SuiteKind,
+    pub metadata: Metadata,
+    /// Files of node templates (`kind: NodeTemplates`), relative to this file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Typed suite parameters, referenced as `${{ params.NAME }}` and set with `-p NAME=VALUE`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}))]
+    pub params: IndexMap<String, ParamSpec>,
+    /// Inference engines by the name nodes use; each starts before its first node and stops after its last.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"}))]
+    pub engines: IndexMap<String, EngineSpec>,
+    /// Settings merged one level deep into every node; a node's own value wins, lists are replaced.
+    #[serde(default)]
+    pub defaults: NodeDefaults,
+    /// How many nodes may run at the same time (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub parallelism: Option<u32>,
+    /// The benchmark nodes.
+    #[schemars(length(min = 1))]
+    pub nodes: Vec<NodeSpec>,
+    /// Reports rendered at the end of `kitt apply`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<ReportSpec>,
+}
+
+/// A file of named node templates that suites `include:` and nodes `extends:`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "kitt node templates")]
+pub struct TemplateFile {
+    /// Version of the suite language. Always `kitt/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: ApiVersion,
+    /// Always `NodeTemplates`.
+    pub kind: TemplatesKind,
+    /// More template files, relative to this file.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Node templates by name.
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"}))]
+    pub templates: IndexMap<String, NodeTemplate>,
+}
+
+/// Who the suite is and which version of it this is.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Suite name: lower-case letters, digits, `-`, `_`, `.`.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_.-]*$"))]
+    pub name: String,
+    /// Semantic version of the suite, e.g. `1.4.0`.
+    #[schemars(regex(
+        pattern = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+    ))]
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub labels: IndexMap<String, String>,
+}
+
+/// The type of a suite parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+}
+
+impl fmt::Display for ParamType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Number => "number",
+            ParamType::Boolean => "boolean",
+        })
+    }
+}
+
+/// A typed suite parameter.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    /// The value used when `-p` does not set one; without it the parameter must be given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// How an engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeMode {
+    /// In a container, through the Docker API.
+    Docker,
+    /// The engine's own binary in a local process.
+    Native,
+    /// Already running at `url`; nothing is started or stopped.
+    External,
+}
+
+impl fmt::Display for RuntimeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RuntimeMode::Docker => "docker",
+            RuntimeMode::Native => "native",
+            RuntimeMode::External => "external",
+        })
+    }
+}
+
+/// One engine instance used by the suite's nodes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSpec {
+    /// The registered engine (`kitt engines list`).
+    pub uses: String,
+    /// Model path, directory or tag, as the engine takes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kitt-templatable" = true))]
+    pub model: Option<String>,
+    /// Container image (docker mode); the engine's default image when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kitt-templatable" = true))]
+    pub image: Option<String>,
+    /// docker, native or external; the engine's first supported mode when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RuntimeMode>,
+    /// Base URL of an external engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kitt-templatable" = true))]
+    pub url: Option<String>,
+    /// Name of the environment variable holding the API key of an external engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub api_key_env: Option<String>,
+    /// Docker daemon to use instead of the local one (e.g. `tcp://gpu-box:2375`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_host: Option<String>,
+    /// Extra launch arguments, appended after those kitt derives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kitt-templatable" = true))]
+    pub args: Vec<String>,
+    /// Environment of the engine process or container.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(extend("x-kitt-templatable" = true))]
+    pub env: IndexMap<String, String>,
+    /// Names of host environment variables passed through unlogged (secrets such as `HF_TOKEN`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// Hardware the engine needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Engine settings (context length, dtype, ...), checked against the engine's own schema.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schemars(extend("x-kitt-templatable" = true))]
+    pub config: Map<String, Value>,
+}
+
+/// Hardware an engine needs.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// `all`, a number of GPUs, or a list of GPU ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<GpuRequest>,
+    /// Shared memory of a container, e.g. `8g`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+[kmgKMG]?$"))]
+    pub shm_size: Option<String>,
+}
+
+/// Which GPUs an engine gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum GpuRequest {
+    /// `all`.
+    All(AllGpus),
+    /// This many GPUs.
+    Count(u32),
+    /// These GPU ids.
+    Ids(Vec<u32>),
+}
+
+/// The word `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AllGpus {
+    #[serde(rename = "all")]
+    All,
+}
+
+/// Settings every node inherits unless it sets them itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeDefaults {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Warmup>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+}
+
+/// Requests sent before measuring, whose results are discarded.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Warmup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+}
+
+/// Sampling settings sent with every request.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sampling {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_tokens: Option<u32>,
+    /// Generate at least this many tokens (where the engine supports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_tokens: Option<u32>,
+    /// Keep generating past end-of-sequence (where the engine supports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_eos: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+}
+
+/// Retries of a node that failed for a transient reason.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts in total, the first one included.
+    #[schemars(range(min = 1, max = 10))]
+    pub attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Duration>,
+}
+
+/// When a node runs, given how the nodes it needs ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunIf {
+    /// Only when every node it needs succeeded.
+    #[default]
+    Success,
+    /// Only when at least one node it needs failed.
+    Failure,
+    /// Whatever happened before.
+    Always,
+}
+
+/// One benchmark run on one engine: a node of the suite's DAG.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Unique id, used by `needs` and in results.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"))]
+    pub id: String,
+    /// A node template from an included file; the node's own settings win, one level deep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    #[serde(flatten)]
+    pub body: NodeTemplate,
+}
+
+/// Everything a node sets except its id: what a node template holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = false))]
+pub struct NodeTemplate {
+    /// The registered benchmark (`kitt test list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchmark: Option<String>,
+    /// The engine, by its name under `engines:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Nodes that must finish first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    /// Run on success (default), failure or always of the nodes it needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_if: Option<RunIf>,
+    /// Runs the node once per combination of the listed values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<Matrix>,
+    /// The benchmark's parameters, checked against its own schema (`kitt test show NAME`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schemars(extend("x-kitt-templatable" = true))]
+    pub params: Map<String, Value>,
+    /// Bounds on the node's metrics; a breach fails the node.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub assert: IndexMap<String, Bound>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Warmup>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
+}
+
+/// Axes of a node's matrix and how its legs run.
+///
+/// Every key other than `include`, `exclude`, `max_parallel` and `fail_fast` is an axis: a
+/// list of values, each available as `${{ matrix.KEY }}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Matrix(pub Map<String, Value>);
+
+impl JsonSchema for Matrix {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Matrix".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Axes (lists of values, each available as `${{ matrix.KEY }}`) plus include, exclude, max_parallel and fail_fast.",
+            "type": "object",
+            "properties": {
+                "include": {
+                    "description": "Extra legs, each a mapping of axis values.",
+                    "type": "array",
+                    "items": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+                },
+                "exclude": {
+                    "description": "Legs to drop: every leg matching all values of an entry.",
+                    "type": "array",
+                    "items": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+                },
+                "max_parallel": {"description": "Legs that may run at once.", "type": "integer", "minimum": 1},
+                "fail_fast": {"description": "Cancel the other legs when one fails (default true).", "type": "boolean"}
+            },
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "additionalProperties": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": ["string", "number", "boolean"]}
+            }
+        })
+    }
+}
+
+/// Bounds on one metric. Ratios compare against a baseline run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1))]
+pub struct Bound {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Lowest accepted value / baseline value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ratio: Option<f64>,
+    /// Highest accepted value / baseline value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ratio: Option<f64>,
+    /// `last-success` (of this suite) or a run id; required with ratios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+}
+
+/// A report rendered at the end of `kitt apply`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    /// The registered reporter.
+    pub reporter: String,
+    /// Output path; `{{ suite.name }}` and other report-context values may appear in it.
+    pub output: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schemars(extend("x-kitt-templatable" = true))]
+    pub params: Map<String, Value>,
+}
+
+/// A duration written as `90s`, `30m`, `1h30m` or `500ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration(pub StdDuration);
+
+/// The pattern every duration string matches.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(ms|s|m|h))+$";
+
+impl Duration {
+    /// Parses `1h30m`, `90s`, `500ms`.
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let mut total = StdDuration::ZERO;
+        let mut rest = text;
+        if rest.is_empty() {
+            return Err("empty duration".into());
+        }
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(format!("`{text}` is not a duration like 90s, 30m, 1h30m or 500ms"));
+            }
+            let n: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("`{text}`: number too large"))?;
+            rest = &rest[digits..];
+            let (unit, len) = if rest.starts_with("ms") {
+                (StdDuration::from_millis(1), 2)
+            } else if rest.starts_with('s') {
+                (StdDuration::from_secs(1), 1)
+            } else if rest.starts_with('m') {
+                (StdDuration::from_secs(60), 1)
+            } else if rest.starts_with('h') {
+                (StdDuration::from_secs(3600), 1)
+            } else {
+                return Err(format!("`{text}` is not a duration like 90s, 30m, 1h30m or 500ms"));
+            };
+            rest = &rest[len..];
+            let part = unit
+                .checked_mul(u32::try_from(n).map_err(|_| format!("`{text}`: number too large"))?)
+                .ok_or_else(|| format!("`{text}`: duration too large"))?;
+            total = total
+                .checked_add(part)
+                .ok_or_else(|| format!("`{text}`: duration too large"))?;
+        }
+        Ok(Duration(total))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 != 0 {
+            return write!(f, "{ms}ms");
+        }
+        let mut s = self.0.as_secs();
+        let h = s / 3600;
+        s %= 3600;
+        let m = s / 60;
+        s %= 60;
+        if h > 0 {
+            write!(f, "{h}h")?;
+        }
+        if m > 0 {
+            write!(f, "{m}m")?;
+        }
+        if s > 0 || (h == 0 && m == 0) {
+            write!(f, "{s}s")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Duration::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration such as `90s`, `30m`, `1h30m` or `500ms`.",
+            "type": "string",
+            "pattern": DURATION_PATTERN
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(Duration::parse("1h30m").unwrap().0.as_secs(), 5400);
+        assert_eq!(Duration::parse("500ms").unwrap().0.as_millis(), 500);
+        assert_eq!(Duration::parse("90s").unwrap().to_string(), "1m30s");
+        assert!(Duration::parse("5 minutes").is_err());
+        assert!(Duration::parse("99999999999999h").is_err());
+    }
+}

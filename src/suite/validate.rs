@@ -1,0 +1,918 @@
+//! `validate`: a suite file through every check — YAML, schema, composition, types,
+//! references, the DAG, templates and each node's params — into a [`CheckedSuite`].
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use super::compose::{compose, read_and_load};
+use super::dag::NodeGraph;
+use super::diagnostics::{Diagnostic, Location};
+use super::load::Limits;
+use super::matrix::{LegPolicy, MAX_LEGS_PER_NODE, leg_id};
+use super::model::{EngineSpec, RunIf, RuntimeMode, Suite};
+use super::params::{self, Override};
+use super::pointer;
+use super::schema_check::{self, display_path};
+use super::template::{self, Reference, Resolution};
+use super::workspace::{Origins, Workspace};
+use crate::registry::{ModelFormat, Registry};
+
+/// Most legs a whole suite may expand to.
+pub const MAX_LEGS_PER_SUITE: usize = 10_000;
+
+/// One run of one benchmark on one engine: a node, or one leg of a node's matrix.
+#[derive(Debug, Clone)]
+pub struct Leg {
+    /// `node` or `node[axis=value,...]`.
+    pub id: String,
+    pub node: String,
+    pub node_index: usize,
+    pub benchmark: String,
+    pub engine: String,
+    pub matrix: Map<String, Value>,
+    /// Params with suite params and matrix values rendered; outputs of earlier nodes stay `${{ }}`.
+    pub params: Map<String, Value>,
+    /// Ids of the nodes (not legs) this leg needs.
+    pub needs: Vec<String>,
+    pub run_if: RunIf,
+    pub policy: Option<LegPolicy>,
+}
+
+/// An engine instance with its templates rendered and defaults applied.
+#[derive(Debug, Clone)]
+pub struct ResolvedEngine {
+    pub name: String,
+    pub uses: String,
+    pub mode: RuntimeMode,
+    pub model: Option<String>,
+    pub image: Option<String>,
+    pub url: Option<String>,
+}
+
+/// A suite that passed every check.
+#[derive(Debug)]
+pub struct CheckedSuite {
+    pub suite: Suite,
+    pub params: IndexMap<String, Value>,
+    pub engines: IndexMap<String, ResolvedEngine>,
+    pub legs: Vec<Leg>,
+    /// The stage of each node (index as in `suite.nodes`).
+    pub stages: Vec<usize>,
+}
+
+/// The outcome of validating one file.
+pub struct Validation {
+    pub workspace: Workspace,
+    pub diagnostics: Vec<Diagnostic>,
+    pub suite: Option<CheckedSuite>,
+}
+
+impl Validation {
+    /// Whether the file has any error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Whether suite params without a value are errors (plan) or unknowns (validate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unset {
+    Allowed,
+    Error,
+}
+
+/// Validates the suite at `path`.
+pub fn validate_file(
+    path: &Path,
+    registry: &Registry,
+    overrides: &[Override],
+    unset: Unset,
+) -> Validation {
+    let mut workspace = Workspace::default();
+    let limits = Limits::default();
+    let outcome = run(&mut workspace, path, registry, overrides, unset, &limits);
+    let (mut diagnostics, suite) = match outcome {
+        Ok((diagnostics, suite)) => (diagnostics, suite),
+        Err(diagnostics) => (diagnostics, None),
+    };
+    diagnostics.sort_by_key(|d| d.location.map(|l| (l.file, l.span.line, l.span.col)));
+    Validation {
+        workspace,
+        diagnostics,
+        suite,
+    }
+}
+
+type Outcome = Result<(Vec<Diagnostic>, Option<CheckedSuite>), Vec<Diagnostic>>;
+
+fn run(
+    workspace: &mut Workspace,
+    path: &Path,
+    registry: &Registry,
+    overrides: &[Override],
+    unset: Unset,
+    limits: &Limits,
+) -> Outcome {
+    let (main, mut value) = read_and_load(workspace, path, limits, None)?;
+    let errors = schema_check::check(super::schema::suite(), &value, &|p, k| {
+        workspace.locate(main, p, k)
+    });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let origins = compose(workspace, main, &mut value, limits)?;
+    let suite: Suite = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let pointer = path_to_pointer(&e.path().to_string());
+        vec![
+            Diagnostic::error("type", e.inner().to_string())
+                .at(origins.locate(workspace, &pointer, false)),
+        ]
+    })?;
+    let mut checker = Checker {
+        workspace,
+        origins: &origins,
+        registry,
+        suite: &suite,
+        value: &value,
+        diagnostics: Vec::new(),
+    };
+    let params = checker.params(overrides, unset);
+    let index = checker.node_index();
+    let needs = checker.needs(&index);
+    let graph = NodeGraph::new(&needs);
+    let acyclic = checker.cycles(&graph);
+    let engines = checker.engines(&params);
+    checker.nodes();
+    checker.reports();
+    checker.templates(&params, &index, &graph, acyclic);
+    let legs = checker.legs(&params);
+    let diagnostics = checker.diagnostics;
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Ok((diagnostics, None));
+    }
+    let params = params
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let stages = graph.stages();
+    Ok((
+        diagnostics,
+        Some(CheckedSuite {
+            suite,
+            params,
+            engines,
+            legs,
+            stages,
+        }),
+    ))
+}
+
+/// `nodes[2].timeout` → `/nodes/2/timeout`.
+fn path_to_pointer(path: &str) -> String {
+    let mut out = String::new();
+    for part in path.split('.') {
+        if part == "?" || part.is_empty() {
+            continue;
+        }
+        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !name.is_empty() {
+            out.push('/');
+            out.push_str(&pointer::escape(name));
+        }
+        for index in rest.split('[') {
+            let index = index.trim_end_matches(']');
+            if !index.is_empty() {
+                out.push('/');
+                out.push_str(index);
+            }
+        }
+    }
+    out
+}
+
+/// Runs the semantic checks, collecting diagnostics.
+struct Checker<'a> {
+    workspace: &'a Workspace,
+    origins: &'a Origins,
+    registry: &'a Registry,
+    suite: &'a Suite,
+    value: &'a Value,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Suite parameter values; `None` for a parameter with no value yet.
+type ParamValues = IndexMap<String, Option<Value>>;
+
+impl Checker<'_> {
+    fn at(&self, pointer: &str) -> Location {
+        self.origins.locate(self.workspace, pointer, false)
+    }
+
+    fn at_key(&self, pointer: &str) -> Location {
+        self.origins.locate(self.workspace, pointer, true)
+    }
+
+    fn push(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
+    }
+
+    fn params(&mut self, overrides: &[Override], unset: Unset) -> ParamValues {
+        for (name, spec) in &self.suite.params {
+            if let Some(default) = &spec.default
+                && !params::has_type(default, spec.kind)
+            {
+                let d = Diagnostic::error(
+                    "param",
+                    format!("the default of parameter `{name}` is not a {}", spec.kind),
+                )
+                .at(self.at(&format!("{}/default", pointer::push("/params", name))));
+                self.push(d);
+            }
+        }
+        let values = match params::resolve(&self.suite.params, overrides) {
+            Ok(v) => v,
+            Err(message) => {
+                self.push(Diagnostic::error("param", message));
+                self.suite
+                    .params
+                    .iter()
+                    .map(|(k, s)| (k.clone(), s.default.clone()))
+                    .collect()
+            }
+        };
+        if unset == Unset::Error {
+            for (name, value) in &values {
+                if value.is_none() {
+                    let d = Diagnostic::error(
+                        "param",
+                        format!("parameter `{name}` has no default and was not given"),
+                    )
+                    .at(self.at_key(&pointer::push("/params", name)))
+                    .hint(format!("pass `-p {name}=VALUE` or add a `default:`"));
+                    self.push(d);
+                }
+            }
+        }
+        values
+    }
+
+    /// Node id → index of its first definition, reporting duplicates.
+    fn node_index(&mut self) -> IndexMap<String, usize> {
+        let mut index = IndexMap::new();
+        for (i, node) in self.suite.nodes.iter().enumerate() {
+            if let Some(&first) = index.get(&node.id) {
+                let d = Diagnostic::error("duplicate-id", format!("node id `{}` is used twice", node.id))
+                    .at(self.at(&format!("/nodes/{i}/id")))
+                    .related("first used here", self.at(&format!("/nodes/{first}/id")))
+                    .hint("node ids must be unique; rename one of them");
+                self.push(d);
+            } else {
+                index.insert(node.id.clone(), i);
+            }
+        }
+        index
+    }
+
+    /// Each node's needed node indices, reporting unknown and self references.
+    fn needs(&mut self, index: &IndexMap<String, usize>) -> Vec<Vec<usize>> {
+        let mut all = Vec::new();
+        for (i, node) in self.suite.nodes.iter().enumerate() {
+            let mut deps = Vec::new();
+            for (j, need) in node.body.needs.iter().enumerate() {
+                let at = self.at(&format!("/nodes/{i}/needs/{j}"));
+                match index.get(need) {
+                    Some(&d) if d == i => self.push(
+                        Diagnostic::error("cycle", format!("node `{need}` needs itself"))
+                            .at(at)
+                            .hint("remove it from its own `needs`"),
+                    ),
+                    Some(&d) => {
+                        if deps.contains(&d) {
+                            self.push(
+                                Diagnostic::error("duplicate-need", format!("`{need}` is listed twice in `needs`"))
+                                    .at(at),
+                            );
+                        }
+                        deps.push(d);
+                    }
+                    None => {
+                        let hint = crate::registry::suggest(need, index.keys().map(String::as_str))
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| {
+                                format!("nodes of this suite: {}", index.keys().cloned().collect::<Vec<_>>().join(", "))
+                            });
+                        self.push(
+                            Diagnostic::error("unknown-node", format!("`needs` names `{need}`, which is not a node of this suite"))
+                                .at(at)
+                                .hint(hint),
+                        );
+                    }
+                }
+            }
+            all.push(deps);
+        }
+        all
+    }
+
+    /// Reports dependency cycles; true when there are none.
+    fn cycles(&mut self, graph: &NodeGraph) -> bool {
+        let cycles = graph.cycles();
+        for cycle in &cycles {
+            if cycle.len() == 2 {
+                continue; // a node needing itself was reported already
+            }
+            let names: Vec<&str> = cycle.iter().map(|&i| self.suite.nodes[i].id.as_str()).collect();
+            // cycle[k + 1] needs cycle[k]; point at the `needs` entry closing the cycle.
+            let mut d = Diagnostic::error("cycle", format!("dependency cycle: {}", names.join(" → ")))
+                .hint("a node cannot (even indirectly) need itself; remove one of these `needs` entries");
+            for pair in cycle.windows(2) {
+                let (from, to) = (pair[0], pair[1]);
+                let j = self.suite.nodes[to]
+                    .body
+                    .needs
+                    .iter()
+                    .position(|n| *n == self.suite.nodes[from].id)
+                    .unwrap_or(0);
+                let at = self.at(&format!("/nodes/{to}/needs/{j}"));
+                if d.location.is_none() {
+                    d = d.at(at);
+                } else {
+                    d = d.related(format!("`{}` needs `{}`", names_of(self.suite, to), names_of(self.suite, from)), at);
+                }
+            }
+            self.push(d);
+        }
+        cycles.is_empty()
+    }
+
+    fn engines(&mut self, params: &ParamValues) -> IndexMap<String, ResolvedEngine> {
+        let mut resolved = IndexMap::new();
+        for (name, spec) in &self.suite.engines {
+            let base = pointer::push("/engines", name);
+            let Some(entry) = self.registry.engines.get(&spec.uses) else {
+                let hint = self
+                    .registry
+                    .engines
+                    .suggest(&spec.uses)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("registered engines: {}", self.registry.engines.names()));
+                let d = Diagnostic::error("unknown-engine", format!("no engine named `{}` is registered", spec.uses))
+                    .at(self.at(&format!("{base}/uses")))
+                    .hint(hint);
+                self.push(d);
+                continue;
+            };
+            let info = &entry.info;
+            let mode = spec.mode.unwrap_or(info.modes[0]);
+            if !info.modes.contains(&mode) {
+                let modes: Vec<String> = info.modes.iter().map(ToString::to_string).collect();
+                let d = Diagnostic::error("mode", format!("engine `{}` cannot run in {mode} mode", info.name))
+                    .at(self.at(&format!("{base}/mode")))
+                    .hint(format!("`{}` supports: {}", info.name, modes.join(", ")));
+                self.push(d);
+            }
+            let model = render_string(spec.model.as_deref(), params);
+            let image = render_string(spec.image.as_deref(), params).or_else(|| info.default_image.clone());
+            let url = render_string(spec.url.as_deref(), params);
+            if mode == RuntimeMode::External && spec.url.is_none() {
+                let d = Diagnostic::error("engine", format!("engine `{name}` runs in external mode but has no `url`"))
+                    .at(self.at_key(&base))
+                    .hint("add `url: http://HOST:PORT` of the running server");
+                self.push(d);
+            }
+            if mode != RuntimeMode::External && spec.url.is_some() {
+                let d = Diagnostic::error("engine", format!("`url` is only used in external mode, but engine `{name}` runs in {mode} mode"))
+                    .at(self.at_key(&format!("{base}/url")))
+                    .hint("set `mode: external`, or remove `url`");
+                self.push(d);
+            }
+            if mode == RuntimeMode::Docker && image.is_none() {
+                let d = Diagnostic::error("engine", format!("engine `{name}` runs in docker mode but no image is known"))
+                    .at(self.at_key(&base))
+                    .hint("add `image:`");
+                self.push(d);
+            }
+            if info.model_required && spec.model.is_none() {
+                let d = Diagnostic::error("engine", format!("engine `{name}` ({}) names no model", info.name))
+                    .at(self.at_key(&base))
+                    .hint("add `model:` (a path, a Hugging Face id or a tag, as the engine takes it)");
+                self.push(d);
+            }
+            if let Some(model) = &model {
+                self.check_format(name, spec, model, &info.formats);
+            }
+            let (config, deferred) = render_value(&Value::Object(spec.config.clone()), params, None);
+            match entry.validator(&info.config_schema) {
+                Ok(validator) => {
+                    let config_base = format!("{base}/config");
+                    let errors = schema_check::check_with(validator, &info.config_schema, &config, &|p, k| {
+                        self.origins.locate(self.workspace, &format!("{config_base}{p}"), k)
+                    });
+                    self.diagnostics.extend(without_deferred(errors, &deferred, self, &config_base));
+                }
+                Err(e) => {
+                    let d = Diagnostic::error("registry", format!("engine `{}`: {e}", info.name));
+                    self.push(d);
+                }
+            }
+            if !self.suite.nodes.iter().any(|n| n.body.engine.as_deref() == Some(name)) {
+                let mut d = Diagnostic::error("unused-engine", format!("engine `{name}` is not used by any node"))
+                    .at(self.at_key(&base))
+                    .hint("remove it, or use it in a node's `engine:`");
+                d.severity = super::diagnostics::Severity::Warning;
+                self.push(d);
+            }
+            resolved.insert(
+                name.clone(),
+                ResolvedEngine {
+                    name: name.clone(),
+                    uses: info.name.clone(),
+                    mode,
+                    model,
+                    image: if mode == RuntimeMode::Docker { image } else { None },
+                    url,
+                },
+            );
+        }
+        resolved
+    }
+
+    fn check_format(&mut self, name: &str, spec: &EngineSpec, model: &str, formats: &[ModelFormat]) {
+        if formats.contains(&ModelFormat::ServerSide) {
+            return;
+        }
+        let Some(format) = detect_format(model) else { return };
+        if formats.contains(&format) {
+            return;
+        }
+        let takers: Vec<&str> = self
+            .registry
+            .engines
+            .iter()
+            .filter(|e| e.info.formats.contains(&format))
+            .map(|e| e.info.name.as_str())
+            .collect();
+        let d = Diagnostic::error(
+            "model-format",
+            format!("model `{model}` is a {format} model, which engine `{}` does not load", spec.uses),
+        )
+        .at(self.at(&format!("{}/model", pointer::push("/engines", name))))
+        .hint(if takers.is_empty() {
+            format!("`{}` loads: {}", spec.uses, formats.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+        } else {
+            format!("engines that load {format} models: {}", takers.join(", "))
+        });
+        self.push(d);
+    }
+
+    fn nodes(&mut self) {
+        for (i, node) in self.suite.nodes.iter().enumerate() {
+            let base = format!("/nodes/{i}");
+            match node.body.benchmark.as_deref() {
+                None => self.push(
+                    Diagnostic::error("node", format!("node `{}` names no benchmark", node.id))
+                        .at(self.at_key(&base))
+                        .hint("add `benchmark:` (see `kitt test list`), or `extends:` a template that sets one"),
+                ),
+                Some(b) => {
+                    if let Some(entry) = self.registry.benchmarks.get(b) {
+                        self.asserts(i, &entry.info);
+                    } else {
+                        let hint = self
+                            .registry
+                            .benchmarks
+                            .suggest(b)
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| format!("registered benchmarks: {}", self.registry.benchmarks.names()));
+                        self.push(
+                            Diagnostic::error("unknown-benchmark", format!("no benchmark named `{b}` is registered"))
+                                .at(self.at(&format!("{base}/benchmark")))
+                                .hint(hint),
+                        );
+                    }
+                }
+            }
+            match node.body.engine.as_deref() {
+                None => self.push(
+                    Diagnostic::error("node", format!("node `{}` names no engine", node.id))
+                        .at(self.at_key(&base))
+                        .hint("add `engine:` with the name of one of the suite's `engines:`"),
+                ),
+                Some(e) if !self.suite.engines.contains_key(e) => {
+                    let names = self.suite.engines.keys().map(String::as_str);
+                    let hint = match crate::registry::suggest(e, names) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if self.registry.engines.get(e).is_some() => {
+                            format!("`{e}` is a registered engine; declare an instance under `engines:` (e.g. `{e}: {{uses: {e}, model: ...}}`) and name it here")
+                        }
+                        None => format!(
+                            "engines of this suite: {}",
+                            self.suite.engines.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    };
+                    self.push(
+                        Diagnostic::error("unknown-engine", format!("node `{}` uses engine `{e}`, which the suite does not declare", node.id))
+                            .at(self.at(&format!("{base}/engine")))
+                            .hint(hint),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn asserts(&mut self, i: usize, info: &crate::registry::BenchmarkInfo) {
+        let node = &self.suite.nodes[i];
+        for (metric, bound) in &node.body.assert {
+            let at = pointer::push(&format!("/nodes/{i}/assert"), metric);
+            let known = info.metrics.iter().any(|m| &m.name == metric)
+                || info.dynamic_metric_prefixes.iter().any(|p| metric.starts_with(p.as_str()));
+            if !known {
+                let hint = crate::registry::suggest(metric, info.metrics.iter().map(|m| m.name.as_str()))
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("`kitt test show {}` lists its metrics", info.name));
+                self.push(
+                    Diagnostic::error("unknown-metric", format!("benchmark `{}` reports no metric `{metric}`", info.name))
+                        .at(self.at_key(&at))
+                        .hint(hint),
+                );
+            }
+            if (bound.min_ratio.is_some() || bound.max_ratio.is_some()) && bound.baseline.is_none() {
+                self.push(
+                    Diagnostic::error("assert", format!("`{metric}` has a ratio bound but no `baseline`"))
+                        .at(self.at_key(&at))
+                        .hint("add `baseline: last-success` or a run id"),
+                );
+            }
+            if let (Some(min), Some(max)) = (bound.min, bound.max)
+                && min > max
+            {
+                self.push(
+                    Diagnostic::error("assert", format!("`{metric}`: min {min} is above max {max}; no value can pass"))
+                        .at(self.at(&format!("{at}/min"))),
+                );
+            }
+        }
+    }
+
+    fn reports(&mut self) {
+        for (i, report) in self.suite.reports.iter().enumerate() {
+            let base = format!("/reports/{i}");
+            let Some(entry) = self.registry.reporters.get(&report.reporter) else {
+                let hint = self
+                    .registry
+                    .reporters
+                    .suggest(&report.reporter)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("registered reporters: {}", self.registry.reporters.names()));
+                self.push(
+                    Diagnostic::error("unknown-reporter", format!("no reporter named `{}` is registered", report.reporter))
+                        .at(self.at(&format!("{base}/reporter")))
+                        .hint(hint),
+                );
+                continue;
+            };
+            if report.output.trim().is_empty() {
+                self.push(Diagnostic::error("report", "a report needs an `output` path").at(self.at(&format!("{base}/output"))));
+            }
+            if let Ok(validator) = entry.validator(&entry.info.params_schema) {
+                let params_base = format!("{base}/params");
+                let errors = schema_check::check_with(
+                    validator,
+                    &entry.info.params_schema,
+                    &Value::Object(report.params.clone()),
+                    &|p, k| self.origins.locate(self.workspace, &format!("{params_base}{p}"), k),
+                );
+                self.diagnostics.extend(errors);
+            }
+        }
+    }
+
+    /// Checks every `${{ }}`: allowed in this field, well formed, and referring to something
+    /// that exists where it is used.
+    fn templates(&mut self, params: &ParamValues, index: &IndexMap<String, usize>, graph: &NodeGraph, acyclic: bool) {
+        let mut found = Vec::new();
+        collect_templated(self.value, String::new(), &mut found);
+        let schema = &super::schema::suite().document;
+        for (ptr, text) in found {
+            let segments: Vec<String> = pointer::segments(&ptr).collect();
+            let at = self.at(&ptr);
+            if !super::schema::is_templatable(schema, &segments) {
+                self.push(
+                    Diagnostic::error("template", format!("`${{{{ }}}}` is not allowed in `{}`", display_path(&ptr)))
+                        .at(at)
+                        .hint("expressions are allowed in engine model, image, url, args, env and config, and in node and report params"),
+                );
+                continue;
+            }
+            let pieces = match template::parse(&text) {
+                Ok(p) => p,
+                Err(message) => {
+                    self.push(Diagnostic::error("template", message).at(at));
+                    continue;
+                }
+            };
+            let node = (segments.first().map(String::as_str) == Some("nodes"))
+                .then(|| segments.get(1).and_then(|s| s.parse::<usize>().ok()))
+                .flatten();
+            for piece in pieces {
+                let template::Piece::Expr(reference) = piece else { continue };
+                if let Some(d) = self.check_reference(&reference, node, params, index, graph, acyclic) {
+                    self.push(d.at(at));
+                }
+            }
+        }
+    }
+
+    fn check_reference(
+        &self,
+        reference: &Reference,
+        node: Option<usize>,
+        params: &ParamValues,
+        index: &IndexMap<String, usize>,
+        graph: &NodeGraph,
+        acyclic: bool,
+    ) -> Option<Diagnostic> {
+        match reference {
+            Reference::Param(name) => (!params.contains_key(name)).then(|| {
+                Diagnostic::error("template", format!("`params.{name}` is not a parameter of this suite")).hint(
+                    crate::registry::suggest(name, params.keys().map(String::as_str))
+                        .map(|s| format!("did you mean `params.{s}`?"))
+                        .unwrap_or_else(|| format!("declare it under `params:` (e.g. `{name}: {{type: string, default: ...}}`)")),
+                )
+            }),
+            Reference::Matrix(key) => {
+                let Some(i) = node else {
+                    return Some(Diagnostic::error("template", format!("`matrix.{key}` is only available inside a node with a matrix")));
+                };
+                let keys = self.suite.nodes[i].body.matrix.as_ref().map(|m| m.keys()).unwrap_or_default();
+                (!keys.contains(key)).then(|| {
+                    Diagnostic::error("template", format!("node `{}` has no matrix value `{key}`", self.suite.nodes[i].id)).hint(
+                        if keys.is_empty() {
+                            "add a `matrix:` with this axis to the node".to_string()
+                        } else {
+                            crate::registry::suggest(key, keys.iter().map(String::as_str))
+                                .map(|s| format!("did you mean `matrix.{s}`?"))
+                                .unwrap_or_else(|| format!("its matrix has: {}", keys.join(", ")))
+                        },
+                    )
+                })
+            }
+            Reference::NodeOutput { node: target, output } => {
+                let Some(i) = node else {
+                    return Some(Diagnostic::error("template", format!("`nodes.{target}.outputs.{output}` is only available in node params")));
+                };
+                let Some(&t) = index.get(target) else {
+                    return Some(
+                        Diagnostic::error("template", format!("`nodes.{target}` is not a node of this suite")).maybe_hint(
+                            crate::registry::suggest(target, index.keys().map(String::as_str)).map(|s| format!("did you mean `nodes.{s}`?")),
+                        ),
+                    );
+                };
+                if acyclic && !graph.ancestors(i).contains(&t) {
+                    return Some(
+                        Diagnostic::error(
+                            "template",
+                            format!("node `{}` reads an output of `{target}` but does not need it", self.suite.nodes[i].id),
+                        )
+                        .hint(format!("add `{target}` to its `needs` so it runs first")),
+                    );
+                }
+                let outputs = self.suite.nodes[t]
+                    .body
+                    .benchmark
+                    .as_deref()
+                    .and_then(|b| self.registry.benchmarks.get(b))
+                    .map(|e| e.info.outputs.clone())?;
+                (!outputs.contains(output)).then(|| {
+                    Diagnostic::error("template", format!("node `{target}` has no output `{output}`")).hint(
+                        crate::registry::suggest(output, outputs.iter().map(String::as_str))
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| format!("its outputs: {}", outputs.join(", "))),
+                    )
+                })
+            }
+        }
+    }
+
+    /// Expands every node into legs and checks each leg's params against its benchmark.
+    fn legs(&mut self, params: &ParamValues) -> Vec<Leg> {
+        let mut legs = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, node) in self.suite.nodes.iter().enumerate() {
+            let base = format!("/nodes/{i}");
+            let (combos, policy) = match &node.body.matrix {
+                None => (vec![Map::new()], None),
+                Some(m) => match m.expand(MAX_LEGS_PER_NODE) {
+                    Ok(c) => (c, Some(m.policy())),
+                    Err(e) => {
+                        let d = Diagnostic::error("matrix", e.message)
+                            .at(self.at(&format!("{base}/matrix{}", e.pointer)))
+                            .maybe_hint(e.hint);
+                        self.push(d);
+                        continue;
+                    }
+                },
+            };
+            if legs.len() + combos.len() > MAX_LEGS_PER_SUITE {
+                let d = Diagnostic::error("matrix", format!("the suite expands to more than {MAX_LEGS_PER_SUITE} legs"))
+                    .at(self.at_key(&base))
+                    .hint("split it into several suites");
+                self.push(d);
+                return legs;
+            }
+            let entry = node.body.benchmark.as_deref().and_then(|b| self.registry.benchmarks.get(b));
+            for combo in combos {
+                let id = leg_id(&node.id, &combo);
+                let (rendered, deferred) = render_value(&Value::Object(node.body.params.clone()), params, Some(&combo));
+                if let Some(entry) = entry
+                    && let Ok(validator) = entry.validator(&entry.info.params_schema)
+                {
+                    let params_base = format!("{base}/params");
+                    let errors = schema_check::check_with(validator, &entry.info.params_schema, &rendered, &|p, k| {
+                        self.origins.locate(self.workspace, &format!("{params_base}{p}"), k)
+                    });
+                    for mut d in without_deferred(errors, &deferred, self, &params_base) {
+                        if !combo.is_empty() {
+                            d.message = format!("{}: {}", id, d.message);
+                        }
+                        if seen.insert((d.location.map(|l| (l.file, l.span.line, l.span.col)), d.message.clone())) {
+                            d.code = "params";
+                            self.push(d);
+                        }
+                    }
+                }
+                legs.push(Leg {
+                    id,
+                    node: node.id.clone(),
+                    node_index: i,
+                    benchmark: node.body.benchmark.clone().unwrap_or_default(),
+                    engine: node.body.engine.clone().unwrap_or_default(),
+                    matrix: combo,
+                    params: rendered.as_object().cloned().unwrap_or_default(),
+                    needs: node.body.needs.clone(),
+                    run_if: node.body.run_if.unwrap_or_default(),
+                    policy,
+                });
+            }
+        }
+        legs
+    }
+}
+
+fn names_of(suite: &Suite, i: usize) -> &str {
+    &suite.nodes[i].id
+}
+
+/// Drops schema errors about values that stay unknown until run time.
+fn without_deferred(errors: Vec<Diagnostic>, deferred: &[String], checker: &Checker<'_>, base: &str) -> Vec<Diagnostic> {
+    if deferred.is_empty() {
+        return errors;
+    }
+    let deferred_locations: Vec<Location> = deferred
+        .iter()
+        .map(|p| checker.origins.locate(checker.workspace, &format!("{base}{p}"), false))
+        .collect();
+    errors
+        .into_iter()
+        .filter(|d| match d.location {
+            Some(l) => !deferred_locations.contains(&l),
+            None => true,
+        })
+        .collect()
+}
+
+/// Every string under `value` that holds `${{`, with its pointer.
+fn collect_templated(value: &Value, pointer: String, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(s) if template::is_templated(s) => out.push((pointer, s.clone())),
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                collect_templated(v, pointer::push_index(&pointer, i), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                collect_templated(v, pointer::push(&pointer, k), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Renders every `${{ }}` under `value` that can be known now; returns the rendered value
+/// and the pointers (relative to `value`) whose values stay unknown until run time.
+pub fn render_value(value: &Value, params: &ParamValues, matrix: Option<&Map<String, Value>>) -> (Value, Vec<String>) {
+    let mut deferred = Vec::new();
+    let rendered = render_at(value, String::new(), params, matrix, &mut deferred);
+    (rendered, deferred)
+}
+
+fn render_at(
+    value: &Value,
+    pointer: String,
+    params: &ParamValues,
+    matrix: Option<&Map<String, Value>>,
+    deferred: &mut Vec<String>,
+) -> Value {
+    match value {
+        Value::String(s) if template::is_templated(s) => {
+            let Ok(pieces) = template::parse(s) else {
+                deferred.push(pointer);
+                return value.clone();
+            };
+            let resolved = template::render(&pieces, |r| match r {
+                Reference::Param(p) => match params.get(p) {
+                    Some(Some(v)) => Resolution::Known(v.clone()),
+                    _ => Resolution::Deferred,
+                },
+                Reference::Matrix(k) => match matrix.and_then(|m| m.get(k)) {
+                    Some(v) => Resolution::Known(v.clone()),
+                    None => Resolution::Deferred,
+                },
+                Reference::NodeOutput { .. } => Resolution::Deferred,
+            });
+            resolved.unwrap_or_else(|| {
+                deferred.push(pointer);
+                value.clone()
+            })
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| render_at(v, pointer::push_index(&pointer, i), params, matrix, deferred))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), render_at(v, pointer::push(&pointer, k), params, matrix, deferred)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn render_string(text: Option<&str>, params: &ParamValues) -> Option<String> {
+    let text = text?;
+    let (value, deferred) = render_value(&Value::String(text.to_string()), params, None);
+    if !deferred.is_empty() {
+        return None;
+    }
+    match value {
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The model format a model reference has, when it can be told without reading it.
+pub fn detect_format(model: &str) -> Option<ModelFormat> {
+    let lower = model.to_ascii_lowercase();
+    if lower.ends_with(".gguf") {
+        return Some(ModelFormat::Gguf);
+    }
+    if lower.ends_with(".safetensors") {
+        return Some(ModelFormat::Safetensors);
+    }
+    let path = Path::new(model);
+    if path.is_dir() {
+        let has_safetensors = std::fs::read_dir(path)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "safetensors"))
+            })
+            .unwrap_or(false);
+        return has_safetensors.then_some(ModelFormat::Safetensors);
+    }
+    if !model.contains('/') && model.contains(':') {
+        return Some(ModelFormat::OllamaTag);
+    }
+    let parts: Vec<&str> = model.split('/').collect();
+    if parts.len() == 2 && parts.iter().all(|p| !p.is_empty() && !p.starts_with('.')) && !model.contains(':') {
+        return Some(ModelFormat::Safetensors); // a Hugging Face hub id such as org/name
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_paths_become_pointers() {
+        assert_eq!(path_to_pointer("nodes[2].timeout"), "/nodes/2/timeout");
+        assert_eq!(path_to_pointer("engines.vllm.mode"), "/engines/vllm/mode");
+        assert_eq!(path_to_pointer("nodes[0].matrix.c[1]"), "/nodes/0/matrix/c/1");
+    }
+
+    #[test]
+    fn model_formats_from_names() {
+        assert_eq!(detect_format("/m/q4.GGUF"), Some(ModelFormat::Gguf));
+        assert_eq!(detect_format("meta-llama/Llama-3.1-8B"), Some(ModelFormat::Safetensors));
+        assert_eq!(detect_format("llama3.1:8b"), Some(ModelFormat::OllamaTag));
+        assert_eq!(detect_format("/models/unknown-thing"), None);
+    }
+}
