@@ -476,7 +476,10 @@ impl Builder {
             spans.insert(pointer, node);
         }
         if !spans.contains_key("") {
-            let at = self.document_start.unwrap_or_default();
+            let at = self
+                .document_start
+                .filter(|s| s.line > 0)
+                .unwrap_or(Span::point(1, 1, 0));
             spans.insert(String::new(), NodeSpans { key: None, value: at });
         }
         Ok(Loaded {

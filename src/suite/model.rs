@@ -441,7 +441,7 @@ pub struct ReportSpec {
 pub struct Duration(pub StdDuration);
 
 /// The pattern every duration string matches.
-pub const DURATION_PATTERN: &str = r"^([0-9]+(ms|s|m|h))+$";
+pub const DURATION_PATTERN: &str = r"^([0-9]{1,9}(ms|s|m|h))+$";
 
 impl Duration {
     /// Parses `1h30m`, `90s`, `500ms`.

@@ -29,6 +29,16 @@ impl std::str::FromStr for Override {
     }
 }
 
+impl ParamType {
+    /// "a string", "an integer", ...
+    pub fn with_article(self) -> String {
+        match self {
+            ParamType::Integer => "an integer".into(),
+            other => format!("a {other}"),
+        }
+    }
+}
+
 /// Whether `value` has the declared type.
 pub fn has_type(value: &Value, kind: ParamType) -> bool {
     match kind {
@@ -82,7 +92,7 @@ pub fn resolve(
             return Err(message);
         };
         let value = parse_as(&o.value, spec.kind)
-            .map_err(|e| format!("`-p {}`: {e} (the parameter is a {})", o.name, spec.kind))?;
+            .map_err(|e| format!("`-p {}`: {e} (the parameter is {})", o.name, spec.kind.with_article()))?;
         values.insert(o.name.clone(), Some(value));
     }
     Ok(values)

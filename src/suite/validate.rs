@@ -116,6 +116,13 @@ fn run(
     limits: &Limits,
 ) -> Outcome {
     let (main, mut value) = read_and_load(workspace, path, limits, None)?;
+    if value.is_null() {
+        return Err(vec![
+            Diagnostic::error("yaml", "the file holds no YAML document (it is empty or only comments)")
+                .at(workspace.locate(main, "", false))
+                .hint("start from `kitt init`, or see suites/demo.yaml"),
+        ]);
+    }
     let errors = schema_check::check(super::schema::suite(), &value, &|p, k| {
         workspace.locate(main, p, k)
     });
@@ -225,7 +232,7 @@ impl Checker<'_> {
             {
                 let d = Diagnostic::error(
                     "param",
-                    format!("the default of parameter `{name}` is not a {}", spec.kind),
+                    format!("the default of parameter `{name}` is not {}", spec.kind.with_article()),
                 )
                 .at(self.at(&format!("{}/default", pointer::push("/params", name))));
                 self.push(d);
@@ -325,7 +332,7 @@ impl Checker<'_> {
             }
             let names: Vec<&str> = cycle.iter().map(|&i| self.suite.nodes[i].id.as_str()).collect();
             // cycle[k + 1] needs cycle[k]; point at the `needs` entry closing the cycle.
-            let mut d = Diagnostic::error("cycle", format!("dependency cycle: {}", names.join(" → ")))
+            let mut d = Diagnostic::error("cycle", format!("dependency cycle: {} (each runs after the one before it)", names.join(" → ")))
                 .hint("a node cannot (even indirectly) need itself; remove one of these `needs` entries");
             for pair in cycle.windows(2) {
                 let (from, to) = (pair[0], pair[1]);
@@ -372,6 +379,7 @@ impl Checker<'_> {
                     .at(self.at(&format!("{base}/mode")))
                     .hint(format!("`{}` supports: {}", info.name, modes.join(", ")));
                 self.push(d);
+                continue;
             }
             let model = render_string(spec.model.as_deref(), params);
             let image = render_string(spec.image.as_deref(), params).or_else(|| info.default_image.clone());
@@ -476,6 +484,7 @@ impl Checker<'_> {
                         .at(self.at_key(&base))
                         .hint("add `benchmark:` (see `kitt test list`), or `extends:` a template that sets one"),
                 ),
+                Some(b) if template::is_templated(b) => {} // reported by the template check
                 Some(b) => {
                     if let Some(entry) = self.registry.benchmarks.get(b) {
                         self.asserts(i, &entry.info);
@@ -500,6 +509,7 @@ impl Checker<'_> {
                         .at(self.at_key(&base))
                         .hint("add `engine:` with the name of one of the suite's `engines:`"),
                 ),
+                Some(e) if template::is_templated(e) => {} // reported by the template check
                 Some(e) if !self.suite.engines.contains_key(e) => {
                     let names = self.suite.engines.keys().map(String::as_str);
                     let hint = match crate::registry::suggest(e, names) {
