@@ -307,7 +307,11 @@ impl Registry {
     }
 
     /// Registers an engine.
-    pub fn register_engine(&mut self, info: EngineInfo, origin: Origin) -> Result<(), RegistryError> {
+    pub fn register_engine(
+        &mut self,
+        info: EngineInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
         check_schema(EngineInfo::KIND, &info.name, &info.config_schema, &origin)?;
         self.engines.register(info, origin)
     }
@@ -318,7 +322,12 @@ impl Registry {
         info: BenchmarkInfo,
         origin: Origin,
     ) -> Result<(), RegistryError> {
-        check_schema(BenchmarkInfo::KIND, &info.name, &info.params_schema, &origin)?;
+        check_schema(
+            BenchmarkInfo::KIND,
+            &info.name,
+            &info.params_schema,
+            &origin,
+        )?;
         self.benchmarks.register(info, origin)
     }
 
@@ -367,12 +376,16 @@ mod tests {
     #[test]
     fn a_taken_name_is_refused_naming_both_origins() {
         let mut r = Registry::empty();
-        r.register_reporter(reporter("md"), Origin::BuiltIn).unwrap();
+        r.register_reporter(reporter("md"), Origin::BuiltIn)
+            .unwrap();
         let e = r
             .register_reporter(reporter("md"), Origin::Plugin("/p/md".into()))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("plugin at /p/md") && e.contains("built-in"), "{e}");
+        assert!(
+            e.contains("plugin at /p/md") && e.contains("built-in"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -393,7 +406,10 @@ mod tests {
     fn suggestions_catch_typos_only() {
         let names = ["vllm", "sglang", "llama.cpp"];
         assert_eq!(suggest("vlm", names.iter().copied()), Some("vllm"));
-        assert_eq!(suggest("llamacpp", names.iter().copied()), Some("llama.cpp"));
+        assert_eq!(
+            suggest("llamacpp", names.iter().copied()),
+            Some("llama.cpp")
+        );
         assert_eq!(suggest("triton", names.iter().copied()), None);
     }
 }

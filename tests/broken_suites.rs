@@ -16,9 +16,15 @@ fn every_broken_suite_gets_its_diagnostics() {
         count += 1;
         let relative = path.strip_prefix(root).unwrap();
         let v = validate_file(relative, &registry, &[], Unset::Allowed);
-        assert!(v.has_errors(), "{} validated but must not", relative.display());
         assert!(
-            v.diagnostics.iter().all(|d| d.location.is_some() || d.code == "param"),
+            v.has_errors(),
+            "{} validated but must not",
+            relative.display()
+        );
+        assert!(
+            v.diagnostics
+                .iter()
+                .all(|d| d.location.is_some() || d.code == "param"),
             "{}: every diagnostic must point into a file",
             relative.display()
         );

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn check(file: &str, generated: serde_json::Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(file);
     let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
     if std::env::var_os("KITT_BLESS").is_some() {
         std::fs::write(&path, &text).unwrap();
@@ -24,12 +26,16 @@ fn suite_schema_is_current() {
 
 #[test]
 fn templates_schema_is_current() {
-    check("templates.schema.json", kitt::suite::schema::generate_templates());
+    check(
+        "templates.schema.json",
+        kitt::suite::schema::generate_templates(),
+    );
 }
 
 #[test]
 fn schemas_are_draft_07() {
-    let schema: serde_json::Value = serde_json::from_str(kitt::suite::schema::SUITE_SCHEMA).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(kitt::suite::schema::SUITE_SCHEMA).unwrap();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     assert!(schema["definitions"].is_object());
 }

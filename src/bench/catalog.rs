@@ -22,7 +22,11 @@ fn latency_metrics() -> Vec<MetricInfo> {
         }
     }
     metrics.push(metric("output_tokens_per_s", "tokens/s", Direction::Higher));
-    metrics.push(metric("output_tokens_per_s_per_request", "tokens/s", Direction::Higher));
+    metrics.push(metric(
+        "output_tokens_per_s_per_request",
+        "tokens/s",
+        Direction::Higher,
+    ));
     metrics.push(metric("requests_per_s", "requests/s", Direction::Higher));
     metrics.push(metric("error_rate", "ratio", Direction::Lower));
     metrics
@@ -130,7 +134,8 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
             name: "load".into(),
             version: "1.0.0".into(),
             category: Category::Performance,
-            description: "One load point: closed loop at a concurrency or open loop at a rate".into(),
+            description: "One load point: closed loop at a concurrency or open loop at a rate"
+                .into(),
             params_schema: object_schema(
                 workload_properties(),
                 json!({
@@ -153,7 +158,9 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
             name: "sweep".into(),
             version: "1.0.0".into(),
             category: Category::Performance,
-            description: "Load points over concurrency or rate, and the highest one that meets the SLOs".into(),
+            description:
+                "Load points over concurrency or rate, and the highest one that meets the SLOs"
+                    .into(),
             params_schema: object_schema(
                 workload_properties(),
                 json!({

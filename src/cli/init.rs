@@ -53,7 +53,10 @@ nodes:
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if args.path.exists() && !args.force {
-        bail!("{} exists; pass --force to overwrite it", args.path.display());
+        bail!(
+            "{} exists; pass --force to overwrite it",
+            args.path.display()
+        );
     }
     let dir = args
         .path
@@ -71,7 +74,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .path
         .file_stem()
         .map(|s| s.to_string_lossy().to_lowercase())
-        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
         .unwrap_or_else(|| "starter".into());
     let text = STARTER
         .replace("{schema}", ".kitt/schemas/suite.schema.json")

@@ -46,7 +46,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let results: Vec<(PathBuf, Validation)> = args
         .files
         .iter()
-        .map(|f| (f.clone(), validate_file(f, &registry, &args.params, Unset::Allowed)))
+        .map(|f| {
+            (
+                f.clone(),
+                validate_file(f, &registry, &args.params, Unset::Allowed),
+            )
+        })
         .collect();
     let all_valid = results.iter().all(|(_, v)| !v.has_errors());
     let mut stdout = std::io::stdout().lock();
@@ -62,19 +67,30 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                         "ok: {} ({} node{}, {} run{})",
                         path.display(),
                         checked.suite.nodes.len(),
-                        if checked.suite.nodes.len() == 1 { "" } else { "s" },
+                        if checked.suite.nodes.len() == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
                         checked.legs.len(),
                         if checked.legs.len() == 1 { "" } else { "s" }
                     )?;
                 } else {
                     let errors = v.diagnostics.iter().filter(|d| d.is_error()).count();
-                    writeln!(stderr, "invalid: {} ({errors} error{})", path.display(), if errors == 1 { "" } else { "s" })?;
+                    writeln!(
+                        stderr,
+                        "invalid: {} ({errors} error{})",
+                        path.display(),
+                        if errors == 1 { "" } else { "s" }
+                    )?;
                 }
             }
         }
         Format::Github => {
             for (_, v) in &results {
-                stdout.write_all(diagnostics::render_github(&v.diagnostics, &v.workspace.sources).as_bytes())?;
+                stdout.write_all(
+                    diagnostics::render_github(&v.diagnostics, &v.workspace.sources).as_bytes(),
+                )?;
             }
         }
         Format::Json => {

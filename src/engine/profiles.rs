@@ -88,7 +88,9 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
             container_port: 80,
             health: "/health",
             modes: &[Docker, External],
-            config: server_config(json!({"max_batch_prefill_tokens": {"type": "integer", "minimum": 1}})),
+            config: server_config(
+                json!({"max_batch_prefill_tokens": {"type": "integer", "minimum": 1}}),
+            ),
         },
         Profile {
             name: "llama.cpp",

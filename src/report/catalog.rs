@@ -7,8 +7,14 @@ use crate::registry::ReporterInfo;
 /// The built-in reporters.
 pub fn builtin_reporters() -> Vec<ReporterInfo> {
     [
-        ("markdown", "A summary to read in ten seconds: verdict, failed asserts, tables"),
-        ("html", "One self-contained HTML file with tables and SVG charts"),
+        (
+            "markdown",
+            "A summary to read in ten seconds: verdict, failed asserts, tables",
+        ),
+        (
+            "html",
+            "One self-contained HTML file with tables and SVG charts",
+        ),
         ("json", "The full results document"),
         ("junit", "JUnit XML: a test case per node and per assert"),
         ("csv", "One row per node and metric"),

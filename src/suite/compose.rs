@@ -32,11 +32,23 @@ pub fn read_and_load(
         Err(e) => {
             let mut d = Diagnostic::error("io", format!("cannot read `{}`: {e}", path.display()));
             if let Some(at) = included_from {
-                d = d.at(at).hint("include paths are relative to the file that includes them");
+                d = d
+                    .at(at)
+                    .hint("include paths are relative to the file that includes them");
             }
             return Err(vec![d]);
         }
     };
+    load_text(workspace, path, text, limits)
+}
+
+/// Adds `text` (read from `path`) to the workspace and parses it.
+pub fn load_text(
+    workspace: &mut Workspace,
+    path: &Path,
+    text: String,
+    limits: &Limits,
+) -> Result<(FileId, Value), Vec<Diagnostic>> {
     let file = workspace.add_file(path, text);
     let loaded = load_yaml(&workspace.sources.get(file).text, limits).map_err(|e| {
         vec![
@@ -77,30 +89,61 @@ pub fn compose(
     if let Some(nodes) = value.get_mut("nodes").and_then(Value::as_array_mut) {
         for (i, node) in nodes.iter_mut().enumerate() {
             let node_pointer = format!("/nodes/{i}");
-            let Some(node) = node.as_object_mut() else { continue };
-            if let Some(name) = node.get("extends").and_then(Value::as_str).map(str::to_string) {
+            let Some(node) = node.as_object_mut() else {
+                continue;
+            };
+            if let Some(name) = node
+                .get("extends")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            {
                 match templates.get(&name) {
                     Some(found) => {
                         let found: &FoundTemplate = found;
                         let source = pointer::push("/templates", &name);
-                        merge_under(node, &found.value, &node_pointer, found.file, &source, &mut origins);
+                        merge_under(
+                            node,
+                            &found.value,
+                            &node_pointer,
+                            found.file,
+                            &source,
+                            &mut origins,
+                        );
                     }
                     None => {
                         let names: Vec<&str> = templates.keys().map(String::as_str).collect();
                         let hint = match crate::registry::suggest(&name, names.iter().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
-                            None if names.is_empty() => "no template file is included; add it under `include:`".into(),
-                            None => format!("templates from the included files: {}", names.join(", ")),
+                            None if names.is_empty() => {
+                                "no template file is included; add it under `include:`".into()
+                            }
+                            None => {
+                                format!("templates from the included files: {}", names.join(", "))
+                            }
                         };
                         diagnostics.push(
-                            Diagnostic::error("unknown-template", format!("no node template named `{name}`"))
-                                .at(origins.locate(workspace, &format!("{node_pointer}/extends"), false))
-                                .hint(hint),
+                            Diagnostic::error(
+                                "unknown-template",
+                                format!("no node template named `{name}`"),
+                            )
+                            .at(origins.locate(
+                                workspace,
+                                &format!("{node_pointer}/extends"),
+                                false,
+                            ))
+                            .hint(hint),
                         );
                     }
                 }
             }
-            merge_under(node, &defaults, &node_pointer, main, "/defaults", &mut origins);
+            merge_under(
+                node,
+                &defaults,
+                &node_pointer,
+                main,
+                "/defaults",
+                &mut origins,
+            );
         }
     }
     if diagnostics.is_empty() {
@@ -172,7 +215,9 @@ fn collect_includes(
         .map(Path::to_path_buf)
         .unwrap_or_default();
     for (i, include) in includes.iter().enumerate() {
-        let Some(relative) = include.as_str() else { continue };
+        let Some(relative) = include.as_str() else {
+            continue;
+        };
         let at = workspace.locate(file, &format!("/include/{i}"), false);
         let path = base.join(relative);
         let key = canonical(&path);
@@ -180,12 +225,19 @@ fn collect_includes(
             let cycle: Vec<String> = chain[start..]
                 .iter()
                 .chain(std::iter::once(&key))
-                .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+                .map(|p| {
+                    p.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                })
                 .collect();
             diagnostics.push(
-                Diagnostic::error("include-cycle", format!("include cycle: {}", cycle.join(" → ")))
-                    .at(at)
-                    .hint("remove one of these includes"),
+                Diagnostic::error(
+                    "include-cycle",
+                    format!("include cycle: {}", cycle.join(" → ")),
+                )
+                .at(at)
+                .hint("remove one of these includes"),
             );
             continue;
         }
@@ -207,18 +259,30 @@ fn collect_includes(
             continue;
         }
         chain.push(key);
-        collect_includes(workspace, child, &child_value, limits, chain, templates, diagnostics);
+        collect_includes(
+            workspace,
+            child,
+            &child_value,
+            limits,
+            chain,
+            templates,
+            diagnostics,
+        );
         chain.pop();
         if let Some(found) = child_value.get("templates").and_then(Value::as_object) {
             for (name, template) in found {
                 let here = workspace.locate(child, &pointer::push("/templates", name), true);
                 if let Some(first) = templates.get(name) {
-                    let there = workspace.locate(first.file, &pointer::push("/templates", name), true);
+                    let there =
+                        workspace.locate(first.file, &pointer::push("/templates", name), true);
                     diagnostics.push(
-                        Diagnostic::error("duplicate-template", format!("node template `{name}` is defined twice"))
-                            .at(here)
-                            .related("first defined here", there)
-                            .hint("rename one of them"),
+                        Diagnostic::error(
+                            "duplicate-template",
+                            format!("node template `{name}` is defined twice"),
+                        )
+                        .at(here)
+                        .related("first defined here", there)
+                        .hint("rename one of them"),
                     );
                     continue;
                 }

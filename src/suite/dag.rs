@@ -1,6 +1,6 @@
 //! The node dependency graph: cycles and ancestors, over node ids (before matrix expansion).
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::{kosaraju_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 
 /// Node-level dependency graph: an edge `a → b` means `b` needs `a`.
@@ -27,51 +27,56 @@ impl NodeGraph {
     /// dependency order, the first node repeated at the end.
     pub fn cycles(&self) -> Vec<Vec<usize>> {
         let mut cycles = Vec::new();
-        for component in tarjan_scc(&self.graph) {
-            let is_cycle = component.len() > 1
-                || self.graph.contains_edge(component[0], component[0]);
+        if toposort(&self.graph, None).is_ok() {
+            return cycles;
+        }
+        // kosaraju_scc walks iteratively, so long dependency chains cannot overflow the stack.
+        for component in kosaraju_scc(&self.graph) {
+            let is_cycle =
+                component.len() > 1 || self.graph.contains_edge(component[0], component[0]);
             if !is_cycle {
                 continue;
             }
-            let start = *component.iter().min_by_key(|n| n.index()).unwrap_or(&component[0]);
+            let start = *component
+                .iter()
+                .min_by_key(|n| n.index())
+                .unwrap_or(&component[0]);
             cycles.push(self.walk_cycle(start, &component));
         }
         cycles.sort();
         cycles
     }
 
-    /// A path from `start` back to itself inside one component (depth-first).
+    /// The shortest path from `start` back to itself inside one component (breadth-first,
+    /// without recursion).
     fn walk_cycle(&self, start: NodeIndex, component: &[NodeIndex]) -> Vec<usize> {
-        let mut path = vec![start];
-        let mut visited = vec![start];
-        fn dfs(
-            g: &DiGraph<usize, ()>,
-            at: NodeIndex,
-            start: NodeIndex,
-            component: &[NodeIndex],
-            path: &mut Vec<NodeIndex>,
-            visited: &mut Vec<NodeIndex>,
-        ) -> bool {
-            let mut next: Vec<NodeIndex> = g.neighbors(at).collect();
+        let inside: std::collections::HashSet<NodeIndex> = component.iter().copied().collect();
+        let mut parent: std::collections::HashMap<NodeIndex, NodeIndex> = Default::default();
+        let mut queue = std::collections::VecDeque::from([start]);
+        while let Some(at) = queue.pop_front() {
+            let mut next: Vec<NodeIndex> = self.graph.neighbors(at).collect();
             next.sort();
             for n in next {
                 if n == start {
-                    path.push(n);
-                    return true;
-                }
-                if component.contains(&n) && !visited.contains(&n) {
-                    visited.push(n);
-                    path.push(n);
-                    if dfs(g, n, start, component, path, visited) {
-                        return true;
+                    let mut back = Vec::new();
+                    let mut cur = at;
+                    while cur != start {
+                        back.push(cur.index());
+                        cur = parent[&cur];
                     }
-                    path.pop();
+                    back.reverse();
+                    let mut path = vec![start.index()];
+                    path.extend(back);
+                    path.push(start.index());
+                    return path;
+                }
+                if inside.contains(&n) && !parent.contains_key(&n) {
+                    parent.insert(n, at);
+                    queue.push_back(n);
                 }
             }
-            false
         }
-        dfs(&self.graph, start, start, component, &mut path, &mut visited);
-        path.into_iter().map(|n| n.index()).collect()
+        vec![start.index(), start.index()]
     }
 
     /// Every node that `node` depends on, directly or not.
@@ -79,7 +84,10 @@ impl NodeGraph {
         let mut seen = vec![false; self.graph.node_count()];
         let mut stack = vec![NodeIndex::new(node)];
         while let Some(n) = stack.pop() {
-            for p in self.graph.neighbors_directed(n, petgraph::Direction::Incoming) {
+            for p in self
+                .graph
+                .neighbors_directed(n, petgraph::Direction::Incoming)
+            {
                 if !seen[p.index()] {
                     seen[p.index()] = true;
                     stack.push(p);
@@ -92,7 +100,7 @@ impl NodeGraph {
     /// The stage of each node: 0 for nodes that need nothing, else one more than the
     /// latest stage among the nodes it needs. Requires an acyclic graph.
     pub fn stages(&self) -> Vec<usize> {
-        let order = petgraph::algo::toposort(&self.graph, None).unwrap_or_default();
+        let order = toposort(&self.graph, None).unwrap_or_default();
         let mut stage = vec![0usize; self.graph.node_count()];
         for n in order {
             for next in self.graph.neighbors(n) {

@@ -43,7 +43,11 @@ impl Matrix {
                 .get("max_parallel")
                 .and_then(Value::as_u64)
                 .and_then(|n| u32::try_from(n).ok()),
-            fail_fast: self.0.get("fail_fast").and_then(Value::as_bool).unwrap_or(true),
+            fail_fast: self
+                .0
+                .get("fail_fast")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
         }
     }
 
@@ -78,14 +82,24 @@ impl Matrix {
             .unwrap_or(usize::MAX);
         let includes = self.entries("include").count();
         if product.saturating_add(includes) > cap {
-            let sizes: Vec<String> = axes.iter().map(|(k, v)| format!("{k}: {}", v.len())).collect();
+            let sizes: Vec<String> = axes
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", v.len()))
+                .collect();
             return Err(MatrixError {
                 pointer: String::new(),
                 message: format!(
                     "the matrix expands to {} legs, more than the limit of {cap}",
-                    if product == usize::MAX { "too many".to_string() } else { (product + includes).to_string() }
+                    if product == usize::MAX {
+                        "too many".to_string()
+                    } else {
+                        (product + includes).to_string()
+                    }
                 ),
-                hint: Some(format!("axis sizes: {}; split the node or use `exclude:`", sizes.join(", "))),
+                hint: Some(format!(
+                    "axis sizes: {}; split the node or use `exclude:`",
+                    sizes.join(", ")
+                )),
             });
         }
         for (j, entry) in self.entries("exclude").enumerate() {
@@ -93,7 +107,9 @@ impl Matrix {
                 if !axes.iter().any(|(k, _)| k == key) {
                     return Err(MatrixError {
                         pointer: format!("/exclude/{j}/{}", super::pointer::escape(key)),
-                        message: format!("`exclude` names `{key}`, which is not an axis of this matrix"),
+                        message: format!(
+                            "`exclude` names `{key}`, which is not an axis of this matrix"
+                        ),
                         hint: Some(format!(
                             "axes: {}",
                             axes.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
@@ -118,7 +134,11 @@ impl Matrix {
             legs = next;
         }
         let excludes: Vec<&Map<String, Value>> = self.entries("exclude").collect();
-        legs.retain(|leg| !excludes.iter().any(|ex| ex.iter().all(|(k, v)| leg.get(k) == Some(v))));
+        legs.retain(|leg| {
+            !excludes
+                .iter()
+                .any(|ex| ex.iter().all(|(k, v)| leg.get(k) == Some(v)))
+        });
         for entry in self.entries("include") {
             if !legs.iter().any(|l| l == entry) {
                 legs.push(entry.clone());
@@ -161,16 +181,31 @@ mod tests {
 
     #[test]
     fn expands_in_axis_order_with_exclude_and_include() {
-        let m = matrix(json!({"c": [1, 8], "m": ["a", "b"], "exclude": [{"c": 8, "m": "b"}], "include": [{"c": 32, "m": "a"}]}));
-        let ids: Vec<String> = m.expand(100).unwrap().iter().map(|l| leg_id("s", l)).collect();
-        assert_eq!(ids, ["s[c=1,m=a]", "s[c=1,m=b]", "s[c=8,m=a]", "s[c=32,m=a]"]);
+        let m = matrix(
+            json!({"c": [1, 8], "m": ["a", "b"], "exclude": [{"c": 8, "m": "b"}], "include": [{"c": 32, "m": "a"}]}),
+        );
+        let ids: Vec<String> = m
+            .expand(100)
+            .unwrap()
+            .iter()
+            .map(|l| leg_id("s", l))
+            .collect();
+        assert_eq!(
+            ids,
+            ["s[c=1,m=a]", "s[c=1,m=b]", "s[c=8,m=a]", "s[c=32,m=a]"]
+        );
     }
 
     #[test]
     fn refuses_too_many_legs_without_building_them() {
         let values: Vec<i32> = (0..100).collect();
         let m = matrix(json!({"a": values, "b": values, "c": values, "d": values, "e": values}));
-        assert!(m.expand(256).unwrap_err().message.contains("more than the limit"));
+        assert!(
+            m.expand(256)
+                .unwrap_err()
+                .message
+                .contains("more than the limit")
+        );
     }
 
     #[test]

@@ -454,7 +454,9 @@ impl Duration {
         while !rest.is_empty() {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
-                return Err(format!("`{text}` is not a duration like 90s, 30m, 1h30m or 500ms"));
+                return Err(format!(
+                    "`{text}` is not a duration like 90s, 30m, 1h30m or 500ms"
+                ));
             }
             let n: u64 = rest[..digits]
                 .parse()
@@ -469,7 +471,9 @@ impl Duration {
             } else if rest.starts_with('h') {
                 (StdDuration::from_secs(3600), 1)
             } else {
-                return Err(format!("`{text}` is not a duration like 90s, 30m, 1h30m or 500ms"));
+                return Err(format!(
+                    "`{text}` is not a duration like 90s, 30m, 1h30m or 500ms"
+                ));
             };
             rest = &rest[len..];
             let part = unit

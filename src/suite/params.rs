@@ -83,7 +83,10 @@ pub fn resolve(
     for o in overrides {
         let Some(spec) = specs.get(&o.name) else {
             let known: Vec<&str> = specs.keys().map(String::as_str).collect();
-            let mut message = format!("`-p {}`: the suite declares no parameter `{}`", o.name, o.name);
+            let mut message = format!(
+                "`-p {}`: the suite declares no parameter `{}`",
+                o.name, o.name
+            );
             if let Some(s) = crate::registry::suggest(&o.name, known.iter().copied()) {
                 message.push_str(&format!("; did you mean `{s}`?"));
             } else if !known.is_empty() {
@@ -91,8 +94,13 @@ pub fn resolve(
             }
             return Err(message);
         };
-        let value = parse_as(&o.value, spec.kind)
-            .map_err(|e| format!("`-p {}`: {e} (the parameter is {})", o.name, spec.kind.with_article()))?;
+        let value = parse_as(&o.value, spec.kind).map_err(|e| {
+            format!(
+                "`-p {}`: {e} (the parameter is {})",
+                o.name,
+                spec.kind.with_article()
+            )
+        })?;
         values.insert(o.name.clone(), Some(value));
     }
     Ok(values)

@@ -161,8 +161,18 @@ impl Plan {
             .unwrap_or(0);
         for stage in &self.stages {
             out.push_str(&format!("\nstage {}\n", stage.stage));
-            for e in self.engines.iter().filter(|e| e.start_before_stage == stage.stage) {
-                out.push_str(&format!("  + start engine {} ({}, {}{})\n", e.name, e.uses, e.mode, describe_model(e)));
+            for e in self
+                .engines
+                .iter()
+                .filter(|e| e.start_before_stage == stage.stage)
+            {
+                out.push_str(&format!(
+                    "  + start engine {} ({}, {}{})\n",
+                    e.name,
+                    e.uses,
+                    e.mode,
+                    describe_model(e)
+                ));
             }
             for leg in &stage.legs {
                 let needs = if leg.needs.is_empty() {
@@ -181,25 +191,41 @@ impl Plan {
                 ));
             }
             if stage.side_by_side.len() > 1 {
-                let groups: Vec<String> = stage.side_by_side.iter().map(|g| g.join(" → ")).collect();
+                let groups: Vec<String> =
+                    stage.side_by_side.iter().map(|g| g.join(" → ")).collect();
                 out.push_str(&format!("  side by side: {}\n", groups.join("  |  ")));
             }
-            for e in self.engines.iter().filter(|e| e.stop_after_stage == stage.stage) {
+            for e in self
+                .engines
+                .iter()
+                .filter(|e| e.stop_after_stage == stage.stage)
+            {
                 out.push_str(&format!("  - stop engine {}\n", e.name));
             }
         }
         out.push_str(&format!(
             "\nImages needed: {}\n",
-            if self.images.is_empty() { "none".to_string() } else { self.images.join(", ") }
+            if self.images.is_empty() {
+                "none".to_string()
+            } else {
+                self.images.join(", ")
+            }
         ));
         out
     }
 
     /// The plan as a Graphviz digraph: legs as boxes, `needs` as edges, stages as ranks.
     pub fn render_dot(&self) -> String {
-        let mut out = format!("digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n", quote(&self.suite.name));
+        let mut out = format!(
+            "digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n",
+            quote(&self.suite.name)
+        );
         for stage in &self.stages {
-            out.push_str(&format!("  subgraph cluster_stage_{} {{\n    label={};\n", stage.stage, quote(&format!("stage {}", stage.stage))));
+            out.push_str(&format!(
+                "  subgraph cluster_stage_{} {{\n    label={};\n",
+                stage.stage,
+                quote(&format!("stage {}", stage.stage))
+            ));
             for leg in &stage.legs {
                 out.push_str(&format!(
                     "    {} [label={}];\n",
@@ -212,7 +238,12 @@ impl Plan {
         for stage in &self.stages {
             for leg in &stage.legs {
                 for need in &leg.needs {
-                    for from in self.stages.iter().flat_map(|s| &s.legs).filter(|l| &l.node == need) {
+                    for from in self
+                        .stages
+                        .iter()
+                        .flat_map(|s| &s.legs)
+                        .filter(|l| &l.node == need)
+                    {
                         out.push_str(&format!("  {} -> {};\n", quote(&from.id), quote(&leg.id)));
                     }
                 }
@@ -240,5 +271,10 @@ fn plural(n: usize) -> &'static str {
 
 /// A Graphviz quoted id.
 fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    )
 }

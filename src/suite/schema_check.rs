@@ -39,7 +39,7 @@ pub fn check_with(
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let parent = schema_path
                     .strip_suffix("/additionalProperties")
-                    .and_then(|p| node_at(&schema.document, p));
+                    .and_then(|p| node_at(schema.document, p));
                 let allowed: Vec<&str> = parent
                     .and_then(|p| p.get("properties"))
                     .and_then(Value::as_object)
@@ -66,9 +66,12 @@ pub fn check_with(
                     format!("`{}`", display_path(&instance_path))
                 };
                 out.push(
-                    Diagnostic::error("schema", format!("missing required key `{name}` in {place}"))
-                        .at(locate(&instance_path, true))
-                        .maybe_hint(description.map(|d| format!("`{name}`: {d}"))),
+                    Diagnostic::error(
+                        "schema",
+                        format!("missing required key `{name}` in {place}"),
+                    )
+                    .at(locate(&instance_path, true))
+                    .maybe_hint(description.map(|d| format!("`{name}`: {d}"))),
                 );
             }
             ValidationErrorKind::Type { kind } => {
@@ -81,7 +84,9 @@ pub fn check_with(
                         .join(" or "),
                 };
                 let actual = found.map(kind_of).unwrap_or("nothing");
-                let hint = if expected.contains("string") && matches!(found, Some(Value::Number(_) | Value::Bool(_))) {
+                let hint = if expected.contains("string")
+                    && matches!(found, Some(Value::Number(_) | Value::Bool(_)))
+                {
                     Some("YAML read this unquoted value as a number or boolean; quote it to make it a string".to_string())
                 } else {
                     None
@@ -89,7 +94,12 @@ pub fn check_with(
                 out.push(
                     Diagnostic::error(
                         "schema",
-                        format!("`{}` must be {}, found {}", display_path(&instance_path), article(&expected), actual),
+                        format!(
+                            "`{}` must be {}, found {}",
+                            display_path(&instance_path),
+                            article(&expected),
+                            actual
+                        ),
                     )
                     .at(locate(&instance_path, false))
                     .maybe_hint(hint),
@@ -105,16 +115,26 @@ pub fn check_with(
                     .map(|s| format!("did you mean {s}?"))
                     .unwrap_or_else(|| format!("one of: {}", choices.join(", ")));
                 out.push(
-                    Diagnostic::error("schema", format!("{text} is not an accepted value of `{}`", display_path(&instance_path)))
-                        .at(locate(&instance_path, false))
-                        .hint(hint),
+                    Diagnostic::error(
+                        "schema",
+                        format!(
+                            "{text} is not an accepted value of `{}`",
+                            display_path(&instance_path)
+                        ),
+                    )
+                    .at(locate(&instance_path, false))
+                    .hint(hint),
                 );
             }
             ValidationErrorKind::Constant { expected_value } => {
                 out.push(
                     Diagnostic::error(
                         "schema",
-                        format!("`{}` must be {}", display_path(&instance_path), show(expected_value)),
+                        format!(
+                            "`{}` must be {}",
+                            display_path(&instance_path),
+                            show(expected_value)
+                        ),
                     )
                     .at(locate(&instance_path, false)),
                 );
@@ -122,7 +142,7 @@ pub fn check_with(
             ValidationErrorKind::Pattern { .. }
             | ValidationErrorKind::AnyOf { .. }
             | ValidationErrorKind::OneOfNotValid { .. } => {
-                let node = node_at(&schema.document, parent_of(&schema_path));
+                let node = node_at(schema.document, parent_of(&schema_path));
                 let description = node
                     .and_then(|n| n.get("description"))
                     .and_then(Value::as_str)
@@ -131,7 +151,10 @@ pub fn check_with(
                 out.push(
                     Diagnostic::error(
                         "schema",
-                        format!("{text} is not a valid value of `{}`", display_path(&instance_path)),
+                        format!(
+                            "{text} is not a valid value of `{}`",
+                            display_path(&instance_path)
+                        ),
                     )
                     .at(locate(&instance_path, false))
                     .maybe_hint(description),
@@ -147,8 +170,11 @@ pub fn check_with(
             }
             _ => {
                 out.push(
-                    Diagnostic::error("schema", format!("`{}`: {error}", display_path(&instance_path)))
-                        .at(locate(&instance_path, false)),
+                    Diagnostic::error(
+                        "schema",
+                        format!("`{}`: {error}", display_path(&instance_path)),
+                    )
+                    .at(locate(&instance_path, false)),
                 );
             }
         }
@@ -158,12 +184,15 @@ pub fn check_with(
 
 /// The schema path of the keyword's parent schema.
 fn parent_of(schema_path: &str) -> &str {
-    schema_path.rfind('/').map(|i| &schema_path[..i]).unwrap_or("")
+    schema_path
+        .rfind('/')
+        .map(|i| &schema_path[..i])
+        .unwrap_or("")
 }
 
 /// The description of property `name` of the schema that raised a `required` error.
 fn schema_description(schema: &SchemaDoc<'_>, schema_path: &str, name: &str) -> Option<String> {
-    node_at(&schema.document, parent_of(schema_path))
+    node_at(schema.document, parent_of(schema_path))
         .and_then(|n| n.get("properties"))
         .and_then(|p| p.get(name))
         .and_then(|p| p.get("description").or_else(|| described_ref(schema, p)))

@@ -94,7 +94,10 @@ pub enum Resolution {
 }
 
 /// Renders parsed pieces. `None` means a deferred value is involved.
-pub fn render(pieces: &[Piece], mut resolve: impl FnMut(&Reference) -> Resolution) -> Option<Value> {
+pub fn render(
+    pieces: &[Piece],
+    mut resolve: impl FnMut(&Reference) -> Resolution,
+) -> Option<Value> {
     if let [Piece::Expr(r)] = pieces {
         return match resolve(r) {
             Resolution::Known(v) => Some(v),
@@ -127,7 +130,11 @@ mod tests {
         assert_eq!(p[1], Piece::Expr(Reference::Param("model".into())));
         assert!(parse("${{ nodes.a.outputs.max_rate }}").is_ok());
         assert!(parse("${{ params.x ").unwrap_err().contains("unterminated"));
-        assert!(parse("${{ env.HOME }}").unwrap_err().contains("not a known"));
+        assert!(
+            parse("${{ env.HOME }}")
+                .unwrap_err()
+                .contains("not a known")
+        );
         assert!(parse("${{ }}").unwrap_err().contains("empty"));
     }
 
@@ -136,7 +143,10 @@ mod tests {
         let p = parse("${{ matrix.c }}").unwrap();
         assert_eq!(render(&p, |_| Resolution::Known(json!(8))), Some(json!(8)));
         let p = parse("c=${{ matrix.c }}").unwrap();
-        assert_eq!(render(&p, |_| Resolution::Known(json!(8))), Some(json!("c=8")));
+        assert_eq!(
+            render(&p, |_| Resolution::Known(json!(8))),
+            Some(json!("c=8"))
+        );
         assert_eq!(render(&p, |_| Resolution::Deferred), None);
     }
 }

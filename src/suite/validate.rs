@@ -6,7 +6,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use super::compose::{compose, read_and_load};
+use super::compose::{compose, load_text};
 use super::dag::NodeGraph;
 use super::diagnostics::{Diagnostic, Location};
 use super::load::Limits;
@@ -90,9 +90,41 @@ pub fn validate_file(
     overrides: &[Override],
     unset: Unset,
 ) -> Validation {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return Validation {
+                workspace: Workspace::default(),
+                diagnostics: vec![
+                    Diagnostic::error("io", format!("cannot read `{}`: {e}", path.display()))
+                        .hint("check the path; suites are YAML files such as suites/demo.yaml"),
+                ],
+                suite: None,
+            };
+        }
+    };
+    validate_source(path, text, registry, overrides, unset)
+}
+
+/// Validates suite text as if read from `path` (includes resolve relative to it).
+pub fn validate_source(
+    path: &Path,
+    text: String,
+    registry: &Registry,
+    overrides: &[Override],
+    unset: Unset,
+) -> Validation {
     let mut workspace = Workspace::default();
     let limits = Limits::default();
-    let outcome = run(&mut workspace, path, registry, overrides, unset, &limits);
+    let outcome = run(
+        &mut workspace,
+        path,
+        text,
+        registry,
+        overrides,
+        unset,
+        &limits,
+    );
     let (mut diagnostics, suite) = match outcome {
         Ok((diagnostics, suite)) => (diagnostics, suite),
         Err(diagnostics) => (diagnostics, None),
@@ -110,17 +142,21 @@ type Outcome = Result<(Vec<Diagnostic>, Option<CheckedSuite>), Vec<Diagnostic>>;
 fn run(
     workspace: &mut Workspace,
     path: &Path,
+    text: String,
     registry: &Registry,
     overrides: &[Override],
     unset: Unset,
     limits: &Limits,
 ) -> Outcome {
-    let (main, mut value) = read_and_load(workspace, path, limits, None)?;
+    let (main, mut value) = load_text(workspace, path, text, limits)?;
     if value.is_null() {
         return Err(vec![
-            Diagnostic::error("yaml", "the file holds no YAML document (it is empty or only comments)")
-                .at(workspace.locate(main, "", false))
-                .hint("start from `kitt init`, or see suites/demo.yaml"),
+            Diagnostic::error(
+                "yaml",
+                "the file holds no YAML document (it is empty or only comments)",
+            )
+            .at(workspace.locate(main, "", false))
+            .hint("start from `kitt init`, or see suites/demo.yaml"),
         ]);
     }
     let errors = schema_check::check(super::schema::suite(), &value, &|p, k| {
@@ -232,7 +268,10 @@ impl Checker<'_> {
             {
                 let d = Diagnostic::error(
                     "param",
-                    format!("the default of parameter `{name}` is not {}", spec.kind.with_article()),
+                    format!(
+                        "the default of parameter `{name}` is not {}",
+                        spec.kind.with_article()
+                    ),
                 )
                 .at(self.at(&format!("{}/default", pointer::push("/params", name))));
                 self.push(d);
@@ -270,10 +309,13 @@ impl Checker<'_> {
         let mut index = IndexMap::new();
         for (i, node) in self.suite.nodes.iter().enumerate() {
             if let Some(&first) = index.get(&node.id) {
-                let d = Diagnostic::error("duplicate-id", format!("node id `{}` is used twice", node.id))
-                    .at(self.at(&format!("/nodes/{i}/id")))
-                    .related("first used here", self.at(&format!("/nodes/{first}/id")))
-                    .hint("node ids must be unique; rename one of them");
+                let d = Diagnostic::error(
+                    "duplicate-id",
+                    format!("node id `{}` is used twice", node.id),
+                )
+                .at(self.at(&format!("/nodes/{i}/id")))
+                .related("first used here", self.at(&format!("/nodes/{first}/id")))
+                .hint("node ids must be unique; rename one of them");
                 self.push(d);
             } else {
                 index.insert(node.id.clone(), i);
@@ -298,8 +340,11 @@ impl Checker<'_> {
                     Some(&d) => {
                         if deps.contains(&d) {
                             self.push(
-                                Diagnostic::error("duplicate-need", format!("`{need}` is listed twice in `needs`"))
-                                    .at(at),
+                                Diagnostic::error(
+                                    "duplicate-need",
+                                    format!("`{need}` is listed twice in `needs`"),
+                                )
+                                .at(at),
                             );
                         }
                         deps.push(d);
@@ -308,12 +353,20 @@ impl Checker<'_> {
                         let hint = crate::registry::suggest(need, index.keys().map(String::as_str))
                             .map(|s| format!("did you mean `{s}`?"))
                             .unwrap_or_else(|| {
-                                format!("nodes of this suite: {}", index.keys().cloned().collect::<Vec<_>>().join(", "))
+                                format!(
+                                    "nodes of this suite: {}",
+                                    index.keys().cloned().collect::<Vec<_>>().join(", ")
+                                )
                             });
                         self.push(
-                            Diagnostic::error("unknown-node", format!("`needs` names `{need}`, which is not a node of this suite"))
-                                .at(at)
-                                .hint(hint),
+                            Diagnostic::error(
+                                "unknown-node",
+                                format!(
+                                    "`needs` names `{need}`, which is not a node of this suite"
+                                ),
+                            )
+                            .at(at)
+                            .hint(hint),
                         );
                     }
                 }
@@ -330,10 +383,21 @@ impl Checker<'_> {
             if cycle.len() == 2 {
                 continue; // a node needing itself was reported already
             }
-            let names: Vec<&str> = cycle.iter().map(|&i| self.suite.nodes[i].id.as_str()).collect();
+            let names: Vec<&str> = cycle
+                .iter()
+                .map(|&i| self.suite.nodes[i].id.as_str())
+                .collect();
             // cycle[k + 1] needs cycle[k]; point at the `needs` entry closing the cycle.
-            let mut d = Diagnostic::error("cycle", format!("dependency cycle: {} (each runs after the one before it)", names.join(" → ")))
-                .hint("a node cannot (even indirectly) need itself; remove one of these `needs` entries");
+            let mut d = Diagnostic::error(
+                "cycle",
+                format!(
+                    "dependency cycle: {} (each runs after the one before it)",
+                    names.join(" → ")
+                ),
+            )
+            .hint(
+                "a node cannot (even indirectly) need itself; remove one of these `needs` entries",
+            );
             for pair in cycle.windows(2) {
                 let (from, to) = (pair[0], pair[1]);
                 let j = self.suite.nodes[to]
@@ -346,7 +410,14 @@ impl Checker<'_> {
                 if d.location.is_none() {
                     d = d.at(at);
                 } else {
-                    d = d.related(format!("`{}` needs `{}`", names_of(self.suite, to), names_of(self.suite, from)), at);
+                    d = d.related(
+                        format!(
+                            "`{}` needs `{}`",
+                            names_of(self.suite, to),
+                            names_of(self.suite, from)
+                        ),
+                        at,
+                    );
                 }
             }
             self.push(d);
@@ -364,10 +435,15 @@ impl Checker<'_> {
                     .engines
                     .suggest(&spec.uses)
                     .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| format!("registered engines: {}", self.registry.engines.names()));
-                let d = Diagnostic::error("unknown-engine", format!("no engine named `{}` is registered", spec.uses))
-                    .at(self.at(&format!("{base}/uses")))
-                    .hint(hint);
+                    .unwrap_or_else(|| {
+                        format!("registered engines: {}", self.registry.engines.names())
+                    });
+                let d = Diagnostic::error(
+                    "unknown-engine",
+                    format!("no engine named `{}` is registered", spec.uses),
+                )
+                .at(self.at(&format!("{base}/uses")))
+                .hint(hint);
                 self.push(d);
                 continue;
             };
@@ -375,19 +451,26 @@ impl Checker<'_> {
             let mode = spec.mode.unwrap_or(info.modes[0]);
             if !info.modes.contains(&mode) {
                 let modes: Vec<String> = info.modes.iter().map(ToString::to_string).collect();
-                let d = Diagnostic::error("mode", format!("engine `{}` cannot run in {mode} mode", info.name))
-                    .at(self.at(&format!("{base}/mode")))
-                    .hint(format!("`{}` supports: {}", info.name, modes.join(", ")));
+                let d = Diagnostic::error(
+                    "mode",
+                    format!("engine `{}` cannot run in {mode} mode", info.name),
+                )
+                .at(self.at(&format!("{base}/mode")))
+                .hint(format!("`{}` supports: {}", info.name, modes.join(", ")));
                 self.push(d);
                 continue;
             }
             let model = render_string(spec.model.as_deref(), params);
-            let image = render_string(spec.image.as_deref(), params).or_else(|| info.default_image.clone());
+            let image =
+                render_string(spec.image.as_deref(), params).or_else(|| info.default_image.clone());
             let url = render_string(spec.url.as_deref(), params);
             if mode == RuntimeMode::External && spec.url.is_none() {
-                let d = Diagnostic::error("engine", format!("engine `{name}` runs in external mode but has no `url`"))
-                    .at(self.at_key(&base))
-                    .hint("add `url: http://HOST:PORT` of the running server");
+                let d = Diagnostic::error(
+                    "engine",
+                    format!("engine `{name}` runs in external mode but has no `url`"),
+                )
+                .at(self.at_key(&base))
+                .hint("add `url: http://HOST:PORT` of the running server");
                 self.push(d);
             }
             if mode != RuntimeMode::External && spec.url.is_some() {
@@ -397,38 +480,64 @@ impl Checker<'_> {
                 self.push(d);
             }
             if mode == RuntimeMode::Docker && image.is_none() {
-                let d = Diagnostic::error("engine", format!("engine `{name}` runs in docker mode but no image is known"))
-                    .at(self.at_key(&base))
-                    .hint("add `image:`");
+                let d = Diagnostic::error(
+                    "engine",
+                    format!("engine `{name}` runs in docker mode but no image is known"),
+                )
+                .at(self.at_key(&base))
+                .hint("add `image:`");
                 self.push(d);
             }
             if info.model_required && spec.model.is_none() {
-                let d = Diagnostic::error("engine", format!("engine `{name}` ({}) names no model", info.name))
-                    .at(self.at_key(&base))
-                    .hint("add `model:` (a path, a Hugging Face id or a tag, as the engine takes it)");
+                let d = Diagnostic::error(
+                    "engine",
+                    format!("engine `{name}` ({}) names no model", info.name),
+                )
+                .at(self.at_key(&base))
+                .hint("add `model:` (a path, a Hugging Face id or a tag, as the engine takes it)");
                 self.push(d);
             }
             if let Some(model) = &model {
                 self.check_format(name, spec, model, &info.formats);
             }
-            let (config, deferred) = render_value(&Value::Object(spec.config.clone()), params, None);
+            let (config, deferred) =
+                render_value(&Value::Object(spec.config.clone()), params, None);
             match entry.validator(&info.config_schema) {
                 Ok(validator) => {
                     let config_base = format!("{base}/config");
-                    let errors = schema_check::check_with(validator, &info.config_schema, &config, &|p, k| {
-                        self.origins.locate(self.workspace, &format!("{config_base}{p}"), k)
-                    });
-                    self.diagnostics.extend(without_deferred(errors, &deferred, self, &config_base));
+                    let errors = schema_check::check_with(
+                        validator,
+                        &info.config_schema,
+                        &config,
+                        &|p, k| {
+                            self.origins
+                                .locate(self.workspace, &format!("{config_base}{p}"), k)
+                        },
+                    );
+                    self.diagnostics.extend(without_deferred(
+                        errors,
+                        &deferred,
+                        self,
+                        &config_base,
+                    ));
                 }
                 Err(e) => {
                     let d = Diagnostic::error("registry", format!("engine `{}`: {e}", info.name));
                     self.push(d);
                 }
             }
-            if !self.suite.nodes.iter().any(|n| n.body.engine.as_deref() == Some(name)) {
-                let mut d = Diagnostic::error("unused-engine", format!("engine `{name}` is not used by any node"))
-                    .at(self.at_key(&base))
-                    .hint("remove it, or use it in a node's `engine:`");
+            if !self
+                .suite
+                .nodes
+                .iter()
+                .any(|n| n.body.engine.as_deref() == Some(name))
+            {
+                let mut d = Diagnostic::error(
+                    "unused-engine",
+                    format!("engine `{name}` is not used by any node"),
+                )
+                .at(self.at_key(&base))
+                .hint("remove it, or use it in a node's `engine:`");
                 d.severity = super::diagnostics::Severity::Warning;
                 self.push(d);
             }
@@ -439,7 +548,11 @@ impl Checker<'_> {
                     uses: info.name.clone(),
                     mode,
                     model,
-                    image: if mode == RuntimeMode::Docker { image } else { None },
+                    image: if mode == RuntimeMode::Docker {
+                        image
+                    } else {
+                        None
+                    },
                     url,
                 },
             );
@@ -447,11 +560,19 @@ impl Checker<'_> {
         resolved
     }
 
-    fn check_format(&mut self, name: &str, spec: &EngineSpec, model: &str, formats: &[ModelFormat]) {
+    fn check_format(
+        &mut self,
+        name: &str,
+        spec: &EngineSpec,
+        model: &str,
+        formats: &[ModelFormat],
+    ) {
         if formats.contains(&ModelFormat::ServerSide) {
             return;
         }
-        let Some(format) = detect_format(model) else { return };
+        let Some(format) = detect_format(model) else {
+            return;
+        };
         if formats.contains(&format) {
             return;
         }
@@ -464,11 +585,22 @@ impl Checker<'_> {
             .collect();
         let d = Diagnostic::error(
             "model-format",
-            format!("model `{model}` is a {format} model, which engine `{}` does not load", spec.uses),
+            format!(
+                "model `{model}` is a {format} model, which engine `{}` does not load",
+                spec.uses
+            ),
         )
         .at(self.at(&format!("{}/model", pointer::push("/engines", name))))
         .hint(if takers.is_empty() {
-            format!("`{}` loads: {}", spec.uses, formats.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+            format!(
+                "`{}` loads: {}",
+                spec.uses,
+                formats
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         } else {
             format!("engines that load {format} models: {}", takers.join(", "))
         });
@@ -515,17 +647,30 @@ impl Checker<'_> {
                     let hint = match crate::registry::suggest(e, names) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None if self.registry.engines.get(e).is_some() => {
-                            format!("`{e}` is a registered engine; declare an instance under `engines:` (e.g. `{e}: {{uses: {e}, model: ...}}`) and name it here")
+                            format!(
+                                "`{e}` is a registered engine; declare an instance under `engines:` (e.g. `{e}: {{uses: {e}, model: ...}}`) and name it here"
+                            )
                         }
                         None => format!(
                             "engines of this suite: {}",
-                            self.suite.engines.keys().cloned().collect::<Vec<_>>().join(", ")
+                            self.suite
+                                .engines
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     };
                     self.push(
-                        Diagnostic::error("unknown-engine", format!("node `{}` uses engine `{e}`, which the suite does not declare", node.id))
-                            .at(self.at(&format!("{base}/engine")))
-                            .hint(hint),
+                        Diagnostic::error(
+                            "unknown-engine",
+                            format!(
+                                "node `{}` uses engine `{e}`, which the suite does not declare",
+                                node.id
+                            ),
+                        )
+                        .at(self.at(&format!("{base}/engine")))
+                        .hint(hint),
                     );
                 }
                 Some(_) => {}
@@ -538,30 +683,46 @@ impl Checker<'_> {
         for (metric, bound) in &node.body.assert {
             let at = pointer::push(&format!("/nodes/{i}/assert"), metric);
             let known = info.metrics.iter().any(|m| &m.name == metric)
-                || info.dynamic_metric_prefixes.iter().any(|p| metric.starts_with(p.as_str()));
+                || info
+                    .dynamic_metric_prefixes
+                    .iter()
+                    .any(|p| metric.starts_with(p.as_str()));
             if !known {
-                let hint = crate::registry::suggest(metric, info.metrics.iter().map(|m| m.name.as_str()))
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| format!("`kitt test show {}` lists its metrics", info.name));
+                let hint =
+                    crate::registry::suggest(metric, info.metrics.iter().map(|m| m.name.as_str()))
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| {
+                            format!("`kitt test show {}` lists its metrics", info.name)
+                        });
                 self.push(
-                    Diagnostic::error("unknown-metric", format!("benchmark `{}` reports no metric `{metric}`", info.name))
-                        .at(self.at_key(&at))
-                        .hint(hint),
+                    Diagnostic::error(
+                        "unknown-metric",
+                        format!("benchmark `{}` reports no metric `{metric}`", info.name),
+                    )
+                    .at(self.at_key(&at))
+                    .hint(hint),
                 );
             }
-            if (bound.min_ratio.is_some() || bound.max_ratio.is_some()) && bound.baseline.is_none() {
+            if (bound.min_ratio.is_some() || bound.max_ratio.is_some()) && bound.baseline.is_none()
+            {
                 self.push(
-                    Diagnostic::error("assert", format!("`{metric}` has a ratio bound but no `baseline`"))
-                        .at(self.at_key(&at))
-                        .hint("add `baseline: last-success` or a run id"),
+                    Diagnostic::error(
+                        "assert",
+                        format!("`{metric}` has a ratio bound but no `baseline`"),
+                    )
+                    .at(self.at_key(&at))
+                    .hint("add `baseline: last-success` or a run id"),
                 );
             }
             if let (Some(min), Some(max)) = (bound.min, bound.max)
                 && min > max
             {
                 self.push(
-                    Diagnostic::error("assert", format!("`{metric}`: min {min} is above max {max}; no value can pass"))
-                        .at(self.at(&format!("{at}/min"))),
+                    Diagnostic::error(
+                        "assert",
+                        format!("`{metric}`: min {min} is above max {max}; no value can pass"),
+                    )
+                    .at(self.at(&format!("{at}/min"))),
                 );
             }
         }
@@ -576,16 +737,24 @@ impl Checker<'_> {
                     .reporters
                     .suggest(&report.reporter)
                     .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| format!("registered reporters: {}", self.registry.reporters.names()));
+                    .unwrap_or_else(|| {
+                        format!("registered reporters: {}", self.registry.reporters.names())
+                    });
                 self.push(
-                    Diagnostic::error("unknown-reporter", format!("no reporter named `{}` is registered", report.reporter))
-                        .at(self.at(&format!("{base}/reporter")))
-                        .hint(hint),
+                    Diagnostic::error(
+                        "unknown-reporter",
+                        format!("no reporter named `{}` is registered", report.reporter),
+                    )
+                    .at(self.at(&format!("{base}/reporter")))
+                    .hint(hint),
                 );
                 continue;
             };
             if report.output.trim().is_empty() {
-                self.push(Diagnostic::error("report", "a report needs an `output` path").at(self.at(&format!("{base}/output"))));
+                self.push(
+                    Diagnostic::error("report", "a report needs an `output` path")
+                        .at(self.at(&format!("{base}/output"))),
+                );
             }
             if let Ok(validator) = entry.validator(&entry.info.params_schema) {
                 let params_base = format!("{base}/params");
@@ -593,7 +762,10 @@ impl Checker<'_> {
                     validator,
                     &entry.info.params_schema,
                     &Value::Object(report.params.clone()),
-                    &|p, k| self.origins.locate(self.workspace, &format!("{params_base}{p}"), k),
+                    &|p, k| {
+                        self.origins
+                            .locate(self.workspace, &format!("{params_base}{p}"), k)
+                    },
                 );
                 self.diagnostics.extend(errors);
             }
@@ -602,7 +774,13 @@ impl Checker<'_> {
 
     /// Checks every `${{ }}`: allowed in this field, well formed, and referring to something
     /// that exists where it is used.
-    fn templates(&mut self, params: &ParamValues, index: &IndexMap<String, usize>, graph: &NodeGraph, acyclic: bool) {
+    fn templates(
+        &mut self,
+        params: &ParamValues,
+        index: &IndexMap<String, usize>,
+        graph: &NodeGraph,
+        acyclic: bool,
+    ) {
         let mut found = Vec::new();
         collect_templated(self.value, String::new(), &mut found);
         let schema = &super::schema::suite().document;
@@ -628,8 +806,12 @@ impl Checker<'_> {
                 .then(|| segments.get(1).and_then(|s| s.parse::<usize>().ok()))
                 .flatten();
             for piece in pieces {
-                let template::Piece::Expr(reference) = piece else { continue };
-                if let Some(d) = self.check_reference(&reference, node, params, index, graph, acyclic) {
+                let template::Piece::Expr(reference) = piece else {
+                    continue;
+                };
+                if let Some(d) =
+                    self.check_reference(&reference, node, params, index, graph, acyclic)
+                {
                     self.push(d.at(at));
                 }
             }
@@ -727,28 +909,48 @@ impl Checker<'_> {
                 },
             };
             if legs.len() + combos.len() > MAX_LEGS_PER_SUITE {
-                let d = Diagnostic::error("matrix", format!("the suite expands to more than {MAX_LEGS_PER_SUITE} legs"))
-                    .at(self.at_key(&base))
-                    .hint("split it into several suites");
+                let d = Diagnostic::error(
+                    "matrix",
+                    format!("the suite expands to more than {MAX_LEGS_PER_SUITE} legs"),
+                )
+                .at(self.at_key(&base))
+                .hint("split it into several suites");
                 self.push(d);
                 return legs;
             }
-            let entry = node.body.benchmark.as_deref().and_then(|b| self.registry.benchmarks.get(b));
+            let entry = node
+                .body
+                .benchmark
+                .as_deref()
+                .and_then(|b| self.registry.benchmarks.get(b));
             for combo in combos {
                 let id = leg_id(&node.id, &combo);
-                let (rendered, deferred) = render_value(&Value::Object(node.body.params.clone()), params, Some(&combo));
+                let (rendered, deferred) = render_value(
+                    &Value::Object(node.body.params.clone()),
+                    params,
+                    Some(&combo),
+                );
                 if let Some(entry) = entry
                     && let Ok(validator) = entry.validator(&entry.info.params_schema)
                 {
                     let params_base = format!("{base}/params");
-                    let errors = schema_check::check_with(validator, &entry.info.params_schema, &rendered, &|p, k| {
-                        self.origins.locate(self.workspace, &format!("{params_base}{p}"), k)
-                    });
+                    let errors = schema_check::check_with(
+                        validator,
+                        &entry.info.params_schema,
+                        &rendered,
+                        &|p, k| {
+                            self.origins
+                                .locate(self.workspace, &format!("{params_base}{p}"), k)
+                        },
+                    );
                     for mut d in without_deferred(errors, &deferred, self, &params_base) {
                         if !combo.is_empty() {
                             d.message = format!("{}: {}", id, d.message);
                         }
-                        if seen.insert((d.location.map(|l| (l.file, l.span.line, l.span.col)), d.message.clone())) {
+                        if seen.insert((
+                            d.location.map(|l| (l.file, l.span.line, l.span.col)),
+                            d.message.clone(),
+                        )) {
                             d.code = "params";
                             self.push(d);
                         }
@@ -777,13 +979,22 @@ fn names_of(suite: &Suite, i: usize) -> &str {
 }
 
 /// Drops schema errors about values that stay unknown until run time.
-fn without_deferred(errors: Vec<Diagnostic>, deferred: &[String], checker: &Checker<'_>, base: &str) -> Vec<Diagnostic> {
+fn without_deferred(
+    errors: Vec<Diagnostic>,
+    deferred: &[String],
+    checker: &Checker<'_>,
+    base: &str,
+) -> Vec<Diagnostic> {
     if deferred.is_empty() {
         return errors;
     }
     let deferred_locations: Vec<Location> = deferred
         .iter()
-        .map(|p| checker.origins.locate(checker.workspace, &format!("{base}{p}"), false))
+        .map(|p| {
+            checker
+                .origins
+                .locate(checker.workspace, &format!("{base}{p}"), false)
+        })
         .collect();
     errors
         .into_iter()
@@ -814,7 +1025,11 @@ fn collect_templated(value: &Value, pointer: String, out: &mut Vec<(String, Stri
 
 /// Renders every `${{ }}` under `value` that can be known now; returns the rendered value
 /// and the pointers (relative to `value`) whose values stay unknown until run time.
-pub fn render_value(value: &Value, params: &ParamValues, matrix: Option<&Map<String, Value>>) -> (Value, Vec<String>) {
+pub fn render_value(
+    value: &Value,
+    params: &ParamValues,
+    matrix: Option<&Map<String, Value>>,
+) -> (Value, Vec<String>) {
     let mut deferred = Vec::new();
     let rendered = render_at(value, String::new(), params, matrix, &mut deferred);
     (rendered, deferred)
@@ -853,12 +1068,25 @@ fn render_at(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| render_at(v, pointer::push_index(&pointer, i), params, matrix, deferred))
+                .map(|(i, v)| {
+                    render_at(
+                        v,
+                        pointer::push_index(&pointer, i),
+                        params,
+                        matrix,
+                        deferred,
+                    )
+                })
                 .collect(),
         ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), render_at(v, pointer::push(&pointer, k), params, matrix, deferred)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        render_at(v, pointer::push(&pointer, k), params, matrix, deferred),
+                    )
+                })
                 .collect(),
         ),
         other => other.clone(),
@@ -901,7 +1129,10 @@ pub fn detect_format(model: &str) -> Option<ModelFormat> {
         return Some(ModelFormat::OllamaTag);
     }
     let parts: Vec<&str> = model.split('/').collect();
-    if parts.len() == 2 && parts.iter().all(|p| !p.is_empty() && !p.starts_with('.')) && !model.contains(':') {
+    if parts.len() == 2
+        && parts.iter().all(|p| !p.is_empty() && !p.starts_with('.'))
+        && !model.contains(':')
+    {
         return Some(ModelFormat::Safetensors); // a Hugging Face hub id such as org/name
     }
     None
@@ -915,13 +1146,19 @@ mod tests {
     fn serde_paths_become_pointers() {
         assert_eq!(path_to_pointer("nodes[2].timeout"), "/nodes/2/timeout");
         assert_eq!(path_to_pointer("engines.vllm.mode"), "/engines/vllm/mode");
-        assert_eq!(path_to_pointer("nodes[0].matrix.c[1]"), "/nodes/0/matrix/c/1");
+        assert_eq!(
+            path_to_pointer("nodes[0].matrix.c[1]"),
+            "/nodes/0/matrix/c/1"
+        );
     }
 
     #[test]
     fn model_formats_from_names() {
         assert_eq!(detect_format("/m/q4.GGUF"), Some(ModelFormat::Gguf));
-        assert_eq!(detect_format("meta-llama/Llama-3.1-8B"), Some(ModelFormat::Safetensors));
+        assert_eq!(
+            detect_format("meta-llama/Llama-3.1-8B"),
+            Some(ModelFormat::Safetensors)
+        );
         assert_eq!(detect_format("llama3.1:8b"), Some(ModelFormat::OllamaTag));
         assert_eq!(detect_format("/models/unknown-thing"), None);
     }

@@ -1,0 +1,300 @@
+//! The `kitt` binary end to end: validate, plan, schema and init, their formats and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kitt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kitt"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("kitt runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn shipped_suites() -> Vec<PathBuf> {
+    let mut suites: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("suites"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .map(|p| {
+                p.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .unwrap()
+                    .to_path_buf()
+            })
+            .collect();
+    suites.sort();
+    suites
+}
+
+#[test]
+fn every_shipped_suite_and_example_validates() {
+    let mut files = shipped_suites();
+    assert!(
+        files.iter().any(|p| p.ends_with("demo.yaml")),
+        "suites/demo.yaml is shipped"
+    );
+    files.extend(
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/suites"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml")),
+    );
+    let args: Vec<String> = std::iter::once("validate".to_string())
+        .chain(files.iter().map(|p| p.display().to_string()))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = kitt(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.starts_with("ok: "))
+            .count(),
+        files.len()
+    );
+}
+
+#[test]
+fn validate_exits_1_when_any_file_is_invalid() {
+    let out = kitt(&[
+        "validate",
+        "suites/demo.yaml",
+        "tests/broken/27-unknown-benchmark.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("ok: suites/demo.yaml"));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error[unknown-benchmark]: no benchmark named `latncy` is registered"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--> tests/broken/27-unknown-benchmark.yaml:8:16"),
+        "{err}"
+    );
+    assert!(err.contains("help: did you mean `latency`?"), "{err}");
+}
+
+#[test]
+fn validate_json_has_the_documented_shape() {
+    let out = kitt(&[
+        "validate",
+        "--format",
+        "json",
+        "tests/broken/13-unknown-top-level-key.yaml",
+        "suites/demo.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["valid"], false);
+    let d = &doc["files"][0]["diagnostics"][0];
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["code"], "schema");
+    assert_eq!(d["message"], "unknown key `enginee`");
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(d["hint"], "did you mean `engines`?");
+    assert_eq!(doc["files"][1]["valid"], true);
+    assert_eq!(doc["files"][1]["diagnostics"], serde_json::json!([]));
+}
+
+#[test]
+fn validate_github_writes_workflow_commands() {
+    let out = kitt(&[
+        "validate",
+        "--format",
+        "github",
+        "tests/broken/30-needs-unknown-node.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("::error file=tests/broken/30-needs-unknown-node.yaml,line=10,col=13,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("title=kitt unknown-node::`needs` names `warmup`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn params_from_the_command_line_are_typed_and_checked() {
+    let out = kitt(&[
+        "plan",
+        "suites/demo.yaml",
+        "--format",
+        "json",
+        "-p",
+        "requests=7",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["stages"][0]["legs"][0]["params"]["requests"], 7);
+
+    let out = kitt(&["validate", "suites/demo.yaml", "-p", "requests=many"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("`-p requests`: `many` is not an integer"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = kitt(&["validate", "suites/demo.yaml", "-p", "request=3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("did you mean `requests`?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn plan_shows_stages_engines_and_matrix_legs() {
+    let out = kitt(&["plan", "suites/demo.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("5 runs in 3 stages"), "{text}");
+    assert!(
+        text.contains("+ start engine sim (simulator, native)"),
+        "{text}"
+    );
+    assert!(text.contains("- load[concurrency=8]"), "{text}");
+    let stop = text.find("- stop engine sim").unwrap();
+    assert!(
+        stop > text.find("- throughput").unwrap(),
+        "the engine stops after its last node"
+    );
+}
+
+#[test]
+fn plan_json_is_stable_and_complete() {
+    let out = kitt(&["plan", "suites/demo.yaml", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["version"], 1);
+    assert_eq!(plan["suite"]["name"], "demo");
+    let ids: Vec<&str> = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["legs"].as_array().unwrap())
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "latency",
+            "load[concurrency=1]",
+            "load[concurrency=4]",
+            "load[concurrency=8]",
+            "throughput"
+        ]
+    );
+    assert_eq!(plan["engines"][0]["start_before_stage"], 1);
+    assert_eq!(plan["engines"][0]["stop_after_stage"], 3);
+    assert_eq!(plan["stages"][1]["legs"][2]["params"]["concurrency"], 8);
+    let again = kitt(&["plan", "suites/demo.yaml", "--format", "json"]);
+    assert_eq!(out.stdout, again.stdout, "plans are deterministic");
+}
+
+#[test]
+fn plan_dot_draws_every_leg_and_edge() {
+    let out = kitt(&["plan", "suites/demo.yaml", "--format", "dot"]);
+    let dot = stdout(&out);
+    assert!(dot.starts_with("digraph \"demo\" {"), "{dot}");
+    assert_eq!(
+        dot.matches(" -> ").count(),
+        6,
+        "latency→3 legs, 3 legs→throughput: {dot}"
+    );
+    assert!(
+        dot.contains("\"latency\" -> \"load[concurrency=1]\";"),
+        "{dot}"
+    );
+}
+
+#[test]
+fn plan_detailed_exitcode_and_invalid_suites() {
+    let out = kitt(&["plan", "--detailed-exitcode", "suites/demo.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = kitt(&["plan", "tests/broken/32-dependency-cycle.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("dependency cycle: a → b → c → a"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn usage_errors_exit_64_and_help_exits_0() {
+    assert_eq!(kitt(&["validate"]).status.code(), Some(64));
+    assert_eq!(kitt(&["frobnicate"]).status.code(), Some(64));
+    assert_eq!(
+        kitt(&["validate", "-p", "novalue", "suites/demo.yaml"])
+            .status
+            .code(),
+        Some(64)
+    );
+    assert_eq!(kitt(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn schema_prints_the_committed_schema() {
+    let out = kitt(&["schema", "suite"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), kitt::suite::schema::SUITE_SCHEMA);
+}
+
+#[test]
+fn init_writes_a_suite_that_validates_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.yaml");
+    let p = path.to_str().unwrap();
+    let out = kitt(&["init", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("# yaml-language-server: $schema=.kitt/schemas/suite.schema.json"));
+    assert!(dir.path().join(".kitt/schemas/suite.schema.json").exists());
+    let out = kitt(&["validate", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let again = kitt(&["init", p]);
+    assert_eq!(again.status.code(), Some(70));
+    assert!(stderr(&again).contains("--force"));
+}
+
+#[test]
+fn includes_and_extends_compose_nodes() {
+    let out = kitt(&[
+        "plan",
+        "--format",
+        "json",
+        "examples/suites/with-templates.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let legs = &plan["stages"][0]["legs"];
+    // The template supplies benchmark and params; the node overrides one param.
+    assert_eq!(legs[0]["benchmark"], "latency");
+    assert_eq!(legs[0]["params"]["requests"], 3);
+    assert_eq!(legs[0]["params"]["output_tokens"], 16);
+}
