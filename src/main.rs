@@ -2,6 +2,11 @@
 
 use std::process::ExitCode;
 
+/// mimalloc: loading a large suite makes millions of small allocations, which it serves
+/// markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     ExitCode::from(kitt::cli::main())
 }

@@ -330,11 +330,11 @@ impl Checker<'_> {
         for (i, node) in self.suite.nodes.iter().enumerate() {
             let mut deps = Vec::new();
             for (j, need) in node.body.needs.iter().enumerate() {
-                let at = self.at(&format!("/nodes/{i}/needs/{j}"));
+                let at = format!("/nodes/{i}/needs/{j}");
                 match index.get(need) {
                     Some(&d) if d == i => self.push(
                         Diagnostic::error("cycle", format!("node `{need}` needs itself"))
-                            .at(at)
+                            .at(self.at(&at))
                             .hint("remove it from its own `needs`"),
                     ),
                     Some(&d) => {
@@ -344,7 +344,7 @@ impl Checker<'_> {
                                     "duplicate-need",
                                     format!("`{need}` is listed twice in `needs`"),
                                 )
-                                .at(at),
+                                .at(self.at(&at)),
                             );
                         }
                         deps.push(d);
@@ -365,7 +365,7 @@ impl Checker<'_> {
                                     "`needs` names `{need}`, which is not a node of this suite"
                                 ),
                             )
-                            .at(at)
+                            .at(self.at(&at))
                             .hint(hint),
                         );
                     }
