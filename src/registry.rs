@@ -252,6 +252,14 @@ impl<T: Entry> Catalog<T> {
         suggest(name, self.entries.keys().map(String::as_str))
     }
 
+    /// The hint for a name nobody registered: a close match, else every registered name.
+    pub fn unknown_hint(&self, name: &str) -> String {
+        match self.suggest(name) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("registered {}s: {}", T::KIND, self.names()),
+        }
+    }
+
     /// The names, comma separated, for "known: ..." hints.
     pub fn names(&self) -> String {
         self.entries

@@ -430,14 +430,7 @@ impl Checker<'_> {
         for (name, spec) in &self.suite.engines {
             let base = pointer::push("/engines", name);
             let Some(entry) = self.registry.engines.get(&spec.uses) else {
-                let hint = self
-                    .registry
-                    .engines
-                    .suggest(&spec.uses)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| {
-                        format!("registered engines: {}", self.registry.engines.names())
-                    });
+                let hint = self.registry.engines.unknown_hint(&spec.uses);
                 let d = Diagnostic::error(
                     "unknown-engine",
                     format!("no engine named `{}` is registered", spec.uses),
@@ -621,12 +614,7 @@ impl Checker<'_> {
                     if let Some(entry) = self.registry.benchmarks.get(b) {
                         self.asserts(i, &entry.info);
                     } else {
-                        let hint = self
-                            .registry
-                            .benchmarks
-                            .suggest(b)
-                            .map(|s| format!("did you mean `{s}`?"))
-                            .unwrap_or_else(|| format!("registered benchmarks: {}", self.registry.benchmarks.names()));
+                        let hint = self.registry.benchmarks.unknown_hint(b);
                         self.push(
                             Diagnostic::error("unknown-benchmark", format!("no benchmark named `{b}` is registered"))
                                 .at(self.at(&format!("{base}/benchmark")))
@@ -732,14 +720,7 @@ impl Checker<'_> {
         for (i, report) in self.suite.reports.iter().enumerate() {
             let base = format!("/reports/{i}");
             let Some(entry) = self.registry.reporters.get(&report.reporter) else {
-                let hint = self
-                    .registry
-                    .reporters
-                    .suggest(&report.reporter)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| {
-                        format!("registered reporters: {}", self.registry.reporters.names())
-                    });
+                let hint = self.registry.reporters.unknown_hint(&report.reporter);
                 self.push(
                     Diagnostic::error(
                         "unknown-reporter",
