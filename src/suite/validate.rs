@@ -12,10 +12,12 @@ use super::diagnostics::{Diagnostic, Location};
 use super::load::Limits;
 use super::matrix::{LegPolicy, MAX_LEGS_PER_NODE, leg_id};
 use super::model::{EngineSpec, RunIf, RuntimeMode, Suite};
+use super::model_format::detect_format;
 use super::params::{self, Override};
 use super::pointer;
+use super::render::{ParamValues, render_string, render_value};
 use super::schema_check::{self, display_path};
-use super::template::{self, Reference, Resolution};
+use super::template::{self, Reference};
 use super::workspace::{Origins, Workspace};
 use crate::registry::{ModelFormat, Registry};
 
@@ -244,9 +246,6 @@ struct Checker<'a> {
     value: &'a Value,
     diagnostics: Vec<Diagnostic>,
 }
-
-/// Suite parameter values; `None` for a parameter with no value yet.
-type ParamValues = IndexMap<String, Option<Value>>;
 
 impl Checker<'_> {
     fn at(&self, pointer: &str) -> Location {
@@ -1004,121 +1003,6 @@ fn collect_templated(value: &Value, pointer: String, out: &mut Vec<(String, Stri
     }
 }
 
-/// Renders every `${{ }}` under `value` that can be known now; returns the rendered value
-/// and the pointers (relative to `value`) whose values stay unknown until run time.
-pub fn render_value(
-    value: &Value,
-    params: &ParamValues,
-    matrix: Option<&Map<String, Value>>,
-) -> (Value, Vec<String>) {
-    let mut deferred = Vec::new();
-    let rendered = render_at(value, String::new(), params, matrix, &mut deferred);
-    (rendered, deferred)
-}
-
-fn render_at(
-    value: &Value,
-    pointer: String,
-    params: &ParamValues,
-    matrix: Option<&Map<String, Value>>,
-    deferred: &mut Vec<String>,
-) -> Value {
-    match value {
-        Value::String(s) if template::is_templated(s) => {
-            let Ok(pieces) = template::parse(s) else {
-                deferred.push(pointer);
-                return value.clone();
-            };
-            let resolved = template::render(&pieces, |r| match r {
-                Reference::Param(p) => match params.get(p) {
-                    Some(Some(v)) => Resolution::Known(v.clone()),
-                    _ => Resolution::Deferred,
-                },
-                Reference::Matrix(k) => match matrix.and_then(|m| m.get(k)) {
-                    Some(v) => Resolution::Known(v.clone()),
-                    None => Resolution::Deferred,
-                },
-                Reference::NodeOutput { .. } => Resolution::Deferred,
-            });
-            resolved.unwrap_or_else(|| {
-                deferred.push(pointer);
-                value.clone()
-            })
-        }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    render_at(
-                        v,
-                        pointer::push_index(&pointer, i),
-                        params,
-                        matrix,
-                        deferred,
-                    )
-                })
-                .collect(),
-        ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        render_at(v, pointer::push(&pointer, k), params, matrix, deferred),
-                    )
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-fn render_string(text: Option<&str>, params: &ParamValues) -> Option<String> {
-    let text = text?;
-    let (value, deferred) = render_value(&Value::String(text.to_string()), params, None);
-    if !deferred.is_empty() {
-        return None;
-    }
-    match value {
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
-    }
-}
-
-/// The model format a model reference has, when it can be told without reading it.
-pub fn detect_format(model: &str) -> Option<ModelFormat> {
-    let lower = model.to_ascii_lowercase();
-    if lower.ends_with(".gguf") {
-        return Some(ModelFormat::Gguf);
-    }
-    if lower.ends_with(".safetensors") {
-        return Some(ModelFormat::Safetensors);
-    }
-    let path = Path::new(model);
-    if path.is_dir() {
-        let has_safetensors = std::fs::read_dir(path)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .any(|e| e.path().extension().is_some_and(|x| x == "safetensors"))
-            })
-            .unwrap_or(false);
-        return has_safetensors.then_some(ModelFormat::Safetensors);
-    }
-    if !model.contains('/') && model.contains(':') {
-        return Some(ModelFormat::OllamaTag);
-    }
-    let parts: Vec<&str> = model.split('/').collect();
-    if parts.len() == 2
-        && parts.iter().all(|p| !p.is_empty() && !p.starts_with('.'))
-        && !model.contains(':')
-    {
-        return Some(ModelFormat::Safetensors); // a Hugging Face hub id such as org/name
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1131,16 +1015,5 @@ mod tests {
             path_to_pointer("nodes[0].matrix.c[1]"),
             "/nodes/0/matrix/c/1"
         );
-    }
-
-    #[test]
-    fn model_formats_from_names() {
-        assert_eq!(detect_format("/m/q4.GGUF"), Some(ModelFormat::Gguf));
-        assert_eq!(
-            detect_format("meta-llama/Llama-3.1-8B"),
-            Some(ModelFormat::Safetensors)
-        );
-        assert_eq!(detect_format("llama3.1:8b"), Some(ModelFormat::OllamaTag));
-        assert_eq!(detect_format("/models/unknown-thing"), None);
     }
 }
