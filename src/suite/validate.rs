@@ -903,13 +903,10 @@ impl Checker<'_> {
                 .benchmark
                 .as_deref()
                 .and_then(|b| self.registry.benchmarks.get(b));
+            let node_params = Value::Object(node.body.params.clone());
             for combo in combos {
                 let id = leg_id(&node.id, &combo);
-                let (rendered, deferred) = render_value(
-                    &Value::Object(node.body.params.clone()),
-                    params,
-                    Some(&combo),
-                );
+                let (rendered, deferred) = render_value(&node_params, params, Some(&combo));
                 if let Some(entry) = entry
                     && let Ok(validator) = entry.validator(&entry.info.params_schema)
                 {
