@@ -12,3 +12,5 @@ pub const USAGE: u8 = 64;
 pub const UNAVAILABLE: u8 = 69;
 /// Internal error.
 pub const INTERNAL: u8 = 70;
+/// Stopped by Ctrl-C or SIGTERM (128 + SIGINT).
+pub const INTERRUPTED: u8 = 130;

@@ -70,6 +70,11 @@ pub struct EngineInfo {
     pub config_schema: Value,
     /// Whether an engine instance must name a model.
     pub model_required: bool,
+    /// Whether the engine needs an NVIDIA GPU (checked by `kitt engines check`).
+    pub needs_gpu: bool,
+    /// The implementation: how the engine is started and spoken to.
+    #[serde(skip)]
+    pub driver: crate::engine::launch::Driver,
 }
 
 /// Whether more of a metric is better.

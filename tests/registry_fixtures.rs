@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use kitt::engine::launch::Driver;
 use kitt::registry::{
     BenchmarkInfo, Category, Direction, EngineInfo, MetricInfo, ModelFormat, Origin, Registry,
 };
@@ -24,6 +25,8 @@ fn fixture_registry() -> Registry {
             modes: vec![RuntimeMode::External],
             config_schema: json!({"type": "object", "additionalProperties": false, "properties": {}}),
             model_required: true,
+            needs_gpu: false,
+            driver: Driver::Endpoint,
         },
         Origin::Plugin("/plugins/gateway".into()),
     )

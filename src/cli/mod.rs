@@ -1,5 +1,6 @@
 //! Command-line interface: one file per command group; this file parses and dispatches.
 
+mod engines;
 mod init;
 mod plan;
 mod schema;
@@ -27,6 +28,8 @@ enum Command {
     Schema(schema::Args),
     /// Write a starter suite.
     Init(init::Args),
+    /// List, check, try and clean up inference engines.
+    Engines(engines::Args),
 }
 
 /// Runs kitt with the process arguments and returns the exit code.
@@ -48,6 +51,7 @@ pub fn main() -> u8 {
         Command::Plan(args) => plan::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Init(args) => init::run(args),
+        Command::Engines(args) => engines::run(args),
     };
     match outcome {
         Ok(code) => code,

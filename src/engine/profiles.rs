@@ -2,8 +2,24 @@
 
 use serde_json::{Value, json};
 
+use super::launch::{Driver, ModelArg, ServerLaunch};
 use crate::registry::{EngineInfo, ModelFormat};
 use crate::suite::model::RuntimeMode;
+
+/// The launch facts most OpenAI-compatible servers share; engines override what differs.
+const OPENAI_SERVER: ServerLaunch = ServerLaunch {
+    binary: "",
+    native_args: &[],
+    model: ModelArg::Flag("--model"),
+    host_flag: Some("--host"),
+    port_flag: Some("--port"),
+    address_env: None,
+    config_flags: &[],
+    ignore_eos_field: None,
+    min_tokens_field: None,
+    request_options: &[],
+    pulls_model: false,
+};
 
 /// Settings every OpenAI-compatible server engine accepts under `config:`.
 fn server_config(extra: Value) -> Value {
@@ -33,6 +49,7 @@ struct Profile {
     health: &'static str,
     modes: &'static [RuntimeMode],
     config: Value,
+    driver: Driver,
 }
 
 impl From<Profile> for EngineInfo {
@@ -47,7 +64,9 @@ impl From<Profile> for EngineInfo {
             health_endpoint: p.health.into(),
             modes: p.modes.to_vec(),
             config_schema: p.config,
-            model_required: p.name != "simulator",
+            model_required: !matches!(p.driver, Driver::Simulator),
+            needs_gpu: matches!(p.name, "vllm" | "sglang" | "tgi"),
+            driver: p.driver,
         }
     }
 }
@@ -67,6 +86,23 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
             health: "/health",
             modes: &[Docker, Native, External],
             config: server_config(json!({"max_num_seqs": {"type": "integer", "minimum": 1}})),
+            driver: Driver::Server(ServerLaunch {
+                binary: "vllm",
+                native_args: &["serve"],
+                model: ModelArg::Flag("--model"),
+                config_flags: &[
+                    ("context_length", "--max-model-len"),
+                    ("gpu_memory_utilization", "--gpu-memory-utilization"),
+                    ("tensor_parallel_size", "--tensor-parallel-size"),
+                    ("quantization", "--quantization"),
+                    ("dtype", "--dtype"),
+                    ("served_model_name", "--served-model-name"),
+                    ("max_num_seqs", "--max-num-seqs"),
+                ],
+                ignore_eos_field: Some("ignore_eos"),
+                min_tokens_field: Some("min_tokens"),
+                ..OPENAI_SERVER
+            }),
         },
         Profile {
             name: "sglang",
@@ -78,6 +114,22 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
             health: "/health",
             modes: &[Docker, Native, External],
             config: server_config(json!({})),
+            driver: Driver::Server(ServerLaunch {
+                binary: "python3",
+                native_args: &["-m", "sglang.launch_server"],
+                model: ModelArg::Flag("--model-path"),
+                config_flags: &[
+                    ("context_length", "--context-length"),
+                    ("gpu_memory_utilization", "--mem-fraction-static"),
+                    ("tensor_parallel_size", "--tp-size"),
+                    ("quantization", "--quantization"),
+                    ("dtype", "--dtype"),
+                    ("served_model_name", "--served-model-name"),
+                ],
+                ignore_eos_field: Some("ignore_eos"),
+                min_tokens_field: Some("min_tokens"),
+                ..OPENAI_SERVER
+            }),
         },
         Profile {
             name: "tgi",
@@ -91,6 +143,20 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
             config: server_config(
                 json!({"max_batch_prefill_tokens": {"type": "integer", "minimum": 1}}),
             ),
+            driver: Driver::Server(ServerLaunch {
+                binary: "text-generation-launcher",
+                model: ModelArg::Flag("--model-id"),
+                host_flag: Some("--hostname"),
+                config_flags: &[
+                    ("context_length", "--max-total-tokens"),
+                    ("gpu_memory_utilization", "--cuda-memory-fraction"),
+                    ("tensor_parallel_size", "--num-shard"),
+                    ("quantization", "--quantize"),
+                    ("dtype", "--dtype"),
+                    ("max_batch_prefill_tokens", "--max-batch-prefill-tokens"),
+                ],
+                ..OPENAI_SERVER
+            }),
         },
         Profile {
             name: "llama.cpp",
@@ -107,6 +173,19 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                 "parallel": {"type": "integer", "minimum": 1},
                 "binary": {"type": "string", "description": "Path of llama-server for native mode."}
             })),
+            driver: Driver::Server(ServerLaunch {
+                binary: "llama-server",
+                model: ModelArg::Flag("--model"),
+                config_flags: &[
+                    ("context_length", "--ctx-size"),
+                    ("n_gpu_layers", "--n-gpu-layers"),
+                    ("threads", "--threads"),
+                    ("parallel", "--parallel"),
+                    ("served_model_name", "--alias"),
+                ],
+                ignore_eos_field: Some("ignore_eos"),
+                ..OPENAI_SERVER
+            }),
         },
         Profile {
             name: "ollama",
@@ -118,6 +197,17 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
             health: "/api/version",
             modes: &[Docker, Native, External],
             config: server_config(json!({"num_ctx": {"type": "integer", "minimum": 1}})),
+            driver: Driver::Server(ServerLaunch {
+                binary: "ollama",
+                native_args: &["serve"],
+                model: ModelArg::None,
+                host_flag: None,
+                port_flag: None,
+                address_env: Some("OLLAMA_HOST"),
+                request_options: &["num_ctx"],
+                pulls_model: true,
+                ..OPENAI_SERVER
+            }),
         },
         Profile {
             name: "openai",
@@ -129,6 +219,7 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
             health: "/v1/models",
             modes: &[External],
             config: server_config(json!({})),
+            driver: Driver::Endpoint,
         },
         Profile {
             name: "simulator",
@@ -147,10 +238,12 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     "itl": {"type": "string", "pattern": crate::suite::model::DURATION_PATTERN, "description": "Time between tokens."},
                     "output_tokens": {"type": "integer", "minimum": 1, "description": "Mean tokens per answer."},
                     "max_concurrency": {"type": "integer", "minimum": 1, "description": "Sequences served at once; more wait in a queue."},
-                    "error_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                    "output_distribution": {"type": "string", "enum": ["fixed", "uniform", "exponential"], "description": "How answer lengths vary around output_tokens (uniform: 50% to 150%)."},
+                    "error_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "Fraction of requests answered with HTTP 500."},
                     "seed": {"type": "integer", "minimum": 0}
                 }
             }),
+            driver: Driver::Simulator,
         },
     ];
     profiles.into_iter().map(EngineInfo::from).collect()

@@ -158,7 +158,7 @@ impl fmt::Display for RuntimeMode {
 }
 
 /// One engine instance used by the suite's nodes.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSpec {
     /// The registered engine (`kitt engines list`).
@@ -199,6 +199,9 @@ pub struct EngineSpec {
     /// Hardware the engine needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// How long the engine may take to answer its health check after starting (default 10m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_timeout: Option<Duration>,
     /// Engine settings (context length, dtype, ...), checked against the engine's own schema.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schemars(extend("x-kitt-templatable" = true))]
@@ -262,7 +265,7 @@ pub struct Warmup {
 }
 
 /// Sampling settings sent with every request.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sampling {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,332 @@
+//! The measurement client every engine shares: OpenAI-compatible requests over a pooled
+//! reqwest client, streamed through kitt's SSE parser with a monotonic timestamp per read.
+
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Map, Value};
+
+use super::generation::{Accumulator, GenerationRequest, GenerationResult};
+use super::sse::Parser;
+use super::wire::{self, Chunk};
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// Longest wait for the next bytes of a response, headers included.
+    pub read_timeout: Duration,
+    /// Longest a whole request may take, when set.
+    pub request_timeout: Option<Duration>,
+    /// Idle connections kept per host.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(120),
+            request_timeout: None,
+            pool_max_idle_per_host: 1024,
+        }
+    }
+}
+
+/// Why a generation failed. Each variant says which step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("{url} sent nothing for {after:?} (read timeout)")]
+    ReadTimeout { url: String, after: Duration },
+    #[error("{url} did not finish within {after:?} (request timeout)")]
+    RequestTimeout { url: String, after: Duration },
+    #[error("{url} answered HTTP {status}: {message}")]
+    Http {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{url} reported an error mid-stream after {chunks} chunks: {message}")]
+    StreamError {
+        url: String,
+        chunks: usize,
+        message: String,
+    },
+    #[error("{url} closed the stream after {chunks} chunks without a finish reason or [DONE]")]
+    Truncated { url: String, chunks: usize },
+    #[error("{url} sent a response kitt cannot read: {reason}")]
+    Protocol { url: String, reason: String },
+    #[error("request to {url} failed: {reason}")]
+    Transport { url: String, reason: String },
+}
+
+impl ClientError {
+    /// Whether retrying the request could help (connection trouble, timeouts, 5xx, 429).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Connect { .. }
+            | ClientError::ReadTimeout { .. }
+            | ClientError::RequestTimeout { .. }
+            | ClientError::Transport { .. }
+            | ClientError::Truncated { .. } => true,
+            ClientError::Http { status, .. } => *status == 429 || *status >= 500,
+            ClientError::StreamError { .. } | ClientError::Protocol { .. } => false,
+        }
+    }
+}
+
+/// An OpenAI-compatible endpoint and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base_url: String,
+    model: String,
+    api_key: Option<String>,
+    options: ClientOptions,
+}
+
+static CRYPTO: Once = Once::new();
+
+/// Builds the pooled HTTP client (rustls with the ring provider).
+pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, reqwest::Error> {
+    CRYPTO.call_once(|| {
+        // Another part of the process may have installed a provider first; either is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .read_timeout(options.read_timeout)
+        .pool_max_idle_per_host(options.pool_max_idle_per_host)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()
+}
+
+impl Client {
+    /// A client for `base_url` (e.g. `http://127.0.0.1:8080`) sending `model` in requests.
+    pub fn new(
+        base_url: &str,
+        model: &str,
+        api_key: Option<String>,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let base_url = base_url.trim_end_matches('/').to_string();
+        let http = http_client(&options).map_err(|e| ClientError::Transport {
+            url: base_url.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Client {
+            http,
+            base_url,
+            model: model.to_string(),
+            api_key,
+            options,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends one request and measures it. Streaming requests are timed per read.
+    pub async fn generate(&self, req: &GenerationRequest) -> Result<GenerationResult, ClientError> {
+        self.generate_with(req, &Map::new()).await
+    }
+
+    /// Like `generate`, with engine-specific body fields (e.g. `ignore_eos`) merged in.
+    pub async fn generate_with(
+        &self,
+        req: &GenerationRequest,
+        extra_body: &Map<String, Value>,
+    ) -> Result<GenerationResult, ClientError> {
+        let work = self.generate_inner(req, extra_body);
+        match self.options.request_timeout {
+            Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+                Err(ClientError::RequestTimeout {
+                    url: self.url(req),
+                    after: limit,
+                })
+            }),
+            None => work.await,
+        }
+    }
+
+    fn url(&self, req: &GenerationRequest) -> String {
+        format!("{}{}", self.base_url, req.endpoint.path())
+    }
+
+    async fn generate_inner(
+        &self,
+        req: &GenerationRequest,
+        extra_body: &Map<String, Value>,
+    ) -> Result<GenerationResult, ClientError> {
+        let url = self.url(req);
+        let body = wire::request_body(req, &self.model, extra_body);
+        let mut builder = self.http.post(&url).json(&body);
+        if let Some(key) = &self.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        let start = Instant::now();
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&url, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(http_error(&url, status, &text));
+        }
+        if req.stream {
+            self.read_stream(&url, response, start).await
+        } else {
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| self.transport_error(&url, e))?;
+            let e2e = start.elapsed();
+            let chunk: Chunk =
+                serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
+                    url: url.clone(),
+                    reason: format!("response is not an OpenAI completion: {e}"),
+                })?;
+            if let Some(error) = &chunk.error {
+                return Err(ClientError::StreamError {
+                    url,
+                    chunks: 0,
+                    message: wire::error_message(&serde_json::json!({"error": error}))
+                        .unwrap_or_default(),
+                });
+            }
+            let mut acc = Accumulator::default();
+            acc.chunk(chunk, e2e);
+            acc.done();
+            Ok(acc.finish(e2e, 0))
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        url: &str,
+        response: reqwest::Response,
+        start: Instant,
+    ) -> Result<GenerationResult, ClientError> {
+        let mut body = response.bytes_stream();
+        let mut parser = Parser::default();
+        let mut acc = Accumulator::default();
+        let mut last_byte = start.elapsed();
+        'read: while let Some(read) = body.next().await {
+            let bytes = read.map_err(|e| self.transport_error(url, e))?;
+            let at = start.elapsed();
+            last_byte = at;
+            let events = parser.push(&bytes).map_err(|e| ClientError::Protocol {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+            for event in events {
+                if self.event(url, &event.data, at, &mut acc)? {
+                    break 'read;
+                }
+            }
+        }
+        if !acc.done_marker()
+            && let Some(event) = parser.finish().map_err(|e| ClientError::Protocol {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?
+        {
+            self.event(url, &event.data, last_byte, &mut acc)?;
+        }
+        if !acc.done_marker() && acc.finish_reason().is_none() {
+            return Err(ClientError::Truncated {
+                url: url.to_string(),
+                chunks: acc.chunks(),
+            });
+        }
+        Ok(acc.finish(last_byte, parser.comments))
+    }
+
+    /// Handles one event's data; returns true at `[DONE]`.
+    fn event(
+        &self,
+        url: &str,
+        data: &str,
+        at: Duration,
+        acc: &mut Accumulator,
+    ) -> Result<bool, ClientError> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            acc.done();
+            return Ok(true);
+        }
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let chunk: Chunk = serde_json::from_str(data).map_err(|e| ClientError::Protocol {
+            url: url.to_string(),
+            reason: format!("chunk is not JSON ({e}): {}", preview(data)),
+        })?;
+        if let Some(error) = &chunk.error {
+            let wrapped = serde_json::json!({"error": error});
+            return Err(ClientError::StreamError {
+                url: url.to_string(),
+                chunks: acc.chunks(),
+                message: wire::error_message(&wrapped).unwrap_or_else(|| error.to_string()),
+            });
+        }
+        acc.chunk(chunk, at);
+        Ok(false)
+    }
+
+    fn transport_error(&self, url: &str, e: reqwest::Error) -> ClientError {
+        transport_error(url, e, self.options.read_timeout)
+    }
+}
+
+/// Maps a reqwest error to what happened, in words.
+pub fn transport_error(url: &str, e: reqwest::Error, read_timeout: Duration) -> ClientError {
+    let url = url.to_string();
+    if e.is_connect() {
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason = s.to_string();
+            source = s.source();
+        }
+        return ClientError::Connect { url, reason };
+    }
+    if e.is_timeout() {
+        return ClientError::ReadTimeout {
+            url,
+            after: read_timeout,
+        };
+    }
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        reason = format!("{reason}: {s}");
+        source = s.source();
+    }
+    ClientError::Transport { url, reason }
+}
+
+fn http_error(url: &str, status: StatusCode, body: &str) -> ClientError {
+    let summary = wire::summarize_body(body);
+    let message = if summary.is_empty() {
+        status.canonical_reason().unwrap_or("no body").to_string()
+    } else {
+        summary
+    };
+    ClientError::Http {
+        url: url.to_string(),
+        status: status.as_u16(),
+        message,
+    }
+}
+
+fn preview(s: &str) -> String {
+    s.chars().take(120).collect()
+}

@@ -1,0 +1,238 @@
+//! One generation: what kitt asks for and what it measured, and the accumulator that turns
+//! timestamped chunks into a result.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::wire::{Chunk, Usage};
+use crate::suite::model::Sampling;
+
+/// Which OpenAI-compatible endpoint a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `/v1/chat/completions`
+    Chat,
+    /// `/v1/completions`
+    Completions,
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/v1/chat/completions",
+            Endpoint::Completions => "/v1/completions",
+        }
+    }
+}
+
+/// A request to generate text.
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    pub endpoint: Endpoint,
+    pub prompt: String,
+    pub stream: bool,
+    pub sampling: Sampling,
+}
+
+impl GenerationRequest {
+    /// A streaming chat request with default sampling.
+    pub fn chat(prompt: impl Into<String>) -> Self {
+        GenerationRequest {
+            endpoint: Endpoint::Chat,
+            prompt: prompt.into(),
+            stream: true,
+            sampling: Sampling::default(),
+        }
+    }
+}
+
+/// Where a result's token counts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountSource {
+    /// The server's `usage` object.
+    ServerUsage,
+    /// Counted chunks carrying text: exact only when the server sends one token per chunk.
+    ChunkCount,
+}
+
+/// What one generation produced and how long each part took.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerationResult {
+    /// Visible output text.
+    pub text: String,
+    /// Reasoning text, when the model produced any.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reasoning: String,
+    /// Tool-call deltas, as the server sent them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<serde_json::Value>,
+    pub finish_reason: Option<String>,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: u64,
+    pub count_source: CountSource,
+    /// Time to the first token of any kind, reasoning and tool calls included.
+    #[serde(with = "duration_ms_opt")]
+    pub ttft: Option<Duration>,
+    /// Time to the first visible output (content or a tool call).
+    #[serde(with = "duration_ms_opt")]
+    pub ttfo: Option<Duration>,
+    /// Arrival of each chunk that carried output, since the request was sent.
+    #[serde(with = "duration_ms_vec")]
+    pub chunk_times: Vec<Duration>,
+    /// Request sent to the last byte of the response.
+    #[serde(with = "duration_ms")]
+    pub e2e: Duration,
+    /// Whether the stream ended with `data: [DONE]`.
+    pub done_marker: bool,
+    /// `:` keep-alive comments received.
+    pub keepalives: u64,
+}
+
+impl GenerationResult {
+    /// Gaps between consecutive output chunks.
+    pub fn itl(&self) -> impl Iterator<Item = Duration> + '_ {
+        self.chunk_times
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+    }
+
+    /// Time per output token after the first: (e2e − ttft) / (tokens − 1).
+    pub fn tpot(&self) -> Option<Duration> {
+        let ttft = self.ttft?;
+        let n = self.completion_tokens.checked_sub(1).filter(|n| *n > 0)?;
+        let n = u32::try_from(n).ok()?;
+        Some(self.e2e.saturating_sub(ttft) / n)
+    }
+}
+
+/// Builds a result chunk by chunk, each with the time it arrived.
+#[derive(Debug, Default)]
+pub struct Accumulator {
+    text: String,
+    reasoning: String,
+    tool_calls: Vec<serde_json::Value>,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    ttft: Option<Duration>,
+    ttfo: Option<Duration>,
+    chunk_times: Vec<Duration>,
+    done_marker: bool,
+}
+
+impl Accumulator {
+    /// Takes one parsed chunk that arrived `at` after the request was sent.
+    pub fn chunk(&mut self, chunk: Chunk, at: Duration) {
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage);
+        }
+        let mut any_token = false;
+        let mut visible = false;
+        for choice in chunk.choices {
+            if let Some(reason) = choice.finish_reason {
+                self.finish_reason = Some(reason);
+            }
+            if let Some(text) = choice.text.filter(|t| !t.is_empty()) {
+                self.text.push_str(&text);
+                any_token = true;
+                visible = true;
+            }
+            if let Some(delta) = choice.delta.or(choice.message) {
+                if let Some(r) = delta.reasoning_content.filter(|r| !r.is_empty()) {
+                    self.reasoning.push_str(&r);
+                    any_token = true;
+                }
+                if let Some(c) = delta.content.filter(|c| !c.is_empty()) {
+                    self.text.push_str(&c);
+                    any_token = true;
+                    visible = true;
+                }
+                if let Some(calls) = delta.tool_calls.filter(|c| !c.is_empty()) {
+                    self.tool_calls.extend(calls);
+                    any_token = true;
+                    visible = true;
+                }
+            }
+        }
+        if any_token {
+            self.ttft.get_or_insert(at);
+            self.chunk_times.push(at);
+        }
+        if visible {
+            self.ttfo.get_or_insert(at);
+        }
+    }
+
+    /// Records the `[DONE]` marker.
+    pub fn done(&mut self) {
+        self.done_marker = true;
+    }
+
+    pub fn done_marker(&self) -> bool {
+        self.done_marker
+    }
+
+    pub fn finish_reason(&self) -> Option<&str> {
+        self.finish_reason.as_deref()
+    }
+
+    /// Output chunks received so far.
+    pub fn chunks(&self) -> usize {
+        self.chunk_times.len()
+    }
+
+    /// The finished result; `e2e` is when the last byte arrived.
+    pub fn finish(self, e2e: Duration, keepalives: u64) -> GenerationResult {
+        let server_count = self.usage.and_then(|u| u.completion_tokens);
+        let (completion_tokens, count_source) = match server_count {
+            Some(n) => (n, CountSource::ServerUsage),
+            None => (self.chunk_times.len() as u64, CountSource::ChunkCount),
+        };
+        GenerationResult {
+            text: self.text,
+            reasoning: self.reasoning,
+            tool_calls: self.tool_calls,
+            finish_reason: self.finish_reason,
+            prompt_tokens: self.usage.and_then(|u| u.prompt_tokens),
+            completion_tokens,
+            count_source,
+            ttft: self.ttft,
+            ttfo: self.ttfo,
+            chunk_times: self.chunk_times,
+            e2e,
+            done_marker: self.done_marker,
+            keepalives,
+        }
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1e3)
+    }
+}
+
+mod duration_ms_opt {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_secs_f64() * 1e3)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+mod duration_ms_vec {
+    use serde::ser::SerializeSeq;
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for d in v {
+            seq.serialize_element(&(d.as_secs_f64() * 1e3))?;
+        }
+        seq.end()
+    }
+}

@@ -1,0 +1,80 @@
+//! Runtimes: where an engine runs and how it is torn down. Cleanup belongs to the runtime,
+//! never to an engine: `Handle::stop` on the normal path, `Drop` on every other one.
+
+pub mod docker;
+pub mod health;
+pub mod native;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::simulator::Simulator;
+
+/// What a run gives the engines it starts.
+#[derive(Clone)]
+pub struct StartContext {
+    /// Labels containers and names the log directory.
+    pub run_id: String,
+    /// Engine logs go here.
+    pub run_dir: PathBuf,
+    /// Health wait limit when the engine sets no `startup_timeout`.
+    pub default_startup_timeout: Duration,
+    /// Progress lines (image pulls, model pulls).
+    pub progress: docker::Progress,
+}
+
+impl StartContext {
+    /// A context with a fresh run id and a run directory under the user's data directory,
+    /// reporting progress on stderr.
+    pub fn new_run() -> Self {
+        let run_id = new_run_id();
+        let run_dir = data_dir().join("runs").join(&run_id);
+        StartContext {
+            run_id,
+            run_dir,
+            default_startup_timeout: Duration::from_secs(600),
+            progress: std::sync::Arc::new(|line: &str| eprintln!("  {line}")),
+        }
+    }
+}
+
+/// kitt's data directory: `$KITT_DATA_DIR`, else the platform's (`~/.local/share/kitt`).
+pub fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KITT_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    dirs::data_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kitt")
+}
+
+/// A run id: UTC time to the second plus the process id, sortable and unique per host.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}-{}", now.as_secs(), std::process::id())
+}
+
+/// A started engine's runtime resources.
+#[derive(Debug)]
+pub enum Handle {
+    Native(native::NativeProcess),
+    Docker(docker::Container),
+    Simulator(Simulator),
+    /// Nothing was started.
+    External,
+}
+
+impl Handle {
+    /// Tears the engine down: SIGTERM then SIGKILL, container stop and removal, or server
+    /// shutdown. Dropping a handle does the same without the grace period.
+    pub async fn stop(self) {
+        match self {
+            Handle::Native(p) => p.stop().await,
+            Handle::Docker(c) => c.stop().await,
+            Handle::Simulator(s) => s.stop().await,
+            Handle::External => {}
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! `initialize`: start an engine in its runtime and wait until it is healthy. Whatever was
+//! started is torn down again when a later step fails or the caller gives up (drop).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::engine::client::{Client, ClientOptions, http_client};
+use crate::engine::error::{EngineError, ErrorKind};
+use crate::engine::launch::{Driver, Placement, ServerLaunch};
+use crate::engine::preflight::{check_model, is_local_path};
+use crate::engine::running::RunningEngine;
+use crate::engine::runtime::docker::{self, Container, ContainerSpec};
+use crate::engine::runtime::health::wait_healthy;
+use crate::engine::runtime::native::NativeProcess;
+use crate::engine::runtime::{Handle, StartContext};
+use crate::engine::simulator::{SimConfig, Simulator};
+use crate::registry::{EngineInfo, Registry};
+use crate::suite::model::{EngineSpec, RuntimeMode};
+
+/// Where a model is mounted inside a container.
+const CONTAINER_MODEL_DIR: &str = "/models";
+
+/// Starts engine instance `instance` as `spec` says and waits for its health check.
+pub async fn initialize(
+    registry: &Registry,
+    instance: &str,
+    spec: &EngineSpec,
+    ctx: &StartContext,
+) -> Result<RunningEngine, EngineError> {
+    let entry = registry.engines.get(&spec.uses).ok_or_else(|| {
+        EngineError::new(
+            instance,
+            ErrorKind::Config,
+            format!("no engine named `{}` is registered", spec.uses),
+        )
+        .hint(registry.engines.unknown_hint(&spec.uses))
+    })?;
+    let info = &entry.info;
+    let mode = resolve_mode(instance, info, spec)?;
+    check_model(registry, instance, info, spec, mode)?;
+    let timeout = spec
+        .startup_timeout
+        .as_ref()
+        .map_or(ctx.default_startup_timeout, |d| d.0);
+    match (&info.driver, mode) {
+        (Driver::Simulator, _) => start_simulator(instance, spec).await,
+        (Driver::Endpoint, _) | (_, RuntimeMode::External) => {
+            start_external(instance, info, spec, mode, timeout).await
+        }
+        (Driver::Server(launch), RuntimeMode::Native) => {
+            start_native(instance, info, launch, spec, ctx, timeout).await
+        }
+        (Driver::Server(launch), RuntimeMode::Docker) => {
+            start_docker(instance, info, launch, spec, ctx, timeout).await
+        }
+    }
+}
+
+/// The engine's mode: as set, else its first supported one; an unsupported one is refused.
+pub fn resolve_mode(
+    instance: &str,
+    info: &EngineInfo,
+    spec: &EngineSpec,
+) -> Result<RuntimeMode, EngineError> {
+    let mode = spec
+        .mode
+        .or_else(|| info.modes.first().copied())
+        .unwrap_or(RuntimeMode::External);
+    if !info.modes.contains(&mode) {
+        let modes: Vec<String> = info.modes.iter().map(|m| m.to_string()).collect();
+        return Err(EngineError::new(
+            instance,
+            ErrorKind::Config,
+            format!("`{}` does not run in {mode} mode", info.name),
+        )
+        .hint(format!("use one of: {}", modes.join(", "))));
+    }
+    Ok(mode)
+}
+
+fn client(
+    instance: &str,
+    base_url: &str,
+    model: &str,
+    api_key: Option<String>,
+) -> Result<Client, EngineError> {
+    Client::new(base_url, model, api_key, ClientOptions::default())
+        .map_err(|e| EngineError::new(instance, ErrorKind::Failed, e.to_string()))
+}
+
+fn served_name(spec: &EngineSpec, model_arg: Option<&str>) -> String {
+    spec.config
+        .get("served_model_name")
+        .and_then(Value::as_str)
+        .or(model_arg)
+        .or(spec.model.as_deref())
+        .unwrap_or("default")
+        .to_string()
+}
+
+async fn start_simulator(instance: &str, spec: &EngineSpec) -> Result<RunningEngine, EngineError> {
+    let config = SimConfig::from_config(&spec.config, spec.model.as_deref())
+        .map_err(|e| EngineError::new(instance, ErrorKind::Config, e))?;
+    let model = config.model.clone();
+    let sim = Simulator::start(config).await.map_err(|e| {
+        EngineError::new(
+            instance,
+            ErrorKind::Failed,
+            format!("cannot listen on loopback: {e}"),
+        )
+    })?;
+    let base_url = sim.base_url();
+    let client = client(instance, &base_url, &model, None)?;
+    Ok(RunningEngine::new(
+        instance,
+        spec,
+        RuntimeMode::Native,
+        base_url,
+        None,
+        model,
+        client,
+        Driver::Simulator,
+        Handle::Simulator(sim),
+    ))
+}
+
+async fn start_external(
+    instance: &str,
+    info: &EngineInfo,
+    spec: &EngineSpec,
+    mode: RuntimeMode,
+    timeout: Duration,
+) -> Result<RunningEngine, EngineError> {
+    let url = spec.url.as_deref().ok_or_else(|| {
+        EngineError::new(instance, ErrorKind::Config, "external mode needs a `url`")
+            .hint("set the engine's `url:` to the server's base URL, e.g. http://host:8000")
+    })?;
+    let api_key = match &spec.api_key_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            EngineError::new(
+                instance,
+                ErrorKind::Config,
+                format!("the API key variable `{var}` is not set"),
+            )
+            .hint(format!("export {var}=... before running kitt"))
+        })?),
+        None => None,
+    };
+    let base_url = url.trim_end_matches('/').to_string();
+    let health = format!("{base_url}{}", info.health_endpoint);
+    // An endpoint is either up or not: a short wait covers a server still binding its port.
+    let wait = timeout.min(Duration::from_secs(10));
+    wait_healthy(instance, &health, api_key.as_deref(), wait, || async {
+        Ok(())
+    })
+    .await
+    .map_err(|mut e| {
+        e.kind = ErrorKind::Unavailable;
+        e.hint = Some(format!(
+            "check that the server runs and that {base_url} is the right address"
+        ));
+        e
+    })?;
+    let model = served_name(spec, None);
+    let client = client(instance, &base_url, &model, api_key)?;
+    Ok(RunningEngine::new(
+        instance,
+        spec,
+        mode,
+        base_url,
+        None,
+        model,
+        client,
+        info.driver.clone(),
+        Handle::External,
+    ))
+}
+
+async fn start_native(
+    instance: &str,
+    info: &EngineInfo,
+    launch: &ServerLaunch,
+    spec: &EngineSpec,
+    ctx: &StartContext,
+    timeout: Duration,
+) -> Result<RunningEngine, EngineError> {
+    let port = free_port().map_err(|e| {
+        EngineError::new(
+            instance,
+            ErrorKind::Failed,
+            format!("no free local port: {e}"),
+        )
+    })?;
+    let command = launch.command(
+        spec,
+        &Placement {
+            host: "127.0.0.1",
+            port,
+            model: spec.model.as_deref(),
+            native: true,
+        },
+    );
+    let secrets = secrets(instance, spec)?;
+    let mut process = NativeProcess::spawn(instance, &command, &secrets, &ctx.run_dir)?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let health = format!("{base_url}{}", info.health_endpoint);
+    let waited = {
+        let process = &mut process;
+        let cell = std::cell::RefCell::new(process);
+        wait_healthy(instance, &health, None, timeout, || {
+            let alive = cell.borrow_mut().check_alive();
+            async move { alive }
+        })
+        .await
+    };
+    if let Err(mut e) = waited {
+        if e.log_tail.is_empty() {
+            e.log_tail = process.log_tail(20);
+        }
+        process.stop().await;
+        return Err(e);
+    }
+    let handle = Handle::Native(process);
+    let model = served_name(spec, spec.model.as_deref());
+    finish_start(
+        instance,
+        info,
+        launch,
+        spec,
+        RuntimeMode::Native,
+        base_url,
+        None,
+        model,
+        handle,
+        ctx,
+    )
+    .await
+}
+
+async fn start_docker(
+    instance: &str,
+    info: &EngineInfo,
+    launch: &ServerLaunch,
+    spec: &EngineSpec,
+    ctx: &StartContext,
+    timeout: Duration,
+) -> Result<RunningEngine, EngineError> {
+    let image = spec
+        .image
+        .clone()
+        .or_else(|| info.default_image.clone())
+        .ok_or_else(|| {
+            EngineError::new(instance, ErrorKind::Config, "docker mode needs an `image`")
+        })?;
+    let docker_client = docker::connect(instance, spec.docker_host.as_deref()).await?;
+    docker::ensure_image(&docker_client, instance, &image, &ctx.progress).await?;
+    let (model_mount, model_arg) = container_model(spec)?;
+    let command = launch.command(
+        spec,
+        &Placement {
+            host: "0.0.0.0",
+            port: info.container_port,
+            model: model_arg.as_deref(),
+            native: false,
+        },
+    );
+    let shm_size = match spec.resources.as_ref().and_then(|r| r.shm_size.as_deref()) {
+        Some(text) => Some(docker::parse_size(text).ok_or_else(|| {
+            EngineError::new(
+                instance,
+                ErrorKind::Config,
+                format!("`{text}` is not a size"),
+            )
+        })?),
+        None => None,
+    };
+    let remote_host = spec
+        .docker_host
+        .as_deref()
+        .filter(|h| !h.starts_with("unix://"))
+        .and_then(host_of);
+    let container_spec = ContainerSpec {
+        image: image.clone(),
+        args: command.args,
+        env: command.env,
+        container_port: info.container_port,
+        model_mount,
+        gpus: spec.resources.as_ref().and_then(|r| r.gpus.clone()),
+        shm_size,
+        run_id: ctx.run_id.clone(),
+        publish_ip: if remote_host.is_some() {
+            "0.0.0.0".into()
+        } else {
+            "127.0.0.1".into()
+        },
+    };
+    let secrets = secrets(instance, spec)?;
+    let (container, port) =
+        Container::start(&docker_client, instance, &container_spec, &secrets).await?;
+    let host = remote_host.unwrap_or_else(|| "127.0.0.1".into());
+    let base_url = format!("http://{host}:{port}");
+    let health = format!("{base_url}{}", info.health_endpoint);
+    let waited = wait_healthy(instance, &health, None, timeout, || container.check_alive()).await;
+    if let Err(mut e) = waited {
+        if e.log_tail.is_empty() {
+            e.log_tail = container.log_tail(20).await;
+        }
+        container.stop().await;
+        return Err(e);
+    }
+    let model = served_name(spec, model_arg.as_deref());
+    finish_start(
+        instance,
+        info,
+        launch,
+        spec,
+        RuntimeMode::Docker,
+        base_url,
+        Some(image),
+        model,
+        Handle::Docker(container),
+        ctx,
+    )
+    .await
+}
+
+/// After the health check: pull the model where the engine needs it, build the client.
+#[allow(clippy::too_many_arguments)]
+async fn finish_start(
+    instance: &str,
+    info: &EngineInfo,
+    launch: &ServerLaunch,
+    spec: &EngineSpec,
+    mode: RuntimeMode,
+    base_url: String,
+    image: Option<String>,
+    model: String,
+    handle: Handle,
+    ctx: &StartContext,
+) -> Result<RunningEngine, EngineError> {
+    if launch.pulls_model
+        && let Err(e) = pull_model(instance, &base_url, &model, ctx).await
+    {
+        handle.stop().await;
+        return Err(e);
+    }
+    let client = match client(instance, &base_url, &model, None) {
+        Ok(c) => c,
+        Err(e) => {
+            handle.stop().await;
+            return Err(e);
+        }
+    };
+    Ok(RunningEngine::new(
+        instance,
+        spec,
+        mode,
+        base_url,
+        image,
+        model,
+        client,
+        info.driver.clone(),
+        handle,
+    ))
+}
+
+/// Ollama: `POST /api/pull` before first use.
+async fn pull_model(
+    instance: &str,
+    base_url: &str,
+    model: &str,
+    ctx: &StartContext,
+) -> Result<(), EngineError> {
+    (ctx.progress)(&format!("pulling model {model}"));
+    let http = http_client(&ClientOptions {
+        read_timeout: Duration::from_secs(3600),
+        ..ClientOptions::default()
+    })
+    .map_err(|e| EngineError::new(instance, ErrorKind::Failed, e.to_string()))?;
+    let response = http
+        .post(format!("{base_url}/api/pull"))
+        .json(&json!({"model": model, "stream": false}))
+        .send()
+        .await
+        .map_err(|e| {
+            EngineError::new(
+                instance,
+                ErrorKind::Failed,
+                format!("model pull failed: {e}"),
+            )
+        })?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        return Err(EngineError::new(
+            instance,
+            ErrorKind::Config,
+            format!(
+                "cannot pull model `{model}`: HTTP {status}: {}",
+                crate::engine::wire::summarize_body(&body)
+            ),
+        )
+        .hint("check the Ollama tag (e.g. llama3.1:8b)"));
+    }
+    Ok(())
+}
+
+/// A read-only bind mount: host path and container path.
+type Mount = (String, String);
+
+/// The read-only mount for a local model and the path the server sees; hub ids and tags
+/// pass through unchanged.
+fn container_model(spec: &EngineSpec) -> Result<(Option<Mount>, Option<String>), EngineError> {
+    let Some(model) = spec.model.as_deref() else {
+        return Ok((None, None));
+    };
+    if !is_local_path(model) {
+        return Ok((None, Some(model.to_string())));
+    }
+    let path = Path::new(model).canonicalize().map_err(|e| {
+        EngineError::new(
+            &spec.uses,
+            ErrorKind::Config,
+            format!("model `{model}`: {e}"),
+        )
+    })?;
+    if path.is_dir() {
+        return Ok((
+            Some((path.display().to_string(), CONTAINER_MODEL_DIR.into())),
+            Some(CONTAINER_MODEL_DIR.into()),
+        ));
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok((
+        Some((parent.display().to_string(), CONTAINER_MODEL_DIR.into())),
+        Some(format!("{CONTAINER_MODEL_DIR}/{file}")),
+    ))
+}
+
+/// Reads the secrets the engine passes through; a missing one is an error naming it (its
+/// value is never printed).
+fn secrets(instance: &str, spec: &EngineSpec) -> Result<Vec<(String, String)>, EngineError> {
+    spec.secrets
+        .iter()
+        .map(|name| {
+            std::env::var(name)
+                .map(|value| (name.clone(), value))
+                .map_err(|_| {
+                    EngineError::new(
+                        instance,
+                        ErrorKind::Config,
+                        format!("secret `{name}` is not set in kitt's environment"),
+                    )
+                    .hint(format!("export {name}=... or remove it from `secrets:`"))
+                })
+        })
+        .collect()
+}
+
+/// A free loopback port (the kernel's pick).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+/// The host of `tcp://host:port` or `http://host:port`.
+fn host_of(url: &str) -> Option<String> {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let host = rest.split(['/', ':']).next()?;
+    (!host.is_empty()).then(|| host.to_string())
+}
