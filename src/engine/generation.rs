@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::wire::{Chunk, Usage};
+use super::wire::{Chunk, ServerTimings, Usage};
 use crate::suite::model::Sampling;
 
 /// Which OpenAI-compatible endpoint a request goes to.
@@ -89,6 +89,9 @@ pub struct GenerationResult {
     pub done_marker: bool,
     /// `:` keep-alive comments received.
     pub keepalives: u64,
+    /// The server's own timing report, when it sends one (llama.cpp).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_timings: Option<ServerTimings>,
 }
 
 impl GenerationResult {
@@ -116,6 +119,7 @@ pub struct Accumulator {
     tool_calls: Vec<serde_json::Value>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
+    timings: Option<ServerTimings>,
     ttft: Option<Duration>,
     ttfo: Option<Duration>,
     chunk_times: Vec<Duration>,
@@ -127,6 +131,9 @@ impl Accumulator {
     pub fn chunk(&mut self, chunk: Chunk, at: Duration) {
         if let Some(usage) = chunk.usage {
             self.usage = Some(usage);
+        }
+        if let Some(timings) = chunk.timings {
+            self.timings = Some(timings);
         }
         let mut any_token = false;
         let mut visible = false;
@@ -204,6 +211,7 @@ impl Accumulator {
             e2e,
             done_marker: self.done_marker,
             keepalives,
+            server_timings: self.timings,
         }
     }
 }

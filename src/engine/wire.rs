@@ -57,6 +57,22 @@ pub struct Chunk {
     /// An error reported inside the stream (vLLM, SGLang, TGI and llama.cpp all do this).
     #[serde(default)]
     pub error: Option<Value>,
+    /// llama.cpp's own timing report, sent with the usage chunk.
+    #[serde(default)]
+    pub timings: Option<ServerTimings>,
+}
+
+/// llama.cpp's `timings`: prompt processing and generation as the server measured them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize)]
+pub struct ServerTimings {
+    #[serde(default)]
+    pub prompt_n: Option<u64>,
+    #[serde(default)]
+    pub prompt_ms: Option<f64>,
+    #[serde(default)]
+    pub predicted_n: Option<u64>,
+    #[serde(default)]
+    pub predicted_ms: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

