@@ -175,11 +175,7 @@ impl Container {
             host_config: Some(host_config),
             ..ContainerCreateBody::default()
         };
-        let name = format!(
-            "kitt-{}-{}",
-            sanitize(engine),
-            &spec.run_id[..spec.run_id.len().min(12)]
-        );
+        let name = format!("kitt-{}-{}", sanitize(engine), sanitize(&spec.run_id));
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         let created = docker
             .create_container(Some(options), body)

@@ -48,12 +48,14 @@ pub fn data_dir() -> PathBuf {
         .join("kitt")
 }
 
-/// A run id: UTC time to the second plus the process id, sortable and unique per host.
+/// A run id: Unix time in seconds, the process id and a counter, sortable and unique per host.
 pub fn new_run_id() -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{}-{}", now.as_secs(), std::process::id())
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{}-{n}", now.as_secs(), std::process::id())
 }
 
 /// A started engine's runtime resources.

@@ -1,0 +1,367 @@
+//! The docker runtime against the real daemon, with images these tests build themselves
+//! (`FROM scratch` plus llama-server and the shared libraries it needs): create, port
+//! mapping, health wait, generate, stop and remove; a container that dies at start; a
+//! missing image; Ctrl-C during the health wait; `kitt engines gc`. Every test checks by
+//! label that no container is left behind.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use kitt::engine::error::ErrorKind;
+use kitt::engine::generation::{CountSource, GenerationRequest};
+use kitt::engine::runtime::StartContext;
+use kitt::engine::runtime::docker::{LABEL_ENGINE, LABEL_OWNER, LABEL_RUN, connect};
+use kitt::registry::Registry;
+use kitt::suite::model::{EngineSpec, RuntimeMode, Sampling};
+
+const LLAMA_IMAGE: &str = "kitt-test/llama-server:11434.0.0";
+const STALL_IMAGE: &str = "kitt-test/stall:1";
+
+/// Copies `binary` and every library `ldd` names into `root`, at the same paths.
+fn copy_with_libs(binary: &Path, at: &str, root: &Path) {
+    let dest = root.join(at.trim_start_matches('/'));
+    std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(binary, &dest).expect("copy binary");
+    let ldd = Command::new("ldd").arg(binary).output().expect("ldd runs");
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line
+            .split_whitespace()
+            .find(|w| w.starts_with('/'))
+            .map(PathBuf::from);
+        if let Some(lib) = path {
+            let target = root.join(lib.strip_prefix("/").expect("absolute"));
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(&lib, &target).expect("copy library");
+        }
+    }
+}
+
+/// Builds the two test images once per test process.
+fn images() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        copy_with_libs(&common::llama_server(), "/app/llama-server", &root);
+        copy_with_libs(Path::new("/bin/sh"), "/bin/sh", &root);
+        copy_with_libs(Path::new("/bin/sleep"), "/bin/sleep", &root);
+        let build = |tag: &str, entrypoint: &str| {
+            let dockerfile = dir
+                .path()
+                .join(format!("Dockerfile.{}", tag.replace(['/', ':'], "_")));
+            std::fs::write(
+                &dockerfile,
+                format!("FROM scratch\nCOPY root/ /\nENTRYPOINT {entrypoint}\n"),
+            )
+            .expect("write Dockerfile");
+            let out = Command::new("docker")
+                .args(["build", "-q", "-t", tag, "-f"])
+                .arg(&dockerfile)
+                .arg(dir.path())
+                .output()
+                .expect("docker build runs");
+            assert!(
+                out.status.success(),
+                "docker build {tag}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        build(LLAMA_IMAGE, r#"["/app/llama-server"]"#);
+        // A server that never becomes healthy: its arguments are ignored and it sleeps.
+        build(
+            STALL_IMAGE,
+            r#"["/bin/sh", "-c", "exec /bin/sleep 3600", "--"]"#,
+        );
+    });
+}
+
+async fn docker() -> Docker {
+    connect("test", None).await.unwrap_or_else(|e| {
+        panic!(
+            "Docker must be reachable for these tests (KITT_SKIP=docker skips them locally): {e}"
+        )
+    })
+}
+
+async fn containers_with(docker: &Docker, label: &str, value: &str) -> Vec<String> {
+    let filter = format!("{label}={value}");
+    let filters = HashMap::from([("label", vec![filter.as_str()])]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    docker
+        .list_containers(Some(options))
+        .await
+        .expect("list containers")
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect()
+}
+
+fn context(dir: &Path) -> StartContext {
+    StartContext {
+        run_dir: dir.to_path_buf(),
+        default_startup_timeout: Duration::from_secs(60),
+        ..StartContext::new_run()
+    }
+}
+
+fn llama_spec(image: &str, args: &[&str]) -> EngineSpec {
+    EngineSpec {
+        uses: "llama.cpp".into(),
+        mode: Some(RuntimeMode::Docker),
+        image: Some(image.into()),
+        model: Some(common::test_model().display().to_string()),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        ..EngineSpec::default()
+    }
+}
+
+#[tokio::test]
+async fn llama_server_in_a_container_generates_and_is_removed() {
+    if common::skipped("docker") {
+        return;
+    }
+    images();
+    let docker = docker().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = context(dir.path());
+    let spec = llama_spec(LLAMA_IMAGE, &["--threads", "2"]);
+    let engine = kitt::engine::initialize(&Registry::with_builtins(), "boxed", &spec, &ctx)
+        .await
+        .unwrap_or_else(|e| panic!("container starts: {e}"));
+    let id = engine.container_id().expect("container id").to_string();
+    assert_eq!(
+        containers_with(&docker, LABEL_RUN, &ctx.run_id).await,
+        vec![id.clone()]
+    );
+    assert_eq!(
+        containers_with(&docker, LABEL_ENGINE, "boxed").await.len(),
+        1
+    );
+    let inspect = docker.inspect_container(&id, None).await.expect("inspect");
+    let mounts = inspect.mounts.unwrap_or_default();
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(mounts[0].rw, Some(false), "the model is mounted read-only");
+    assert!(engine.base_url.starts_with("http://127.0.0.1:"));
+
+    let req = GenerationRequest {
+        sampling: Sampling {
+            max_tokens: Some(12),
+            temperature: Some(0.0),
+            ..Sampling::default()
+        },
+        ..GenerationRequest::chat("Name three colors.")
+    };
+    let r = engine.generate(&req).await.expect("generation");
+    let timings = r.server_timings.expect("timings");
+    assert_eq!(r.count_source, CountSource::ServerUsage);
+    assert_eq!(Some(r.completion_tokens), timings.predicted_n);
+    assert!(r.ttft.expect("ttft").as_secs_f64() * 1e3 >= timings.prompt_ms.expect("prompt_ms"));
+    engine.cleanup().await;
+    assert!(
+        containers_with(&docker, LABEL_RUN, &ctx.run_id)
+            .await
+            .is_empty(),
+        "container left behind"
+    );
+}
+
+#[tokio::test]
+async fn container_that_exits_at_start_fails_with_its_logs_and_is_removed() {
+    if common::skipped("docker") {
+        return;
+    }
+    images();
+    let docker = docker().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = context(dir.path());
+    // SAFETY: set before any thread of this test reads it; the name is unique to this test.
+    unsafe { std::env::set_var("KITT_TEST_SECRET_TOKEN", "s3cr3t-do-not-print") };
+    let mut spec = llama_spec(LLAMA_IMAGE, &["--no-such-flag"]);
+    spec.secrets = vec!["KITT_TEST_SECRET_TOKEN".into()];
+    let started = Instant::now();
+    let err = kitt::engine::initialize(&Registry::with_builtins(), "dies", &spec, &ctx)
+        .await
+        .expect_err("the container exits");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "waited for the deadline"
+    );
+    assert_eq!(err.kind, ErrorKind::Failed);
+    let text = err.to_string();
+    assert!(text.contains("exited"), "{text}");
+    assert!(
+        text.contains("no-such-flag"),
+        "the container's log is shown: {text}"
+    );
+    assert!(
+        !text.contains("s3cr3t-do-not-print"),
+        "a secret leaked: {text}"
+    );
+    assert!(
+        containers_with(&docker, LABEL_RUN, &ctx.run_id)
+            .await
+            .is_empty(),
+        "container left behind"
+    );
+}
+
+#[tokio::test]
+async fn missing_image_is_a_clear_error_and_starts_nothing() {
+    if common::skipped("docker") {
+        return;
+    }
+    let docker = docker().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = context(dir.path());
+    let spec = llama_spec("kitt-test/does-not-exist:0", &[]);
+    let err = kitt::engine::initialize(&Registry::with_builtins(), "ghost", &spec, &ctx)
+        .await
+        .expect_err("no such image");
+    let text = err.to_string();
+    assert!(text.contains("kitt-test/does-not-exist:0"), "{text}");
+    assert!(text.contains("hint:"), "{text}");
+    assert!(
+        containers_with(&docker, LABEL_RUN, &ctx.run_id)
+            .await
+            .is_empty()
+    );
+}
+
+/// Waits until `check` holds, for at most `limit`.
+async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn ctrl_c_during_the_health_wait_removes_the_container() {
+    if common::skipped("docker") {
+        return;
+    }
+    images();
+    let docker = docker().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = common::test_model();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kitt"))
+        .args([
+            "engines",
+            "try",
+            "llama.cpp",
+            "--mode",
+            "docker",
+            "--image",
+            STALL_IMAGE,
+        ])
+        .arg("--model")
+        .arg(&model)
+        .args(["--startup-timeout", "5m"])
+        .env("KITT_DATA_DIR", dir.path())
+        .spawn()
+        .expect("kitt runs");
+    let owner_suffix = format!(":{}", child.id());
+    let find = async || -> Vec<String> {
+        let filters = HashMap::from([("label", vec![LABEL_OWNER])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        docker
+            .list_containers(Some(options))
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|c| {
+                c.labels
+                    .as_ref()
+                    .and_then(|l| l.get(LABEL_OWNER))
+                    .is_some_and(|o| o.ends_with(&owner_suffix))
+            })
+            .filter_map(|c| c.id)
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(30), async || !find().await.is_empty()).await,
+        "the container never appeared"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = child.wait().expect("kitt exits");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        find().await.is_empty(),
+        "container left behind after Ctrl-C"
+    );
+}
+
+#[tokio::test]
+async fn gc_removes_containers_of_dead_runs_only() {
+    if common::skipped("docker") {
+        return;
+    }
+    images();
+    let docker = docker().await;
+    let host = nix::unistd::gethostname()
+        .expect("hostname")
+        .into_string()
+        .expect("utf-8");
+    let create = async |name: &str, owner: String| -> String {
+        let labels = HashMap::from([
+            (LABEL_RUN.to_string(), "gc-test".to_string()),
+            (LABEL_ENGINE.to_string(), name.to_string()),
+            (LABEL_OWNER.to_string(), owner),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(STALL_IMAGE.into()),
+            labels: Some(labels),
+            ..ContainerCreateBody::default()
+        };
+        docker
+            .create_container(None, body)
+            .await
+            .expect("create")
+            .id
+    };
+    // A pid that is not running: the largest pid value, never handed out by default.
+    let dead = create("dead", format!("{host}:4194303")).await;
+    let alive = create("alive", format!("{host}:{}", std::process::id())).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_kitt"))
+        .args(["engines", "gc"])
+        .output()
+        .expect("kitt gc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("engine `dead`"), "{stdout}");
+    assert!(!stdout.contains("engine `alive`"), "{stdout}");
+    let left = containers_with(&docker, LABEL_RUN, "gc-test").await;
+    assert!(!left.contains(&dead), "gc kept the dead run's container");
+    assert!(left.contains(&alive), "gc removed a live run's container");
+    let rm = RemoveContainerOptionsBuilder::default().force(true).build();
+    docker
+        .remove_container(&alive, Some(rm))
+        .await
+        .expect("remove");
+}
