@@ -224,7 +224,9 @@ async fn missing_image_is_a_clear_error_and_starts_nothing() {
     let docker = docker().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let ctx = context(dir.path());
-    let spec = llama_spec("kitt-test/does-not-exist:0", &[]);
+    let mut spec = llama_spec("kitt-test/does-not-exist:0", &[]);
+    // The per-engine daemon address, pointed at the local daemon's socket.
+    spec.docker_host = Some("unix:///var/run/docker.sock".into());
     let err = kitt::engine::initialize(&Registry::with_builtins(), "ghost", &spec, &ctx)
         .await
         .expect_err("no such image");

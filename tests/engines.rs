@@ -58,8 +58,13 @@ async fn simulator_timing_is_what_its_config_says() {
     assert!(ttft < Duration::from_millis(1000), "{ttft:?}");
     let gaps: Vec<Duration> = r.itl().collect();
     assert_eq!(gaps.len(), 9);
-    // Tokens are due every 20 ms from the first, so the total spread is at least 180 ms.
-    assert!(r.chunk_times[9] - r.chunk_times[0] >= Duration::from_millis(180));
+    // The last token is due ttft + 9 × itl after the request got its slot; the server never
+    // sends early, so this lower bound holds however loaded the machine is.
+    assert!(
+        r.chunk_times[9] >= Duration::from_millis(280),
+        "{:?}",
+        r.chunk_times
+    );
     let base = engine.base_url.clone();
     engine.cleanup().await;
     assert!(

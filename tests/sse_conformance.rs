@@ -60,7 +60,7 @@ async fn llama_server_chat_recording() {
     assert!(r.e2e >= ttft);
     assert_eq!(r.server_timings.and_then(|t| t.predicted_n), Some(12));
     let tpot = r.tpot().expect("tpot");
-    assert!(tpot >= Duration::from_millis(4), "{tpot:?}");
+    assert_eq!(tpot, (r.e2e - ttft) / 11, "tpot = (e2e - ttft) / (tokens - 1)");
 }
 
 #[tokio::test]
@@ -103,10 +103,10 @@ async fn reasoning_comes_before_visible_output() {
     assert_eq!(r.reasoning, "The user greets.");
     assert_eq!(r.text, "Hello!");
     let (ttft, ttfo) = (r.ttft.expect("ttft"), r.ttfo.expect("ttfo"));
-    assert!(
-        ttfo >= ttft + Duration::from_millis(70),
-        "ttft {ttft:?}, ttfo {ttfo:?}"
-    );
+    // Reasoning arrives at 50 ms, visible content at 130 ms (server-side sleeps).
+    assert!(ttft >= Duration::from_millis(50), "ttft {ttft:?}");
+    assert!(ttfo >= Duration::from_millis(130), "ttfo {ttfo:?}");
+    assert!(ttfo > ttft, "ttft {ttft:?}, ttfo {ttfo:?}");
     assert_eq!(r.completion_tokens, 6);
     assert_eq!(r.chunk_times.len(), 4);
 }

@@ -220,8 +220,7 @@ async fn check_gpu() -> Check {
         .await;
     match out {
         Ok(o) if o.status.success() => {
-            let text = String::from_utf8_lossy(&o.stdout);
-            let n = text.lines().filter(|l| l.starts_with("GPU ")).count();
+            let n = count_gpus(&String::from_utf8_lossy(&o.stdout));
             if n > 0 {
                 Check::ok("gpu", format!("{n} GPU(s) visible to nvidia-smi"))
             } else {
@@ -242,6 +241,12 @@ async fn check_gpu() -> Check {
             "nvidia-smi not found: this engine needs an NVIDIA GPU and driver",
         ),
     }
+}
+
+/// GPUs in `nvidia-smi -L` output (one `GPU <n>: <name> (UUID: ...)` line each; MIG
+/// devices are indented under their GPU and not counted twice).
+fn count_gpus(listing: &str) -> usize {
+    listing.lines().filter(|l| l.starts_with("GPU ")).count()
 }
 
 /// `program` as a path, or found on PATH.
@@ -276,5 +281,17 @@ pub fn availability(info: &EngineInfo, mode: RuntimeMode, docker_up: bool) -> &'
                 "no docker"
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpus_are_counted_from_nvidia_smi_listing() {
+        let listing = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-5e1c)\n  MIG 3g.40gb     Device  0: (UUID: MIG-1a2b)\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-9f0d)\n";
+        assert_eq!(count_gpus(listing), 2);
+        assert_eq!(count_gpus("No devices were found\n"), 0);
     }
 }
