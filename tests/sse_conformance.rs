@@ -60,7 +60,11 @@ async fn llama_server_chat_recording() {
     assert!(r.e2e >= ttft);
     assert_eq!(r.server_timings.and_then(|t| t.predicted_n), Some(12));
     let tpot = r.tpot().expect("tpot");
-    assert_eq!(tpot, (r.e2e - ttft) / 11, "tpot = (e2e - ttft) / (tokens - 1)");
+    assert_eq!(
+        tpot,
+        (r.e2e - ttft) / 11,
+        "tpot = (e2e - ttft) / (tokens - 1)"
+    );
 }
 
 #[tokio::test]
