@@ -127,6 +127,9 @@ pub struct BenchmarkInfo {
     pub dynamic_metric_prefixes: Vec<String>,
     /// Outputs later nodes may read as `${{ nodes.ID.outputs.NAME }}`.
     pub outputs: Vec<String>,
+    /// The implementation: how the benchmark executes.
+    #[serde(skip)]
+    pub driver: crate::bench::Driver,
 }
 
 /// The static facts of a reporter.

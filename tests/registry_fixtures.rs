@@ -42,6 +42,7 @@ fn fixture_registry() -> Registry {
             metrics: vec![MetricInfo { name: "echoes".into(), unit: "count".into(), direction: Direction::Higher }],
             dynamic_metric_prefixes: vec![],
             outputs: vec![],
+            driver: Default::default(),
         },
         Origin::Plugin("/plugins/echo".into()),
     )

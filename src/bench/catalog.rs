@@ -1,193 +1,226 @@
-//! The built-in benchmarks' static facts: params schemas and the metrics they report.
+//! The built-in benchmarks' static facts — params schemas generated from the params types,
+//! the metrics each reports — and the driver that runs each.
 
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde_json::{Value, json};
 
+use super::Driver;
+use super::params::schema_of;
+use super::performance::{self, load, long_context, memory, sweep, throughput, warmup_analysis};
+use super::quality::{self, Standard, custom, standard};
 use crate::registry::{BenchmarkInfo, Category, Direction, MetricInfo};
-use crate::suite::model::DURATION_PATTERN;
 
-fn metric(name: &str, unit: &str, direction: Direction) -> MetricInfo {
+fn metric(name: &str, unit: &str, higher: bool) -> MetricInfo {
     MetricInfo {
         name: name.into(),
         unit: unit.into(),
-        direction,
+        direction: if higher {
+            Direction::Higher
+        } else {
+            Direction::Lower
+        },
     }
 }
 
-/// Latency metrics in milliseconds: every statistic of ttft, ttfo, itl, tpot and e2e.
-fn latency_metrics() -> Vec<MetricInfo> {
-    let mut metrics = Vec::new();
-    for m in ["ttft", "ttfo", "itl", "tpot", "e2e"] {
-        for s in ["mean", "p50", "p90", "p95", "p99", "max"] {
-            metrics.push(metric(&format!("{m}_{s}_ms"), "ms", Direction::Lower));
+fn metrics(list: &[(&str, &str, bool)]) -> Vec<MetricInfo> {
+    list.iter().map(|(n, u, h)| metric(n, u, *h)).collect()
+}
+
+/// What every load-generating benchmark reports.
+fn load_metrics() -> Vec<MetricInfo> {
+    performance::load_metric_names()
+        .iter()
+        .map(|(n, u, h)| metric(n, u, *h))
+        .collect()
+}
+
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+struct Facts {
+    name: &'static str,
+    category: Category,
+    description: &'static str,
+    schema: Value,
+    metrics: Vec<MetricInfo>,
+    dynamic: Vec<String>,
+    outputs: Vec<String>,
+    driver: Driver,
+}
+
+impl From<Facts> for BenchmarkInfo {
+    fn from(f: Facts) -> Self {
+        BenchmarkInfo {
+            name: f.name.into(),
+            version: "1.0.0".into(),
+            category: f.category,
+            description: f.description.into(),
+            params_schema: f.schema,
+            metrics: f.metrics,
+            dynamic_metric_prefixes: f.dynamic,
+            outputs: f.outputs,
+            driver: f.driver,
         }
     }
-    metrics.push(metric("output_tokens_per_s", "tokens/s", Direction::Higher));
-    metrics.push(metric(
-        "output_tokens_per_s_per_request",
-        "tokens/s",
-        Direction::Higher,
-    ));
-    metrics.push(metric("requests_per_s", "requests/s", Direction::Higher));
-    metrics.push(metric("error_rate", "ratio", Direction::Lower));
-    metrics
 }
 
-fn quality_metrics() -> Vec<MetricInfo> {
-    vec![
-        metric("accuracy", "ratio", Direction::Higher),
-        metric("accuracy_stderr", "ratio", Direction::Lower),
-        metric("items", "count", Direction::Higher),
-        metric("unparsable", "count", Direction::Lower),
-        metric("errored", "count", Direction::Lower),
-    ]
-}
-
-/// Schema of an SLO map: metric name → upper bound.
-fn slo_schema() -> Value {
-    json!({
-        "type": "object",
-        "description": "Service-level objectives: metric name → highest accepted value.",
-        "additionalProperties": {"type": "number", "minimum": 0}
-    })
-}
-
-/// Params shared by the load-generating benchmarks.
-fn workload_properties() -> Map<String, Value> {
-    let v = json!({
-        "input_tokens": {"type": "integer", "minimum": 1, "default": 256, "description": "Mean synthetic prompt length in tokens."},
-        "output_tokens": {"type": "integer", "minimum": 1, "default": 128, "description": "Mean requested output length in tokens."},
-        "length_spread": {"type": "number", "minimum": 0, "maximum": 1, "default": 0, "description": "Relative spread of lengths around the means."},
-        "dataset": {"type": "string", "description": "JSONL/JSON/CSV prompts instead of synthetic ones."},
-        "seed": {"type": "integer", "minimum": 0, "default": 0},
-        "endpoint": {"type": "string", "enum": ["chat", "completions"], "default": "chat"}
-    });
-    v.as_object().cloned().unwrap_or_default()
-}
-
-fn object_schema(mut properties: Map<String, Value>, extra: Value) -> Value {
-    if let Some(more) = extra.as_object() {
-        properties.extend(more.clone());
+fn performance<T: JsonSchema>(
+    name: &'static str,
+    description: &'static str,
+    metrics: Vec<MetricInfo>,
+    outputs: &[&str],
+    driver: Driver,
+) -> Facts {
+    Facts {
+        name,
+        category: Category::Performance,
+        description,
+        schema: schema_of::<T>(),
+        metrics,
+        dynamic: Vec::new(),
+        outputs: strings(outputs),
+        driver,
     }
-    json!({"type": "object", "additionalProperties": false, "properties": properties})
 }
 
-fn quality(name: &str, description: &str, extra: Value) -> BenchmarkInfo {
-    let properties = json!({
-        "limit": {"type": "integer", "minimum": 1, "description": "Score at most this many items."},
-        "seed": {"type": "integer", "minimum": 0, "default": 0, "description": "Seed of the item sample."},
-        "few_shot": {"type": "integer", "minimum": 0, "maximum": 25},
-        "dataset": {"type": "string", "description": "Local file of items instead of the published set."}
-    });
-    BenchmarkInfo {
-        name: name.into(),
-        version: "1.0.0".into(),
+fn standard_quality(s: Standard) -> Facts {
+    let mut schema = schema_of::<standard::StandardParams>();
+    if s != Standard::Mmlu
+        && let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut)
+    {
+        props.remove("subjects");
+    }
+    Facts {
+        name: s.name(),
         category: Category::QualityStandard,
-        description: description.into(),
-        params_schema: object_schema(properties.as_object().cloned().unwrap_or_default(), extra),
-        metrics: quality_metrics(),
-        dynamic_metric_prefixes: Vec::new(),
-        outputs: vec!["accuracy".into()],
+        description: s.description(),
+        schema,
+        metrics: metrics(&quality::METRICS),
+        dynamic: Vec::new(),
+        outputs: strings(&["accuracy", "scoring"]),
+        driver: Driver::Quality(s),
     }
+}
+
+/// The sweep's schema, with `slo` keys limited to load metrics.
+fn sweep_schema() -> Value {
+    let mut schema = schema_of::<sweep::SweepParams>();
+    let names: Vec<String> = sweep::slo_metrics().into_iter().map(|(n, _)| n).collect();
+    if let Some(slo) = schema
+        .pointer_mut("/properties/slo")
+        .and_then(Value::as_object_mut)
+    {
+        slo.insert("propertyNames".into(), json!({"enum": names}));
+    }
+    schema
 }
 
 /// The built-in benchmarks.
 pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
-    let duration = json!({"type": "string", "pattern": DURATION_PATTERN});
-    let mut load_metrics = latency_metrics();
-    load_metrics.extend([
-        metric("achieved_rate", "requests/s", Direction::Higher),
-        metric("goodput", "requests/s", Direction::Higher),
-        metric("send_lag_p99_ms", "ms", Direction::Lower),
-        metric("concurrency_mean", "requests", Direction::Higher),
-    ]);
-    vec![
-        BenchmarkInfo {
-            name: "throughput".into(),
-            version: "1.0.0".into(),
-            category: Category::Performance,
-            description: "Closed-loop throughput at a fixed concurrency".into(),
-            params_schema: object_schema(
-                workload_properties(),
-                json!({
-                    "requests": {"type": "integer", "minimum": 1, "default": 100},
-                    "concurrency": {"type": "integer", "minimum": 1, "default": 8}
-                }),
-            ),
-            metrics: latency_metrics(),
-            dynamic_metric_prefixes: Vec::new(),
-            outputs: vec!["requests_per_s".into(), "output_tokens_per_s".into()],
-        },
-        BenchmarkInfo {
-            name: "latency".into(),
-            version: "1.0.0".into(),
-            category: Category::Performance,
-            description: "Per-request latency, one request at a time".into(),
-            params_schema: object_schema(
-                workload_properties(),
-                json!({"requests": {"type": "integer", "minimum": 1, "default": 20}}),
-            ),
-            metrics: latency_metrics(),
-            dynamic_metric_prefixes: Vec::new(),
-            outputs: vec!["ttft_p50_ms".into(), "e2e_p50_ms".into()],
-        },
-        BenchmarkInfo {
-            name: "load".into(),
-            version: "1.0.0".into(),
-            category: Category::Performance,
-            description: "One load point: closed loop at a concurrency or open loop at a rate"
-                .into(),
-            params_schema: object_schema(
-                workload_properties(),
-                json!({
-                    "concurrency": {"type": "integer", "minimum": 1, "description": "Closed loop: streams in flight."},
-                    "rate": {"type": "number", "exclusiveMinimum": 0, "description": "Open loop: requests per second."},
-                    "arrival": {"type": "string", "enum": ["poisson", "gamma", "constant"], "default": "poisson"},
-                    "burstiness": {"type": "number", "exclusiveMinimum": 0, "default": 1},
-                    "max_concurrency": {"type": "integer", "minimum": 1, "description": "Open loop: queue beyond this many in flight."},
-                    "requests": {"type": "integer", "minimum": 1},
-                    "duration": duration,
-                    "cooldown": duration,
-                    "slo": slo_schema()
-                }),
-            ),
-            metrics: load_metrics.clone(),
-            dynamic_metric_prefixes: Vec::new(),
-            outputs: vec!["achieved_rate".into(), "goodput".into()],
-        },
-        BenchmarkInfo {
-            name: "sweep".into(),
-            version: "1.0.0".into(),
-            category: Category::Performance,
-            description:
-                "Load points over concurrency or rate, and the highest one that meets the SLOs"
-                    .into(),
-            params_schema: object_schema(
-                workload_properties(),
-                json!({
-                    "over": {"type": "string", "enum": ["concurrency", "rate"]},
-                    "values": {"type": "array", "minItems": 1, "items": {"type": "number", "exclusiveMinimum": 0}},
-                    "duration": duration,
-                    "requests": {"type": "integer", "minimum": 1},
-                    "slo": slo_schema()
-                }),
-            ),
-            metrics: vec![
-                metric("max_rate", "requests/s", Direction::Higher),
-                metric("max_concurrency", "requests", Direction::Higher),
-                metric("points", "count", Direction::Higher),
-            ],
-            dynamic_metric_prefixes: Vec::new(),
-            outputs: vec!["max_rate".into(), "max_concurrency".into()],
-        },
-        quality(
-            "gsm8k",
-            "Grade-school math word problems, scored on the final number",
-            json!({}),
+    let mut load_point = load_metrics();
+    load_point.extend(metrics(&load::POINT_METRICS));
+    let mut memory_metrics = load_metrics();
+    memory_metrics.extend(metrics(&[
+        ("memory_baseline_mib", "MiB", false),
+        ("memory_peak_mib", "MiB", false),
+        ("memory_mean_mib", "MiB", false),
+        ("memory_growth_mib", "MiB", false),
+        ("memory_samples", "count", true),
+    ]));
+    let facts = vec![
+        performance::<throughput::ThroughputParams>(
+            "throughput",
+            "Closed-loop throughput and latency at a fixed concurrency",
+            load_metrics(),
+            &["requests_per_s", "output_tokens_per_s", "schedule_hash"],
+            Driver::Throughput,
         ),
-        quality(
-            "mmlu",
-            "Massive multitask multiple choice, scored on the answer letter",
-            json!({"subjects": {"type": "array", "items": {"type": "string"}}}),
+        performance::<throughput::LatencyParams>(
+            "latency",
+            "Per-request latency, one request at a time",
+            load_metrics(),
+            &["ttft_p50_ms", "e2e_p50_ms", "schedule_hash"],
+            Driver::Latency,
         ),
-    ]
+        performance::<load::LoadParams>(
+            "load",
+            "One load point: closed loop at a concurrency or open loop at a rate, with goodput",
+            load_point,
+            &["achieved_rate", "goodput", "schedule_hash"],
+            Driver::Load,
+        ),
+        Facts {
+            schema: sweep_schema(),
+            ..performance::<sweep::SweepParams>(
+                "sweep",
+                "Load points over concurrency or rate, and the highest one that meets the SLOs",
+                metrics(&[
+                    ("max_value", "value", true),
+                    ("max_rate", "requests/s", true),
+                    ("max_concurrency", "requests", true),
+                    ("points", "count", true),
+                ]),
+                &[
+                    "max_rate",
+                    "max_concurrency",
+                    "max_value",
+                    "stop_reason",
+                    "over",
+                ],
+                Driver::Sweep,
+            )
+        },
+        performance::<warmup_analysis::WarmupParams>(
+            "warmup_analysis",
+            "First requests against a fresh engine vs its steady state",
+            metrics(&[
+                ("first_ttft_ms", "ms", false),
+                ("first_e2e_ms", "ms", false),
+                ("steady_ttft_ms", "ms", false),
+                ("steady_e2e_ms", "ms", false),
+                ("first_to_steady_ratio", "ratio", false),
+                ("requests_to_stable", "count", false),
+            ]),
+            &["requests_to_stable"],
+            Driver::WarmupAnalysis,
+        ),
+        Facts {
+            dynamic: vec!["ttft_ms_at_".into()],
+            ..performance::<long_context::LongContextParams>(
+                "long_context",
+                "Time to first token as prompts grow towards the engine's context",
+                metrics(&[
+                    ("ttft_shortest_ms", "ms", false),
+                    ("ttft_longest_ms", "ms", false),
+                    ("longest_prompt_tokens", "tokens", true),
+                    ("ttft_growth_ms_per_1k_tokens", "ms", false),
+                ]),
+                &["ttft_growth_ms_per_1k_tokens", "context"],
+                Driver::LongContext,
+            )
+        },
+        performance::<memory::MemoryParams>(
+            "memory",
+            "Engine memory (GPU, container or process) before and during a load",
+            memory_metrics,
+            &["memory_peak_mib", "memory_source"],
+            Driver::Memory,
+        ),
+        standard_quality(Standard::Gsm8k),
+        standard_quality(Standard::Mmlu),
+        standard_quality(Standard::Hellaswag),
+        standard_quality(Standard::TruthfulQa),
+        Facts {
+            name: "custom",
+            category: Category::QualityCustom,
+            description: "Your own evaluation in YAML: items, a prompt template, a scorer, a threshold",
+            schema: schema_of::<custom::CustomParams>(),
+            metrics: metrics(&quality::METRICS),
+            dynamic: Vec::new(),
+            outputs: strings(&["accuracy", "scoring"]),
+            driver: Driver::Custom,
+        },
+    ];
+    facts.into_iter().map(BenchmarkInfo::from).collect()
 }

@@ -1,3 +1,19 @@
-//! Benchmarks: the built-in benchmark catalog (running benchmarks is not implemented yet).
+//! Benchmarks: the contract (run = warmup + execute), the load generator and statistics,
+//! datasets, and the built-in performance and quality benchmarks.
 
 pub mod catalog;
+pub mod dataset;
+pub mod hf;
+pub mod loadgen;
+pub mod params;
+pub mod performance;
+pub mod quality;
+pub mod schedule;
+pub mod stats;
+pub mod workload;
+
+mod contract;
+
+pub use contract::{
+    BenchContext, BenchError, BenchResult, Driver, Metric, Outcome, WarmupSummary, run,
+};

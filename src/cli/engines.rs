@@ -7,6 +7,7 @@ use std::io::Write;
 use anyhow::Context;
 use serde::Serialize;
 
+use super::engine_flags::EngineFlags;
 use crate::engine::checks::{Status, availability, check_engine};
 use crate::engine::error::{EngineError, ErrorKind};
 use crate::engine::generation::{Endpoint, GenerationRequest};
@@ -65,71 +66,18 @@ enum Sub {
     },
 }
 
-/// An engine as a suite would declare it, from flags.
+/// An engine by registered name, with its settings from flags.
 #[derive(Debug, clap::Args)]
 struct EngineArgs {
     /// The registered engine name (`kitt engines list`).
     name: String,
-    /// Model path, directory, hub id or tag.
-    #[arg(long)]
-    model: Option<String>,
-    /// docker, native or external.
-    #[arg(long, value_parser = parse_mode)]
-    mode: Option<RuntimeMode>,
-    /// Container image (docker mode).
-    #[arg(long)]
-    image: Option<String>,
-    /// Base URL (external mode).
-    #[arg(long)]
-    url: Option<String>,
-    /// Docker daemon address.
-    #[arg(long)]
-    docker_host: Option<String>,
-    /// Engine setting as KEY=VALUE (value parsed as JSON when it is JSON), repeatable.
-    #[arg(long = "config", value_name = "KEY=VALUE")]
-    config: Vec<String>,
-    /// Extra launch argument, repeatable.
-    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
-    args: Vec<String>,
-    /// Health wait limit, e.g. 2m.
-    #[arg(long)]
-    startup_timeout: Option<String>,
-}
-
-fn parse_mode(text: &str) -> Result<RuntimeMode, String> {
-    serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .map_err(|_| format!("`{text}` is not a mode: use docker, native or external"))
+    #[command(flatten)]
+    flags: EngineFlags,
 }
 
 impl EngineArgs {
     fn spec(&self) -> anyhow::Result<EngineSpec> {
-        let mut config = serde_json::Map::new();
-        for item in &self.config {
-            let (key, value) = item
-                .split_once('=')
-                .with_context(|| format!("--config `{item}` is not KEY=VALUE"))?;
-            let value = serde_json::from_str(value)
-                .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-            config.insert(key.to_string(), value);
-        }
-        let startup_timeout = self
-            .startup_timeout
-            .as_deref()
-            .map(crate::suite::model::Duration::parse)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("--startup-timeout: {e}"))?;
-        Ok(EngineSpec {
-            uses: self.name.clone(),
-            model: self.model.clone(),
-            image: self.image.clone(),
-            mode: self.mode,
-            url: self.url.clone(),
-            docker_host: self.docker_host.clone(),
-            args: self.args.clone(),
-            config,
-            startup_timeout,
-            ..EngineSpec::default()
-        })
+        self.flags.spec(&self.name)
     }
 }
 
@@ -178,7 +126,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 /// Runs `work` until it ends or Ctrl-C / SIGTERM arrives; then drops it, which tears down
 /// whatever it started, and exits 130.
-async fn until_interrupted(work: impl Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
+pub(super) async fn until_interrupted(
+    work: impl Future<Output = anyhow::Result<u8>>,
+) -> anyhow::Result<u8> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
     tokio::select! {
@@ -298,7 +248,7 @@ async fn check(registry: &Registry, engine: &EngineArgs) -> anyhow::Result<u8> {
 }
 
 /// Exit code for an engine error.
-fn engine_exit(e: &EngineError) -> u8 {
+pub(super) fn engine_exit(e: &EngineError) -> u8 {
     match e.kind {
         ErrorKind::Unavailable => exit::UNAVAILABLE,
         ErrorKind::Interrupted => exit::INTERRUPTED,

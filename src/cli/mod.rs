@@ -1,9 +1,11 @@
 //! Command-line interface: one file per command group; this file parses and dispatches.
 
+mod engine_flags;
 mod engines;
 mod init;
 mod plan;
 mod schema;
+mod test;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +32,8 @@ enum Command {
     Init(init::Args),
     /// List, check, try and clean up inference engines.
     Engines(engines::Args),
+    /// List and show benchmarks, or run one against one engine.
+    Test(test::Args),
 }
 
 /// Runs kitt with the process arguments and returns the exit code.
@@ -52,6 +56,7 @@ pub fn main() -> u8 {
         Command::Schema(args) => schema::run(args),
         Command::Init(args) => init::run(args),
         Command::Engines(args) => engines::run(args),
+        Command::Test(args) => test::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -281,6 +281,60 @@ impl Client {
         Ok(false)
     }
 
+    /// The model name sent in requests.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// GETs a JSON document (probes such as llama.cpp's `/props` or `/v1/models`).
+    pub async fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut builder = self.http.get(&url);
+        if let Some(key) = &self.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        self.json_answer(&url, builder).await
+    }
+
+    /// POSTs a JSON body and reads a JSON answer, unmeasured (probes, log-likelihoods).
+    /// The body gets this client's `model` unless it names one.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut body = body.clone();
+        if let Some(map) = body.as_object_mut() {
+            map.entry("model")
+                .or_insert_with(|| Value::String(self.model.clone()));
+        }
+        let mut builder = self.http.post(&url).json(&body);
+        if let Some(key) = &self.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        self.json_answer(&url, builder).await
+    }
+
+    async fn json_answer(
+        &self,
+        url: &str,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<Value, ClientError> {
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| self.transport_error(url, e))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| self.transport_error(url, e))?;
+        if !status.is_success() {
+            return Err(http_error(url, status, &text));
+        }
+        serde_json::from_str(&text).map_err(|e| ClientError::Protocol {
+            url: url.to_string(),
+            reason: format!("answer is not JSON ({e}): {}", preview(&text)),
+        })
+    }
+
     fn transport_error(&self, url: &str, e: reqwest::Error) -> ClientError {
         transport_error(url, e, self.options.read_timeout)
     }

@@ -240,7 +240,9 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     "max_concurrency": {"type": "integer", "minimum": 1, "description": "Sequences served at once; more wait in a queue."},
                     "output_distribution": {"type": "string", "enum": ["fixed", "uniform", "exponential"], "description": "How answer lengths vary around output_tokens (uniform: 50% to 150%)."},
                     "error_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "Fraction of requests answered with HTTP 500."},
-                    "seed": {"type": "integer", "minimum": 0}
+                    "seed": {"type": "integer", "minimum": 0},
+                    "prefill": {"type": "string", "pattern": crate::suite::model::DURATION_PATTERN, "description": "Extra time to first token per 1,000 prompt tokens (prompt tokens are words)."},
+                    "context": {"type": "integer", "minimum": 16, "description": "Context length in tokens (default 8192): longer prompts get HTTP 400; reported as max_model_len by /v1/models."}
                 }
             }),
             driver: Driver::Simulator,

@@ -70,6 +70,19 @@ impl RunningEngine {
         self.client.generate_with(req, &extra).await
     }
 
+    /// The measuring client, for probes that are not generations.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The engine's current memory use and where the figure comes from.
+    pub async fn memory(&self) -> Result<crate::engine::runtime::memory::Sample, String> {
+        match &self.handle {
+            Some(handle) => crate::engine::runtime::memory::sample(handle).await,
+            None => Err("the engine was stopped".into()),
+        }
+    }
+
     /// The process id of a native engine (for tests and diagnostics).
     pub fn pid(&self) -> Option<i32> {
         match &self.handle {

@@ -40,6 +40,10 @@ pub struct SimConfig {
     pub seed: u64,
     /// The model name it reports.
     pub model: String,
+    /// Extra time to first token per 1,000 prompt tokens.
+    pub prefill: Duration,
+    /// Context length in tokens.
+    pub context: u64,
 }
 
 /// How answer lengths vary.
@@ -61,6 +65,8 @@ impl Default for SimConfig {
             error_rate: 0.0,
             seed: 0,
             model: "simulator".into(),
+            prefill: Duration::ZERO,
+            context: 8192,
         }
     }
 }
@@ -82,6 +88,12 @@ impl SimConfig {
         }
         if let Some(d) = duration("itl")? {
             c.itl = d;
+        }
+        if let Some(d) = duration("prefill")? {
+            c.prefill = d;
+        }
+        if let Some(n) = config.get("context").and_then(Value::as_u64) {
+            c.context = n.max(16);
         }
         if let Some(n) = config.get("output_tokens").and_then(Value::as_u64) {
             c.output_tokens = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
@@ -178,8 +190,11 @@ impl Drop for Simulator {
 }
 
 async fn models(State(s): State<Arc<Shared>>) -> Response {
-    axum::Json(json!({"object": "list", "data": [{"id": s.config.model, "object": "model", "owned_by": "kitt-simulator"}]}))
-        .into_response()
+    axum::Json(
+        json!({"object": "list", "data": [{"id": s.config.model, "object": "model",
+        "owned_by": "kitt-simulator", "max_model_len": s.config.context}]}),
+    )
+    .into_response()
 }
 
 async fn chat(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -197,6 +212,8 @@ struct Ask {
     prompt_tokens: u64,
     max_tokens: Option<u32>,
     ignore_eos: bool,
+    /// `/v1/completions` with `echo` and `logprobs`: the prompt comes back scored.
+    echo_logprobs: Option<String>,
 }
 
 fn parse_ask(body: &[u8], chat: bool) -> Result<Ask, String> {
@@ -233,6 +250,15 @@ fn parse_ask(body: &[u8], chat: bool) -> Result<Ask, String> {
             .get("ignore_eos")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        echo_logprobs: (!chat
+            && v.get("echo").and_then(Value::as_bool) == Some(true)
+            && v.get("logprobs").is_some_and(|l| !l.is_null()))
+        .then(|| {
+            v.get("prompt")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        }),
     })
 }
 
@@ -282,6 +308,19 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         Ok(a) => a,
         Err(msg) => return error_response(StatusCode::BAD_REQUEST, &msg, "invalid_request_error"),
     };
+    if ask.prompt_tokens > s.config.context {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "the prompt has {} tokens; the context is {}",
+                ask.prompt_tokens, s.config.context
+            ),
+            "invalid_request_error",
+        );
+    }
+    if let Some(prompt) = &ask.echo_logprobs {
+        return axum::Json(scored_echo(&s.config.model, prompt)).into_response();
+    }
     let (fails, len) = draw(&s, &ask);
     if fails {
         return error_response(
@@ -311,7 +350,8 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
                 "server_error",
             );
         };
-        let total = s.config.ttft + s.config.itl * len.saturating_sub(1);
+        let total =
+            first_token_delay(&s.config, ask.prompt_tokens) + s.config.itl * len.saturating_sub(1);
         tokio::time::sleep(total).await;
         let text: String = (0..len).map(|i| WORDS[i as usize % WORDS.len()]).collect();
         let choice = if chat {
@@ -354,7 +394,7 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         };
         let start = Instant::now();
         for i in 0..len {
-            let due = start + s.config.ttft + s.config.itl * i;
+            let due = start + first_token_delay(&s.config, ask.prompt_tokens) + s.config.itl * i;
             tokio::time::sleep_until(due).await;
             let word = WORDS[i as usize % WORDS.len()];
             if !send(chunk(json!({"content": word}), None)).await {
@@ -384,6 +424,54 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
                 "server_error",
             )
         })
+}
+
+/// `ttft` plus `prefill` per 1,000 prompt tokens.
+fn first_token_delay(config: &SimConfig, prompt_tokens: u64) -> Duration {
+    config.ttft + config.prefill.mul_f64(prompt_tokens as f64 / 1000.0)
+}
+
+/// The simulator's log-probability of a word (a fixed function of its text, so tests can
+/// compute what a log-likelihood scorer must pick).
+pub fn word_logprob(word: &str) -> f64 {
+    let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    -1.0 - (hash % 400) as f64 / 100.0
+}
+
+/// A `/v1/completions` answer echoing `prompt` with a log-probability per word-token (the
+/// first token has none, as on real servers).
+fn scored_echo(model: &str, prompt: &str) -> Value {
+    let mut tokens = Vec::new();
+    let mut offsets = Vec::new();
+    let mut logprobs = Vec::new();
+    let mut start = 0usize;
+    let bytes = prompt.as_bytes();
+    while start < bytes.len() {
+        // A token is leading whitespace plus a word.
+        let mut end = start;
+        while end < bytes.len() && bytes[end].is_ascii_whitespace() {
+            end += 1;
+        }
+        while end < bytes.len() && !bytes[end].is_ascii_whitespace() {
+            end += 1;
+        }
+        let token = &prompt[start..end];
+        logprobs.push(if tokens.is_empty() {
+            Value::Null
+        } else {
+            json!(word_logprob(token.trim()))
+        });
+        tokens.push(token.to_string());
+        offsets.push(start);
+        start = end;
+    }
+    json!({"id": "sim", "object": "text_completion", "model": model,
+           "choices": [{"index": 0, "text": prompt, "finish_reason": "length",
+                        "logprobs": {"tokens": tokens, "token_logprobs": logprobs,
+                                     "text_offset": offsets, "top_logprobs": null}}],
+           "usage": {"prompt_tokens": tokens.len(), "completion_tokens": 0, "total_tokens": tokens.len()}})
 }
 
 fn tokio_stream_from(
@@ -427,6 +515,7 @@ mod tests {
             prompt_tokens: 1,
             max_tokens,
             ignore_eos,
+            echo_logprobs: None,
         };
         for _ in 0..100 {
             let (_, n) = draw(&shared, &ask(None, false));

@@ -31,7 +31,7 @@ pub fn generate<T: JsonSchema>() -> Value {
     value
 }
 
-fn drop_null_alternatives(value: &mut Value) {
+pub(crate) fn drop_null_alternatives(value: &mut Value) {
     match value {
         Value::Object(map) => {
             if let Some(Value::Array(types)) = map.get_mut("type") {

@@ -234,6 +234,35 @@ impl Container {
         }
     }
 
+    /// The container's memory use in bytes as `docker stats` counts it (usage less the
+    /// inactive page cache).
+    pub async fn memory_bytes(&self) -> Result<u64, String> {
+        let id = self.id.as_deref().ok_or("the container was removed")?;
+        let options = bollard::query_parameters::StatsOptions {
+            stream: false,
+            one_shot: true,
+        };
+        let mut stats = std::pin::pin!(self.docker.stats(id, Some(options)));
+        let first = futures_util::StreamExt::next(&mut stats)
+            .await
+            .ok_or("the daemon sent no stats")?
+            .map_err(|e| format!("cannot read the container's stats: {e}"))?;
+        let memory = first
+            .memory_stats
+            .ok_or("the daemon reported no memory stats")?;
+        let usage = memory.usage.ok_or("the daemon reported no memory usage")?;
+        let cache = memory
+            .stats
+            .as_ref()
+            .and_then(|s| {
+                s.get("inactive_file")
+                    .or_else(|| s.get("total_inactive_file"))
+            })
+            .copied()
+            .unwrap_or(0);
+        Ok(usage.saturating_sub(cache))
+    }
+
     pub fn id(&self) -> &str {
         self.id.as_deref().unwrap_or_default()
     }

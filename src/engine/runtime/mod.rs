@@ -3,6 +3,7 @@
 
 pub mod docker;
 pub mod health;
+pub mod memory;
 pub mod native;
 
 use std::path::PathBuf;

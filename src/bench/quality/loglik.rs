@@ -1,0 +1,153 @@
+//! Log-likelihood scoring (the lm-evaluation-harness method): each option's continuation is
+//! sent after the context to `/v1/completions` with `echo` and `logprobs`, and the option
+//! whose tokens the model finds most likely wins. Available only where a probe shows the
+//! engine returns prompt log-probabilities.
+
+use serde_json::{Value, json};
+
+use super::{Item, Record, Status};
+use crate::bench::BenchContext;
+use crate::engine::client::ClientError;
+
+const PROBE: &str = "The capital of France is Paris";
+
+/// Whether the engine returns per-token log-probabilities of an echoed prompt.
+pub async fn supported(ctx: &BenchContext<'_>) -> Result<(), String> {
+    let answer = score_request(ctx, PROBE)
+        .await
+        .map_err(|e| format!("the probe request failed: {e}"))?;
+    let (logprobs, offsets) = token_logprobs(&answer)?;
+    if logprobs.len() < 2 || offsets.len() != logprobs.len() {
+        return Err("the answer does not score the echoed prompt".into());
+    }
+    Ok(())
+}
+
+async fn score_request(ctx: &BenchContext<'_>, prompt: &str) -> Result<Value, ClientError> {
+    let body = json!({"prompt": prompt, "max_tokens": 1, "echo": true, "logprobs": 1,
+                      "temperature": 0, "stream": false});
+    ctx.engine
+        .client()
+        .post_json("/v1/completions", &body)
+        .await
+}
+
+/// The `(token_logprobs, text_offset)` arrays of the first choice.
+fn token_logprobs(answer: &Value) -> Result<(Vec<Option<f64>>, Vec<usize>), String> {
+    let lp = answer
+        .pointer("/choices/0/logprobs")
+        .filter(|v| !v.is_null())
+        .ok_or("the answer has no `logprobs`")?;
+    let logprobs = lp
+        .get("token_logprobs")
+        .and_then(Value::as_array)
+        .ok_or("`logprobs.token_logprobs` is missing")?
+        .iter()
+        .map(Value::as_f64)
+        .collect();
+    let offsets = lp
+        .get("text_offset")
+        .and_then(Value::as_array)
+        .ok_or("`logprobs.text_offset` is missing")?
+        .iter()
+        .map(|v| v.as_u64().map(|n| n as usize))
+        .collect::<Option<Vec<_>>>()
+        .ok_or("`logprobs.text_offset` holds something that is not an offset")?;
+    Ok((logprobs, offsets))
+}
+
+/// Sums the log-probabilities of the tokens that start inside `[from, to)` (character
+/// offsets, as OpenAI's `text_offset`).
+pub fn continuation_logprob(
+    logprobs: &[Option<f64>],
+    offsets: &[usize],
+    from: usize,
+    to: usize,
+) -> Option<f64> {
+    let mut sum = 0.0;
+    let mut any = false;
+    for (lp, &offset) in logprobs.iter().zip(offsets) {
+        if offset >= from && offset < to {
+            sum += (*lp)?;
+            any = true;
+        }
+    }
+    any.then_some(sum)
+}
+
+/// Scores one item: the log-likelihood of every continuation, the best one picked.
+async fn score_item(ctx: &BenchContext<'_>, item: &Item) -> Record {
+    let ll = item.loglik.as_ref().expect("loglik items only");
+    let mut record = Record::new(item.line, &ll.context, &item.expected);
+    let mut scores = Vec::with_capacity(ll.continuations.len());
+    for continuation in &ll.continuations {
+        let full = format!("{}{}", ll.context, continuation);
+        let answer = match score_request(ctx, &full).await {
+            Ok(a) => a,
+            Err(e) => {
+                record.error = Some(e.to_string());
+                return record;
+            }
+        };
+        let score = token_logprobs(&answer).ok().and_then(|(lp, off)| {
+            continuation_logprob(&lp, &off, ll.context.chars().count(), full.chars().count())
+        });
+        let Some(score) = score else {
+            record.status = Status::Unparsable;
+            record.error = Some("the answer did not score the continuation's tokens".into());
+            return record;
+        };
+        scores.push(if ll.per_byte {
+            score / continuation.len().max(1) as f64
+        } else {
+            score
+        });
+    }
+    let best = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i);
+    record.response = Some(
+        scores
+            .iter()
+            .map(|s| format!("{s:.4}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    if let Some(best) = best {
+        record.extracted = Some(super::scorers::letter(best).to_string());
+        record.correct = best == ll.answer;
+        record.status = if record.correct {
+            Status::Correct
+        } else {
+            Status::Wrong
+        };
+    }
+    record
+}
+
+/// Scores every item by log-likelihood, `concurrency` items at a time.
+pub async fn score_all(ctx: &BenchContext<'_>, items: &[Item], concurrency: usize) -> Vec<Record> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(items.iter().map(|item| score_item(ctx, item)))
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tokens_of_the_continuation_count() {
+        // "Q: sky? A:" + " blue" → tokens at offsets 0, 2, 7, 10(" blue")
+        let lp = [None, Some(-1.0), Some(-2.0), Some(-0.5)];
+        let off = [0, 2, 7, 10];
+        assert_eq!(continuation_logprob(&lp, &off, 10, 15), Some(-0.5));
+        assert_eq!(continuation_logprob(&lp, &off, 2, 15), Some(-3.5));
+        assert_eq!(continuation_logprob(&lp, &off, 15, 20), None);
+        assert_eq!(continuation_logprob(&lp, &off, 0, 15), None);
+    }
+}

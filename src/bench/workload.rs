@@ -1,0 +1,232 @@
+//! What the load-generating benchmarks send: synthetic prompts of drawn lengths (no tokenizer
+//! needed) or prompts from a dataset, each request fixed by the seed and its index.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::dataset::{self, DatasetSpec};
+use super::{BenchContext, BenchError};
+use crate::engine::generation::{Endpoint, GenerationRequest};
+use crate::suite::model::Sampling;
+
+/// Params every load-generating benchmark shares.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+pub struct WorkloadParams {
+    /// Mean synthetic prompt length in tokens (one common English word is about one token;
+    /// the server's own count is reported as `prompt_tokens_mean`).
+    #[serde(default = "default_input")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub input_tokens: u32,
+    /// Mean output length in tokens; requests ask for exactly this many (`ignore_eos`).
+    #[serde(default = "default_output")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub output_tokens: u32,
+    /// Lengths are drawn uniformly from mean × (1 ± spread); 0 keeps them fixed.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub length_spread: f64,
+    /// Prompts from a dataset (field `prompt`) instead of synthetic ones.
+    #[serde(default)]
+    pub dataset: Option<DatasetSpec>,
+    /// Seed of lengths, prompts and arrivals: the same seed sends the same requests.
+    #[serde(default)]
+    pub seed: u64,
+    /// The API the requests go to.
+    #[serde(default)]
+    pub endpoint: EndpointParam,
+}
+
+fn default_input() -> u32 {
+    256
+}
+fn default_output() -> u32 {
+    128
+}
+
+/// `chat` or `completions`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointParam {
+    #[default]
+    Chat,
+    Completions,
+}
+
+impl From<EndpointParam> for Endpoint {
+    fn from(e: EndpointParam) -> Self {
+        match e {
+            EndpointParam::Chat => Endpoint::Chat,
+            EndpointParam::Completions => Endpoint::Completions,
+        }
+    }
+}
+
+/// Distinct prompt bodies kept; request `i` uses body `i % POOL` behind a unique prefix.
+const POOL: usize = 256;
+
+/// Common words, each one token in the usual tokenizers.
+const WORDS: &[&str] = &[
+    "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by",
+    "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an",
+    "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has", "there",
+    "been", "if", "more", "when", "will", "would", "who", "so", "no", "time", "up", "out", "about",
+    "into", "them", "some", "could", "him", "two", "then", "its", "first", "new", "now", "may",
+    "only", "over", "very", "people", "year", "good", "work", "day", "world", "life", "long",
+    "way", "water", "place", "house", "city", "light", "number", "story", "game", "line", "music",
+    "river", "road", "tree", "paper", "table", "window", "garden", "bird", "cloud", "stone",
+];
+
+/// The requests of one run: the same for the same params, whatever the engine.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    bodies: Arc<Vec<String>>,
+    params: WorkloadParams,
+    sampling: Sampling,
+}
+
+/// A stateless, seeded 64-bit mix of `seed` and `i` (SplitMix64).
+pub fn mix(seed: u64, i: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A uniform draw in [0, 1) from a mixed value.
+fn unit(x: u64) -> f64 {
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `mean` × (1 ± spread), drawn from `x`, at least 1.
+fn draw(mean: u32, spread: f64, x: u64) -> u32 {
+    if spread <= 0.0 {
+        return mean.max(1);
+    }
+    let factor = 1.0 + spread * (2.0 * unit(x) - 1.0);
+    ((mean as f64 * factor).round() as u32).max(1)
+}
+
+/// A synthetic text of `words` words from the seeded word list.
+pub fn synthetic_text(words: u32, seed: u64) -> String {
+    let mut text = String::with_capacity(words as usize * 6);
+    for w in 0..u64::from(words) {
+        if w > 0 {
+            text.push(' ');
+        }
+        text.push_str(WORDS[(mix(seed, w) % WORDS.len() as u64) as usize]);
+    }
+    text
+}
+
+impl Workload {
+    /// Builds the prompt pool from the params (reading the dataset, if any).
+    pub async fn new(
+        params: &WorkloadParams,
+        ctx: &BenchContext<'_>,
+    ) -> Result<Workload, BenchError> {
+        let bodies = match &params.dataset {
+            Some(spec) => {
+                let ds = dataset::load(spec, &ctx.base_dir, &ctx.cache_dir).await?;
+                if ds.rows.is_empty() {
+                    return Err(BenchError::Params(format!(
+                        "dataset {} has no rows",
+                        ds.name
+                    )));
+                }
+                ds.rows
+                    .iter()
+                    .map(|row| ds.text(row, "prompt"))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            None => (0..POOL as u64)
+                .map(|b| {
+                    let words = draw(
+                        params.input_tokens,
+                        params.length_spread,
+                        mix(params.seed, b),
+                    );
+                    synthetic_text(words, mix(params.seed ^ 0x5EED, b))
+                })
+                .collect(),
+        };
+        Ok(Workload {
+            bodies: Arc::new(bodies),
+            params: params.clone(),
+            sampling: ctx.sampling.clone(),
+        })
+    }
+
+    /// Requested output tokens of request `i`.
+    pub fn output_tokens(&self, i: u64) -> u32 {
+        draw(
+            self.params.output_tokens,
+            self.params.length_spread,
+            mix(!self.params.seed, i),
+        )
+    }
+
+    /// Request `i`: a unique prefix (so prefix caches cannot serve whole prompts) and a body.
+    pub fn request(&self, i: u64) -> GenerationRequest {
+        let body = &self.bodies[(i % self.bodies.len() as u64) as usize];
+        let max_tokens = self.output_tokens(i);
+        let mut sampling = self.sampling.clone();
+        sampling.max_tokens = Some(max_tokens);
+        sampling.ignore_eos = Some(true);
+        GenerationRequest {
+            endpoint: self.params.endpoint.into(),
+            prompt: format!("{i}: {body}"),
+            stream: true,
+            sampling,
+        }
+    }
+
+    /// Hashes the first `count` requests (prompt and length) and `offsets` into a short hex
+    /// digest: equal digests mean the same load was sent.
+    pub fn digest(&self, count: u64, offsets: Option<&[std::time::Duration]>) -> String {
+        let mut h = Sha256::new();
+        h.update(b"kitt-workload-v1");
+        for body in self.bodies.iter() {
+            h.update((body.len() as u64).to_le_bytes());
+            h.update(body.as_bytes());
+        }
+        h.update(self.params.seed.to_le_bytes());
+        for i in 0..count {
+            h.update(self.output_tokens(i).to_le_bytes());
+        }
+        if let Some(offsets) = offsets {
+            for o in offsets {
+                h.update((o.as_nanos() as u64).to_le_bytes());
+            }
+        }
+        h.update([self.params.endpoint as u8]);
+        let digest = h.finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_stay_in_the_spread_and_average_the_mean() {
+        let draws: Vec<u32> = (0..10_000).map(|i| draw(100, 0.5, mix(3, i))).collect();
+        assert!(draws.iter().all(|d| (50..=150).contains(d)));
+        let mean = draws.iter().map(|&d| d as f64).sum::<f64>() / draws.len() as f64;
+        assert!((mean - 100.0).abs() < 2.0, "{mean}");
+        assert_eq!(draw(100, 0.0, 12345), 100);
+    }
+
+    #[test]
+    fn synthetic_text_has_the_asked_number_of_words() {
+        let t = synthetic_text(50, 1);
+        assert_eq!(t.split_whitespace().count(), 50);
+        assert_eq!(t, synthetic_text(50, 1));
+        assert_ne!(t, synthetic_text(50, 2));
+    }
+}
