@@ -298,3 +298,95 @@ fn includes_and_extends_compose_nodes() {
     assert_eq!(legs[0]["params"]["requests"], 3);
     assert_eq!(legs[0]["params"]["output_tokens"], 16);
 }
+
+#[test]
+fn test_list_shows_every_benchmark_with_params_and_metrics() {
+    let out = kitt(&["test", "list"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "throughput",
+        "latency",
+        "load",
+        "sweep",
+        "warmup_analysis",
+        "long_context",
+        "memory",
+        "gsm8k",
+        "mmlu",
+        "hellaswag",
+        "truthfulqa",
+        "custom",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("params: ") && text.contains("metrics: "));
+    let quality = kitt(&["test", "list", "--category", "quality_standard"]);
+    let text = String::from_utf8_lossy(&quality.stdout);
+    assert!(
+        text.contains("mmlu") && !text.contains("throughput"),
+        "{text}"
+    );
+    let bad = kitt(&["test", "list", "--category", "speed"]);
+    assert_eq!(bad.status.code(), Some(64));
+}
+
+#[test]
+fn test_show_lists_params_with_defaults_and_metrics_with_directions() {
+    let out = kitt(&["test", "show", "sweep"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("over") && text.contains("concurrency | rate"),
+        "{text}"
+    );
+    assert!(text.contains("(required)"), "{text}");
+    assert!(
+        text.contains("max_rate") && text.contains("higher is better"),
+        "{text}"
+    );
+    let typo = kitt(&["test", "show", "latncy"]);
+    assert_eq!(typo.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("did you mean `latency`"));
+}
+
+#[test]
+fn test_run_measures_on_the_simulator_and_fails_on_bad_params() {
+    let out = kitt(&[
+        "test",
+        "run",
+        "latency",
+        "--config",
+        "ttft=20ms",
+        "--config",
+        "itl=2ms",
+        "-p",
+        "requests=3",
+        "-p",
+        "output_tokens=4",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["test_name"], "latency");
+    assert_eq!(result["passed"], true);
+    let ttft = result["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "ttft_p50_ms")
+        .unwrap();
+    assert!(ttft["value"].as_f64().unwrap() >= 20.0);
+    assert_eq!(ttft["unit"], "ms");
+    assert_eq!(ttft["direction"], "lower");
+    let bad = kitt(&["test", "run", "load", "-p", "requests=2"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("give `concurrency`"));
+}

@@ -195,29 +195,13 @@ fn process_exists(pid: i32) -> bool {
             .unwrap_or(true)
 }
 
-fn llama_spec(extra_args: &[&str]) -> EngineSpec {
-    let mut spec = EngineSpec {
-        uses: "llama.cpp".into(),
-        mode: Some(RuntimeMode::Native),
-        model: Some(common::test_model().display().to_string()),
-        args: extra_args.iter().map(|s| s.to_string()).collect(),
-        ..EngineSpec::default()
-    };
-    spec.config.insert(
-        "binary".into(),
-        json!(common::llama_server().display().to_string()),
-    );
-    spec.config.insert("threads".into(), json!(2));
-    spec
-}
-
 #[tokio::test]
 async fn llama_server_native_agrees_with_its_own_timings() {
     if common::skipped("llama") {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = llama_spec(&[]);
+    let spec = common::llama_spec(&[]);
     let engine = kitt::engine::initialize(
         &Registry::with_builtins(),
         "local",
@@ -270,7 +254,7 @@ async fn llama_server_that_exits_at_start_fails_fast_with_its_log() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = llama_spec(&["--no-such-flag"]);
+    let spec = common::llama_spec(&["--no-such-flag"]);
     let started = std::time::Instant::now();
     let err = kitt::engine::initialize(
         &Registry::with_builtins(),

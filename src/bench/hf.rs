@@ -24,6 +24,17 @@ pub async fn cached(
     split: &str,
     cache_dir: &Path,
 ) -> Result<PathBuf, String> {
+    cached_from(&endpoint(), id, config, split, cache_dir).await
+}
+
+/// Like `cached`, from the rows API at `base`.
+pub async fn cached_from(
+    base: &str,
+    id: &str,
+    config: &str,
+    split: &str,
+    cache_dir: &Path,
+) -> Result<PathBuf, String> {
     let safe = |s: &str| s.replace(['/', '\\', ':'], "__");
     let file = cache_dir
         .join("hf")
@@ -36,7 +47,7 @@ pub async fn cached(
     let parent = file.parent().unwrap_or(cache_dir);
     std::fs::create_dir_all(parent)
         .map_err(|e| format!("cannot create the cache {}: {e}", parent.display()))?;
-    let rows = download(id, config, split).await?;
+    let rows = download(base, id, config, split).await?;
     let partial = file.with_extension("jsonl.partial");
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(&partial)
@@ -53,11 +64,10 @@ pub async fn cached(
 }
 
 /// Every row of a split, page by page.
-async fn download(id: &str, config: &str, split: &str) -> Result<Vec<Value>, String> {
+async fn download(base: &str, id: &str, config: &str, split: &str) -> Result<Vec<Value>, String> {
     let options = crate::engine::client::ClientOptions::default();
     let http = crate::engine::client::http_client(&options).map_err(|e| e.to_string())?;
     let token = std::env::var("HF_TOKEN").ok();
-    let base = endpoint();
     let mut rows = Vec::new();
     loop {
         let url = format!("{base}/rows");

@@ -186,7 +186,7 @@ fn type_of(schema: &Value) -> String {
             .iter()
             .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
             .collect::<Vec<_>>()
-            .join("|");
+            .join(" | ");
     }
     if let Some(branches) = schema
         .get("anyOf")
@@ -205,7 +205,7 @@ fn type_of(schema: &Value) -> String {
             .iter()
             .filter_map(Value::as_str)
             .collect::<Vec<_>>()
-            .join("|"),
+            .join(" | "),
         _ if schema.get("properties").is_some() => "object".into(),
         _ => "any".into(),
     }

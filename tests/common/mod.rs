@@ -161,3 +161,20 @@ pub fn test_model() -> PathBuf {
     );
     path
 }
+
+/// The llama.cpp engine, native, serving the test model on two threads.
+pub fn llama_spec(extra_args: &[&str]) -> kitt::suite::model::EngineSpec {
+    let mut spec = kitt::suite::model::EngineSpec {
+        uses: "llama.cpp".into(),
+        mode: Some(kitt::suite::model::RuntimeMode::Native),
+        model: Some(test_model().display().to_string()),
+        args: extra_args.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    spec.config.insert(
+        "binary".into(),
+        serde_json::json!(llama_server().display().to_string()),
+    );
+    spec.config.insert("threads".into(), serde_json::json!(2));
+    spec
+}

@@ -136,6 +136,7 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
         concurrency: p.selection.concurrency as usize,
         max_tokens: p.max_tokens,
         endpoint: p.endpoint,
+        stop: Vec::new(),
     };
     let records = ask_all(ctx, &items, &p.scorer, &asking).await;
     let mut outcome = Outcome::default();

@@ -121,6 +121,9 @@ pub struct Asking {
     pub concurrency: usize,
     pub max_tokens: u32,
     pub endpoint: EndpointParam,
+    /// Stop sequences used when the node's sampling sets none (e.g. `Question:` for gsm8k,
+    /// so a model does not go on to invent the next question).
+    pub stop: Vec<String>,
 }
 
 /// Asks every item and scores the responses, `concurrency` at a time, in item order.
@@ -137,6 +140,9 @@ pub async fn ask_all(
         let mut sampling = ctx.sampling.clone();
         sampling.max_tokens = Some(asking.max_tokens);
         sampling.temperature = sampling.temperature.or(Some(0.0));
+        if sampling.stop.is_empty() {
+            sampling.stop = asking.stop.clone();
+        }
         let request = GenerationRequest {
             endpoint: asking.endpoint.into(),
             prompt: item.prompt.clone(),

@@ -438,6 +438,10 @@ pub async fn execute(
                 concurrency: p.selection.concurrency as usize,
                 max_tokens: p.max_tokens.unwrap_or(standard.default_max_tokens()),
                 endpoint: p.endpoint,
+                stop: match standard {
+                    Standard::Gsm8k => vec!["Question:".into()],
+                    _ => Vec::new(),
+                },
             };
             ask_all(ctx, &items, &standard.scorer(), &asking).await
         }

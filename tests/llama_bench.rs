@@ -1,0 +1,57 @@
+//! Benchmarks against the real llama.cpp server (native, SmolLM2-135M): `latency` measures
+//! with the server's own token counts, `gsm8k` scores real items end to end.
+
+mod common;
+#[path = "common/bench.rs"]
+mod harness;
+
+use harness::{metric, run, start};
+use serde_json::json;
+
+#[tokio::test]
+async fn latency_and_gsm8k_run_against_llama_server() {
+    if common::skipped("llama") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&common::llama_spec(&[]), dir.path()).await;
+    let latency = run(
+        &engine,
+        "latency",
+        json!({"requests": 3, "input_tokens": 32, "output_tokens": 16}),
+    )
+    .await;
+    assert!(latency.passed, "{:?}", latency.errors);
+    assert_eq!(metric(&latency, "errors"), 0.0);
+    // llama-server honours ignore_eos and reports usage: exactly 16 tokens each.
+    assert_eq!(metric(&latency, "output_tokens_mean"), 16.0);
+    assert_eq!(latency.details["token_counts"], "server usage");
+    assert!(metric(&latency, "prompt_tokens_mean") >= 32.0);
+    let ttft = metric(&latency, "ttft_p50_ms");
+    let e2e = metric(&latency, "e2e_p50_ms");
+    assert!(ttft > 0.0 && ttft < e2e, "ttft {ttft} e2e {e2e}");
+    assert!(metric(&latency, "tpot_p50_ms") > 0.0);
+
+    let dataset = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/gsm8k/test-first50.jsonl");
+    let gsm8k = run(
+        &engine,
+        "gsm8k",
+        json!({"dataset": dataset.display().to_string(), "limit": 3, "few_shot": 1,
+               "max_tokens": 64, "concurrency": 1}),
+    )
+    .await;
+    engine.cleanup().await;
+    assert!(gsm8k.passed, "{:?}", gsm8k.errors);
+    assert_eq!(metric(&gsm8k, "items"), 3.0);
+    assert_eq!(metric(&gsm8k, "errored"), 0.0);
+    assert_eq!(metric(&gsm8k, "scored"), 3.0);
+    let records = gsm8k.details["items"].as_array().unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|r| r["response"].as_str().is_some_and(|t| !t.is_empty()))
+    );
+    let accuracy = metric(&gsm8k, "accuracy");
+    assert!((0.0..=1.0).contains(&accuracy));
+}
