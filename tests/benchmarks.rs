@@ -480,3 +480,33 @@ async fn a_duration_run_excludes_warmup_and_cooldown() {
     );
     within("achieved_rate", metric(&r, "achieved_rate"), 95.0, 105.0);
 }
+
+#[tokio::test]
+async fn sweep_bisects_between_the_last_pass_and_the_first_breach() {
+    let dir = tempfile::tempdir().unwrap();
+    // As above: two slots of 50 ms; queued requests wait at least 50 ms for their first token.
+    let sim = simulator(json!({"ttft": "30ms", "itl": "5ms", "max_concurrency": 2}));
+    let engine = start(&sim, dir.path()).await;
+    let r = run(
+        &engine,
+        "sweep",
+        json!({"over": "concurrency", "values": [1, 8], "refine": 3, "requests": 12,
+               "input_tokens": 8, "output_tokens": 5, "slo": {"ttft_p99_ms": 75}}),
+    )
+    .await;
+    engine.cleanup().await;
+    // 1 passes, 8 breaches; then 4 breaches (30 + 50 ms queued), 2 passes, 3 breaches.
+    let values: Vec<f64> = r.details["curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [1.0, 2.0, 3.0, 4.0, 8.0]);
+    assert_eq!(metric(&r, "max_concurrency"), 2.0);
+    let reason = r.outputs["stop_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refined to Concurrency 2") && reason.contains("3 (breaches)"),
+        "{reason}"
+    );
+}

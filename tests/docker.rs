@@ -5,6 +5,8 @@
 //! label that no container is left behind.
 
 mod common;
+#[path = "common/bench.rs"]
+mod harness;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -167,6 +169,24 @@ async fn llama_server_in_a_container_generates_and_is_removed() {
     assert_eq!(r.count_source, CountSource::ServerUsage);
     assert_eq!(Some(r.completion_tokens), timings.predicted_n);
     assert!(r.ttft.expect("ttft").as_secs_f64() * 1e3 >= timings.prompt_ms.expect("prompt_ms"));
+    // The memory benchmark reads the container's own stats.
+    let memory = harness::run(
+        &engine,
+        "memory",
+        serde_json::json!({"requests": 4, "concurrency": 2, "input_tokens": 16,
+                           "output_tokens": 8, "interval": "100ms"}),
+    )
+    .await;
+    assert!(memory.passed, "{:?}", memory.errors);
+    assert!(
+        memory.outputs["memory_source"]
+            .as_str()
+            .is_some_and(|s| s.contains("container")),
+        "{:?}",
+        memory.outputs
+    );
+    assert!(harness::metric(&memory, "memory_peak_mib") > 5.0);
+    assert!(harness::metric(&memory, "memory_samples") >= 1.0);
     engine.cleanup().await;
     assert!(
         containers_with(&docker, LABEL_RUN, &ctx.run_id)

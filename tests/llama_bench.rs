@@ -1,5 +1,6 @@
 //! Benchmarks against the real llama.cpp server (native, SmolLM2-135M): `latency` measures
-//! with the server's own token counts, `gsm8k` scores real items end to end.
+//! with the server's own token counts, `memory` reads its process group, `gsm8k` scores
+//! real items end to end.
 
 mod common;
 #[path = "common/bench.rs"]
@@ -31,6 +32,27 @@ async fn latency_and_gsm8k_run_against_llama_server() {
     let e2e = metric(&latency, "e2e_p50_ms");
     assert!(ttft > 0.0 && ttft < e2e, "ttft {ttft} e2e {e2e}");
     assert!(metric(&latency, "tpot_p50_ms") > 0.0);
+
+    // Resident memory of the server's process group, the model included.
+    let memory = run(
+        &engine,
+        "memory",
+        json!({"requests": 2, "concurrency": 2, "input_tokens": 16, "output_tokens": 8,
+               "interval": "50ms"}),
+    )
+    .await;
+    assert!(memory.passed, "{:?}", memory.errors);
+    assert!(
+        memory.outputs["memory_source"]
+            .as_str()
+            .unwrap()
+            .contains("process group")
+    );
+    assert!(
+        metric(&memory, "memory_peak_mib") > 50.0,
+        "{:?}",
+        memory.metrics
+    );
 
     let dataset = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/gsm8k/test-first50.jsonl");
