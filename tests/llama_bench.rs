@@ -77,3 +77,100 @@ async fn latency_and_gsm8k_run_against_llama_server() {
     let accuracy = metric(&gsm8k, "accuracy");
     assert!((0.0..=1.0).contains(&accuracy));
 }
+
+/// Every other benchmark, with small params, against the same real server.
+#[tokio::test]
+async fn every_benchmark_runs_against_llama_server() {
+    if common::skipped("llama") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, rows: &[serde_json::Value]| {
+        let text: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+        std::fs::write(dir.path().join(name), text.join("\n")).unwrap();
+    };
+    write(
+        "mmlu.jsonl",
+        &[
+            json!({"question": "What is 2 + 2?", "subject": "math", "choices": ["3", "4", "5", "6"], "answer": 1}),
+        ],
+    );
+    write(
+        "hellaswag.jsonl",
+        &[
+            json!({"activity_label": "Cooking", "ctx": "She cracks an egg into the bowl and",
+                 "endings": ["whisks it.", "paints it.", "sells the bowl.", "sleeps."], "label": "0"}),
+        ],
+    );
+    write(
+        "truthfulqa.jsonl",
+        &[
+            json!({"question": "Can pigs fly?", "mc1_targets": {"choices": ["No.", "Yes."], "labels": [1, 0]}}),
+        ],
+    );
+    let engine = start(&common::llama_spec(&[]), dir.path()).await;
+    let small = json!({"input_tokens": 16, "output_tokens": 8});
+    let with = |extra: serde_json::Value| {
+        let mut p = small.clone();
+        p.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        p
+    };
+    let cases = [
+        (
+            "throughput",
+            with(json!({"requests": 4, "concurrency": 2})),
+            "requests_per_s",
+        ),
+        (
+            "load",
+            with(json!({"rate": 4, "requests": 4})),
+            "achieved_rate",
+        ),
+        (
+            "sweep",
+            with(json!({"over": "concurrency", "values": [1, 2], "requests": 2})),
+            "max_rate",
+        ),
+        (
+            "warmup_analysis",
+            with(json!({"requests": 4})),
+            "steady_e2e_ms",
+        ),
+        (
+            "long_context",
+            json!({"lengths": [32, 256], "requests_per_length": 1, "output_tokens": 4}),
+            "ttft_longest_ms",
+        ),
+        (
+            "mmlu",
+            json!({"dataset": "mmlu.jsonl", "max_tokens": 8}),
+            "scored",
+        ),
+        (
+            "hellaswag",
+            json!({"dataset": "hellaswag.jsonl", "max_tokens": 8}),
+            "scored",
+        ),
+        (
+            "truthfulqa",
+            json!({"dataset": "truthfulqa.jsonl", "max_tokens": 8}),
+            "scored",
+        ),
+        (
+            "custom",
+            json!({"items": [{"q": "Say yes.", "answer": "yes"}], "prompt": "{{ q }}",
+                   "scorer": {"type": "contains"}, "max_tokens": 8}),
+            "scored",
+        ),
+    ];
+    for (name, params, key) in cases {
+        let r = harness::run_with(&engine, name, params, 0, dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(r.passed, "{name}: {:?}", r.errors);
+        assert!(metric(&r, key) > 0.0, "{name}: {key} = {}", metric(&r, key));
+    }
+    engine.cleanup().await;
+}

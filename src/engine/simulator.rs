@@ -4,11 +4,15 @@
 //! known timing is what is needed.
 //!
 //! Timing model: a request waits for one of `max_concurrency` slots (a queue, as on a real
-//! server), then its first token comes `ttft` after it got the slot and each further token
-//! `itl` after the previous one. Answers are `output_tokens` long (fixed, or drawn uniformly
-//! from 50–150 % or exponentially around it), capped by `max_tokens`; with `ignore_eos` they
-//! are exactly `max_tokens`. Prompt tokens are counted as whitespace-separated words.
-//! A fraction `error_rate` of requests gets HTTP 500. The seed fixes lengths and errors.
+//! server), then its first token comes `ttft` (plus `prefill` per 1,000 prompt tokens) after
+//! it got the slot and each further token `itl` after the previous one. Answers are
+//! `output_tokens` long (fixed, or drawn uniformly from 50–150 % or exponentially around
+//! it), capped by `max_tokens`; with `ignore_eos` they are exactly `max_tokens`. Prompt
+//! tokens are counted as whitespace-separated words; prompts longer than `context` get HTTP
+//! 400, and `/v1/models` reports `context` as `max_model_len`. A fraction `error_rate` of
+//! requests gets HTTP 500. The seed fixes lengths and errors. `/v1/completions` with `echo`
+//! and `logprobs` returns the prompt with a fixed log-probability per word
+//! (`word_logprob`), so log-likelihood scoring can be tested against known values.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
