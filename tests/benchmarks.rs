@@ -510,3 +510,53 @@ async fn sweep_bisects_between_the_last_pass_and_the_first_breach() {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn a_sweep_where_no_value_holds_fails_and_failing_requests_breach() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&simulator(json!({"ttft": "5ms", "itl": "1ms"})), dir.path()).await;
+    let strict = run(
+        &engine,
+        "sweep",
+        json!({"over": "rate", "values": [20, 40], "requests": 4, "output_tokens": 2,
+               "slo": {"ttft_p99_ms": 1}}),
+    )
+    .await;
+    engine.cleanup().await;
+    assert!(!strict.passed);
+    assert_eq!(metric(&strict, "points"), 1.0);
+    assert_eq!(metric(&strict, "max_rate"), 0.0);
+    assert!(
+        strict.errors[0].contains("no rate value met the SLOs"),
+        "{:?}",
+        strict.errors
+    );
+
+    // Without an error_rate objective, any failed request breaches a point.
+    let flaky = start(
+        &simulator(json!({"ttft": "1ms", "itl": "1ms", "error_rate": 0.5, "seed": 5})),
+        dir.path(),
+    )
+    .await;
+    let r = run(
+        &flaky,
+        "sweep",
+        json!({"over": "concurrency", "values": [1, 2], "requests": 8, "output_tokens": 2}),
+    )
+    .await;
+    flaky.cleanup().await;
+    assert!(!r.passed);
+    let curve = r.details["curve"].as_array().unwrap();
+    assert!(
+        curve[0]["breaches"][0]
+            .as_str()
+            .unwrap()
+            .contains("error_rate"),
+        "{curve:?}"
+    );
+    assert!(
+        r.errors.iter().any(|e| e.contains("HTTP 500")),
+        "{:?}",
+        r.errors
+    );
+}

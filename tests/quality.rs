@@ -164,6 +164,24 @@ async fn a_quality_benchmark_that_scores_nothing_fails() {
     assert_eq!(metric(&r, "scored"), 0.0);
     assert_eq!(metric(&r, "errored"), 3.0);
     assert!(r.errors[0].contains("no item was scored"), "{:?}", r.errors);
+
+    // Half the items failing fails the run too, whatever the rest scored.
+    let some = start(
+        &simulator(json!({"error_rate": 0.5, "seed": 2})),
+        dir.path(),
+    )
+    .await;
+    let r = run(
+        &some,
+        "gsm8k",
+        json!({"dataset": gsm8k_file().display().to_string(), "limit": 10, "few_shot": 0,
+               "max_tokens": 4}),
+    )
+    .await;
+    some.cleanup().await;
+    assert!(!r.passed);
+    assert!(metric(&r, "errored") >= 2.0);
+    assert!(r.errors[0].contains("more than 10 %"), "{:?}", r.errors);
 }
 
 #[tokio::test]
@@ -418,6 +436,14 @@ async fn bad_datasets_and_templates_are_clear_errors() {
     .await
     .to_string();
     assert!(regex.contains("does not compile"), "{regex}");
+    let key = err(
+        "custom",
+        json!({"items": [{"q": "x", "choices": ["red", "blue"], "answer": "green"}],
+               "prompt": "{{ q }} {{ options }}", "scorer": {"type": "choice"}}),
+    )
+    .await
+    .to_string();
+    assert!(key.contains("row 1") && key.contains("`green`"), "{key}");
     engine.cleanup().await;
 }
 

@@ -21,6 +21,9 @@ pub enum Arrival {
     Constant,
 }
 
+/// The most sends one schedule holds (160 MB of offsets).
+pub const MAX_SENDS: usize = 10_000_000;
+
 /// Send offsets from the start of a run, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
@@ -67,11 +70,18 @@ impl Schedule {
         // The first request goes at once; gaps separate the following ones.
         let mut t = 0.0f64;
         loop {
-            let offset = Duration::from_secs_f64(t);
+            let offset = Duration::try_from_secs_f64(t).map_err(|_| {
+                format!("at {rate} requests/s the schedule runs past any duration kitt can keep")
+            })?;
             match extent {
                 Extent::Requests(n) if offsets.len() as u64 >= n => break,
                 Extent::Within(limit) if offset >= limit => break,
                 _ => {}
+            }
+            if offsets.len() >= MAX_SENDS {
+                return Err(format!(
+                    "the schedule would hold more than {MAX_SENDS} sends; split the run"
+                ));
             }
             offsets.push(offset);
             t += gap();
@@ -139,5 +149,8 @@ mod tests {
     fn bad_rates_are_refused() {
         assert!(Schedule::build(0.0, Arrival::Poisson, 1.0, 0, Extent::Requests(1)).is_err());
         assert!(Schedule::build(1.0, Arrival::Gamma, 0.0, 0, Extent::Requests(1)).is_err());
+        assert!(Schedule::build(1e-300, Arrival::Constant, 1.0, 0, Extent::Requests(2)).is_err());
+        let too_many = Extent::Requests(MAX_SENDS as u64 + 1);
+        assert!(Schedule::build(1e9, Arrival::Constant, 1.0, 0, too_many).is_err());
     }
 }

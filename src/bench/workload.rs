@@ -185,11 +185,19 @@ impl Workload {
         }
     }
 
-    /// Hashes the first `count` requests (prompt and length) and `offsets` into a short hex
-    /// digest: equal digests mean the same load was sent.
-    pub fn digest(&self, count: u64, offsets: Option<&[std::time::Duration]>) -> String {
+    /// Hashes the load's `shape` (loop, concurrency or cap, extent, warmup/cooldown), the
+    /// first `count` requests (prompt and length) and `offsets` into a short hex digest:
+    /// equal digests mean the same load was sent.
+    pub fn digest(
+        &self,
+        shape: &str,
+        count: u64,
+        offsets: Option<&[std::time::Duration]>,
+    ) -> String {
         let mut h = Sha256::new();
-        h.update(b"kitt-workload-v1");
+        h.update(b"kitt-workload-v2");
+        h.update((shape.len() as u64).to_le_bytes());
+        h.update(shape.as_bytes());
         for body in self.bodies.iter() {
             h.update((body.len() as u64).to_le_bytes());
             h.update(body.as_bytes());

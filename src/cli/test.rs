@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::engine_flags::{EngineFlags, key_values};
 use super::engines::{engine_exit, until_interrupted};
-use crate::bench::{self, BenchContext, BenchError};
+use crate::bench::{self, BenchContext};
 use crate::engine::runtime::StartContext;
 use crate::exit;
 use crate::registry::{BenchmarkInfo, Registered, Registry};
@@ -331,10 +331,7 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: `{}`: {e}", args.name);
-            return Ok(match e {
-                BenchError::Params(_) | BenchError::Dataset(_) => exit::FAILED,
-                BenchError::Engine(_) | BenchError::Failed(_) => exit::FAILED,
-            });
+            return Ok(exit::FAILED);
         }
     };
     let mut out = std::io::stdout().lock();

@@ -185,7 +185,13 @@ pub async fn run_point(
         (Stop::Requests(n), None) => n,
         (Stop::Duration(_), None) => 0,
     };
-    let schedule_hash = workload.digest(hash_count, offsets_for_hash.as_deref());
+    let shape = format!(
+        "{} warmup={:?} cooldown={:?}",
+        describe(point, stop),
+        point.warmup,
+        point.cooldown
+    );
+    let schedule_hash = workload.digest(&shape, hash_count, offsets_for_hash.as_deref());
     ctx.say(&describe(point, stop));
     let report = loadgen::run(ctx.engine, workload, &spec, |_| {}).await;
     Ok(Measured {

@@ -127,10 +127,10 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
         Some(c) => Some(c),
         None => probe_context(ctx).await,
     };
-    let lengths = match (&p.lengths, context) {
+    let mut lengths = match (&p.lengths, context) {
         (Some(l), _) => l.clone(),
         (None, Some(c)) => {
-            let limit = c.saturating_sub(p.output_tokens + 8);
+            let limit = c.saturating_sub(p.output_tokens.saturating_add(8));
             let mut l: Vec<u32> = (7..=24)
                 .map(|k| 1u32 << k)
                 .take_while(|&n| n <= limit)
@@ -146,6 +146,8 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
             ));
         }
     };
+    lengths.sort_unstable();
+    lengths.dedup();
     if lengths.is_empty() {
         return Err(BenchError::Params(format!(
             "a context of {} tokens leaves no room for prompts",
@@ -174,6 +176,11 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
                 }
                 Err(e) => outcome.errors.push(format!("{target} tokens: {e}")),
             }
+        }
+        if ttfts.is_empty() {
+            outcome.errors.push(format!(
+                "{target} tokens: no request succeeded, so it was not measured"
+            ));
         }
         if let Some(ttft) = median(&ttfts) {
             outcome.set_dynamic(format!("ttft_ms_at_{target}"), ttft, "ms", Direction::Lower);

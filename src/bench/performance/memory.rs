@@ -28,7 +28,7 @@ pub struct MemoryParams {
     #[serde(default = "default_requests")]
     #[schemars(range(min = 1))]
     pub requests: u64,
-    /// Time between samples.
+    /// Time between samples (at least 10ms).
     #[serde(default = "default_interval")]
     pub interval: SuiteDuration,
 }
@@ -50,6 +50,8 @@ struct Reading {
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+/// Shorter intervals would measure the sampler more than the engine.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, BenchError> {
     let p: MemoryParams = params::parse(params)?;
@@ -85,13 +87,19 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
         let mut failures = Vec::new();
         while !done.load(Ordering::Relaxed) {
             match ctx.engine.memory().await {
-                Ok(s) => readings.push(Reading {
+                // Figures from two sources do not mix: keep the baseline's.
+                Ok(s) if s.source == baseline.source => readings.push(Reading {
                     t_s: started.elapsed().as_secs_f64(),
                     mib: s.bytes as f64 / MIB,
                 }),
+                Ok(s) => failures.push(format!(
+                    "a reading came from {} instead of {}",
+                    s.source.describe(),
+                    baseline.source.describe()
+                )),
                 Err(e) => failures.push(e),
             }
-            tokio::time::sleep(p.interval.0).await;
+            tokio::time::sleep(p.interval.0.max(MIN_INTERVAL)).await;
         }
         (readings, failures)
     };

@@ -112,16 +112,26 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
     let mut values = p.values.clone();
     values.sort_by(f64::total_cmp);
     values.dedup();
-    if p.over == Over::Concurrency && values.iter().any(|v| v.fract() != 0.0 || *v < 1.0) {
+    if p.over == Over::Concurrency
+        && values
+            .iter()
+            .any(|v| v.fract() != 0.0 || *v < 1.0 || *v > 100_000.0)
+    {
         return Err(BenchError::Params(
-            "concurrency values are whole numbers of at least 1".into(),
+            "concurrency values are whole numbers from 1 to 100000".into(),
         ));
+    }
+    // Latency of failed requests is not measured: a point where requests fail breaches
+    // unless the SLOs say how many failures are acceptable.
+    if !slo.iter().any(|(n, _, _)| n == "error_rate") {
+        slo.push(("error_rate".into(), 0.0, Direction::Lower));
     }
     let workload = Workload::new(&p.workload, ctx).await?;
     let mut curve: Vec<CurvePoint> = Vec::new();
     let mut best: Option<(f64, Outcome)> = None;
     let mut first_breach: Option<f64> = None;
     let mut hashes = Vec::new();
+    let mut point_errors: Vec<String> = Vec::new();
     let mut stop_reason = "every value was measured".to_string();
 
     let mut measure = async |value: f64| -> Result<(CurvePoint, Outcome), BenchError> {
@@ -131,6 +141,11 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
         load::report_point(&mut o, &measured);
         hashes.push(measured.schedule_hash.clone());
         let breaches = breaches(&o, &slo);
+        point_errors.extend(
+            o.errors
+                .iter()
+                .map(|e| format!("{:?} {value}: {e}", p.over)),
+        );
         let metrics = CURVE_METRICS
             .iter()
             .filter_map(|m| o.get(m).map(|v| (m.to_string(), v)))
@@ -226,15 +241,21 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
     outcome.outputs.insert("over".into(), json!(p.over));
     outcome.detail("curve", &curve);
     outcome.detail("schedule_hashes", &hashes);
-    outcome.passed = curve
-        .iter()
-        .any(|c| c.metrics.contains_key("requests_per_s"));
-    if !outcome.passed {
+    outcome.errors = point_errors;
+    outcome.passed = best.is_some();
+    if best.is_none() {
         outcome
             .errors
-            .push("no point completed a request, so nothing was measured".into());
+            .insert(0, format!("no {} value met the SLOs", over_name(p.over)));
     }
     Ok(outcome)
+}
+
+fn over_name(over: Over) -> &'static str {
+    match over {
+        Over::Concurrency => "concurrency",
+        Over::Rate => "rate",
+    }
 }
 
 fn point_for(p: &SweepParams, value: f64) -> Point {

@@ -79,8 +79,14 @@ async fn closed_loop(
     let report = loadgen::run(ctx.engine, &load, &spec, |_| {}).await;
     let mut outcome = Outcome::default();
     report_load(&mut outcome, &report);
-    outcome
-        .outputs
-        .insert("schedule_hash".into(), load.digest(requests, None).into());
+    outcome.outputs.insert(
+        "schedule_hash".into(),
+        load.digest(
+            &format!("closed {concurrency} x {requests}"),
+            requests,
+            None,
+        )
+        .into(),
+    );
     Ok(outcome)
 }

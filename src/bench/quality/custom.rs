@@ -78,6 +78,14 @@ fn build_items(p: &CustomParams, ds: &Dataset) -> Result<Vec<Item>, BenchError> 
         } else {
             Vec::new()
         };
+        p.scorer
+            .check_expected(&expected, &choices)
+            .map_err(|why| {
+                BenchError::Dataset(dataset::DatasetError {
+                    name: ds.name.clone(),
+                    message: format!("row {}: {why}", row.line),
+                })
+            })?;
         let mut context = row.value.clone();
         if let Value::Object(map) = &mut context
             && !choices.is_empty()

@@ -9,7 +9,9 @@ use super::{Item, Record, Status};
 use crate::bench::BenchContext;
 use crate::engine::client::ClientError;
 
-const PROBE: &str = "The capital of France is Paris";
+/// Holds a non-ASCII character, so a server counting offsets in bytes rather than characters
+/// shows it: the probe checks that the last token's offset is a character offset.
+const PROBE: &str = "Zürich is a city in Switzerland";
 
 /// Whether the engine returns per-token log-probabilities of an echoed prompt.
 pub async fn supported(ctx: &BenchContext<'_>) -> Result<(), String> {
@@ -19,6 +21,10 @@ pub async fn supported(ctx: &BenchContext<'_>) -> Result<(), String> {
     let (logprobs, offsets) = token_logprobs(&answer)?;
     if logprobs.len() < 2 || offsets.len() != logprobs.len() {
         return Err("the answer does not score the echoed prompt".into());
+    }
+    let chars = PROBE.chars().count();
+    if offsets.iter().any(|&o| o > chars) || offsets.windows(2).any(|w| w[0] > w[1]) {
+        return Err("its `text_offset`s are not character offsets into the prompt".into());
     }
     Ok(())
 }
@@ -56,8 +62,8 @@ fn token_logprobs(answer: &Value) -> Result<(Vec<Option<f64>>, Vec<usize>), Stri
     Ok((logprobs, offsets))
 }
 
-/// Sums the log-probabilities of the tokens that start inside `[from, to)` (character
-/// offsets, as OpenAI's `text_offset`).
+/// Sums the log-probabilities of the tokens overlapping the characters `[from, to)`
+/// (character offsets, as OpenAI's `text_offset`); a token straddling `from` counts.
 pub fn continuation_logprob(
     logprobs: &[Option<f64>],
     offsets: &[usize],
@@ -66,8 +72,9 @@ pub fn continuation_logprob(
 ) -> Option<f64> {
     let mut sum = 0.0;
     let mut any = false;
-    for (lp, &offset) in logprobs.iter().zip(offsets) {
-        if offset >= from && offset < to {
+    for (i, (lp, &start)) in logprobs.iter().zip(offsets).enumerate() {
+        let end = offsets.get(i + 1).copied().unwrap_or(usize::MAX);
+        if start < to && end > from {
             sum += (*lp)?;
             any = true;
         }
@@ -97,16 +104,20 @@ async fn score_item(ctx: &BenchContext<'_>, item: &Item) -> Record {
             record.error = Some("the answer did not score the continuation's tokens".into());
             return record;
         };
-        scores.push(if ll.per_byte {
-            score / continuation.len().max(1) as f64
+        scores.push(if ll.per_char {
+            score / continuation.chars().count().max(1) as f64
         } else {
             score
         });
     }
+    // The first of equal scores wins, as in lm-evaluation-harness's argmax.
     let best = scores
         .iter()
         .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
+        .fold(None::<(usize, f64)>, |best, (i, &s)| match best {
+            Some((_, b)) if b >= s => best,
+            _ => Some((i, s)),
+        })
         .map(|(i, _)| i);
     record.response = Some(
         scores
@@ -147,7 +158,14 @@ mod tests {
         let off = [0, 2, 7, 10];
         assert_eq!(continuation_logprob(&lp, &off, 10, 15), Some(-0.5));
         assert_eq!(continuation_logprob(&lp, &off, 2, 15), Some(-3.5));
-        assert_eq!(continuation_logprob(&lp, &off, 15, 20), None);
+        assert_eq!(
+            continuation_logprob(&lp, &off, 15, 20),
+            Some(-0.5),
+            "last token runs on"
+        );
+        // The first token has no log-probability: a span including it cannot be scored.
         assert_eq!(continuation_logprob(&lp, &off, 0, 15), None);
+        // A token straddling the boundary (7..10 over from = 8) counts.
+        assert_eq!(continuation_logprob(&lp, &off, 8, 15), Some(-2.5));
     }
 }

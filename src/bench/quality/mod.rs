@@ -40,8 +40,8 @@ pub struct LoglikItem {
     pub context: String,
     pub continuations: Vec<String>,
     pub answer: usize,
-    /// Compare log-likelihoods per byte of continuation (`acc_norm`) instead of summed.
-    pub per_byte: bool,
+    /// Compare log-likelihoods per character of continuation (`acc_norm`) instead of summed.
+    pub per_char: bool,
 }
 
 /// How the items were scored.
@@ -206,7 +206,8 @@ fn score_one(
     record
 }
 
-/// Sets accuracy, its standard error and the item counts; fails when nothing was scored or
+/// Sets accuracy (over scored items; unparsable ones count as wrong), its standard error and
+/// the item counts; fails when nothing was scored, more than 10 % of items errored, or
 /// accuracy is under `threshold`.
 pub fn report(outcome: &mut Outcome, records: Vec<Record>, method: &str, threshold: Option<f64>) {
     let count = |s: Status| records.iter().filter(|r| r.status == s).count() as u64;
@@ -231,7 +232,18 @@ pub fn report(outcome: &mut Outcome, records: Vec<Record>, method: &str, thresho
             .errors
             .push(format!("{errored} items errored, e.g.: {first}"));
     }
-    outcome.passed = scored > 0;
+    // Accuracy over a few survivors of many failures would not compare with anything.
+    let too_many_errors = errored * 10 > records.len() as u64;
+    outcome.passed = scored > 0 && !too_many_errors;
+    if too_many_errors && scored > 0 {
+        outcome.errors.insert(
+            0,
+            format!(
+                "{errored} of {} items errored (more than 10 %): the accuracy of the rest is not comparable",
+                records.len()
+            ),
+        );
+    }
     if scored == 0 {
         outcome.errors.insert(
             0,

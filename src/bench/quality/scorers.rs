@@ -161,25 +161,50 @@ pub fn letter(i: usize) -> char {
     (b'A' + (i % 26) as u8) as char
 }
 
-/// The expected letter, from a letter, an index or the text of a choice.
+/// The expected letter, from the text of a choice, a letter or a 0-based index.
 fn expected_letter(expected: &str, choices: &[String]) -> Option<char> {
     let e = expected.trim();
-    if e.len() == 1 && e.chars().all(|c| c.is_ascii_alphabetic()) {
-        return e.chars().next().map(|c| c.to_ascii_uppercase());
+    if let Some(i) = choices.iter().position(|c| c.trim() == e) {
+        return Some(letter(i));
     }
-    if let Ok(i) = e.parse::<usize>() {
-        return (i < choices.len().max(26)).then(|| letter(i));
+    let n = choices.len().max(2);
+    if e.len() == 1 && e.chars().all(|c| c.is_ascii_uppercase()) {
+        return e
+            .chars()
+            .next()
+            .filter(|c| ((*c as u8 - b'A') as usize) < n);
     }
-    choices.iter().position(|c| c.trim() == e).map(letter)
+    e.parse::<usize>().ok().filter(|i| *i < n).map(letter)
+}
+
+impl Scorer {
+    /// Checks that an item's expected answer is one this scorer can match, so a bad
+    /// answer key is an error rather than an item silently scored wrong.
+    pub fn check_expected(&self, expected: &str, choices: &[String]) -> Result<(), String> {
+        match self {
+            _ if expected.trim().is_empty() => Err("the expected answer is empty".into()),
+            Scorer::Choice => expected_letter(expected, choices).map(|_| ()).ok_or_else(|| {
+                format!(
+                    "the expected answer `{expected}` is neither one of the {} choices, a letter among them, nor a 0-based index",
+                    choices.len()
+                )
+            }),
+            Scorer::Numeric { .. } => parse_number(expected)
+                .map(|_| ())
+                .ok_or_else(|| format!("the expected answer `{expected}` is not a number")),
+            _ => Ok(()),
+        }
+    }
 }
 
 static ANSWER_IS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)answer\s*(?:is|:)?\s*:?\s*\(?\**([A-Z])\b").expect("static regex")
+    Regex::new(r"(?i:answer)\s*(?:(?i:is)|:)?\s*:?\s*\(?\**([A-Z])\b").expect("static regex")
 });
 static LEADING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*\(?\**([A-Z])\b(?:[.):\s*]|$)").expect("static regex"));
-static STANDALONE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|[\s(*])([A-Z])(?:[).:*]|\s|$)").expect("static regex"));
+    LazyLock::new(|| Regex::new(r"^\s*\(?\**([A-Z])\**(?:[.):,;]|\s*$)").expect("static regex"));
+static STANDALONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s(*])([A-Z])(?:[).:,;*]|\s+([a-z]?)|$)").expect("static regex")
+});
 
 /// The option letter a response picks among the first `n`: "Answer: C", "(C)", "C." or a
 /// lone capital letter — the first such mention, "answer is X" preferred.
@@ -187,6 +212,14 @@ pub fn extract_letter(response: &str, n: usize) -> Option<char> {
     let valid = |c: char| (c as usize) >= ('A' as usize) && (c as usize) < ('A' as usize) + n;
     let pick = |re: &Regex| {
         re.captures_iter(response)
+            .filter(|c| {
+                // "A cat …" and "I think …" opening a sentence are words, not options.
+                let Some(m) = c.get(1) else { return false };
+                let word_follows = c.get(2).is_some_and(|w| !w.as_str().is_empty());
+                let before = response[..m.start()].trim_end_matches([' ', '(', '*']);
+                let opens_sentence = before.is_empty() || before.ends_with(['.', '!', '?', '\n']);
+                !(word_follows && opens_sentence && matches!(m.as_str(), "A" | "I"))
+            })
             .filter_map(|c| c.get(1)?.as_str().chars().next())
             .find(|&c| valid(c))
     };
@@ -198,8 +231,12 @@ pub fn extract_letter(response: &str, n: usize) -> Option<char> {
 static HASHES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"####\s*\$?\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)").expect("static regex")
 });
-static NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"-?\$?[0-9][0-9,]*(?:\.[0-9]+)?").expect("static regex"));
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    // A sign only at the start or after a non-alphanumeric character ("12-15" is 12 and 15);
+    // thousands commas only in groups of three ("1,2,3" is three numbers).
+    Regex::new(r"(?:^|[^0-9A-Za-z])(-?\$?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)")
+        .expect("static regex")
+});
 
 /// GSM8K-style answer extraction: the number after `####`, else the last number.
 pub fn extract_number(response: &str) -> Option<f64> {
@@ -207,8 +244,8 @@ pub fn extract_number(response: &str) -> Option<f64> {
         return parse_number(c.get(1)?.as_str());
     }
     NUMBER
-        .find_iter(response)
-        .filter_map(|m| parse_number(m.as_str()))
+        .captures_iter(response)
+        .filter_map(|c| parse_number(c.get(1)?.as_str()))
         .last()
 }
 
@@ -250,6 +287,16 @@ mod tests {
         assert_eq!(extract_letter("**D**", 4), Some('D'));
         assert_eq!(extract_letter("I think it is A because", 4), Some('A'));
         assert_eq!(extract_letter("I cannot tell", 4), None);
+        assert_eq!(
+            extract_letter("A careful reading shows (C) is right", 4),
+            Some('C')
+        );
+        assert_eq!(extract_letter("I think it is I.", 13), Some('I'));
+        assert_eq!(
+            extract_letter("D, because the others are wrong", 4),
+            Some('D')
+        );
+        assert_eq!(extract_letter("the answer is a bit unclear", 4), None);
         // E is not an option among four.
         assert_eq!(extract_letter("E", 4), None);
     }
@@ -262,6 +309,12 @@ mod tests {
         assert!(ok(s.score("Answer: C", "C", &c)));
         assert!(ok(s.score("Answer: C", "2", &c)));
         assert!(ok(s.score("Answer: C", "blue", &c)));
+        // Choice text wins over an index: with numeric options "4" is the option "4".
+        let numbers: Vec<String> = ["2", "4", "6", "8"].iter().map(|s| s.to_string()).collect();
+        assert!(ok(s.score("Answer: B", "4", &numbers)));
+        assert!(s.check_expected("4", &numbers).is_ok());
+        assert!(s.check_expected("9", &c).unwrap_err().contains("neither"));
+        assert!(s.check_expected("E", &c).is_err());
         assert!(!ok(s.score("Answer: A", "2", &c)));
         assert_eq!(s.score("no idea", "2", &c), Verdict::Unparsable);
     }
@@ -273,6 +326,9 @@ mod tests {
         assert_eq!(extract_number("It is 5, then 18."), Some(18.0));
         assert_eq!(extract_number("#### -3"), Some(-3.0));
         assert_eq!(extract_number("no numbers here"), None);
+        assert_eq!(extract_number("pages 12-15"), Some(15.0));
+        assert_eq!(extract_number("counting 1,2,3"), Some(3.0));
+        assert_eq!(extract_number("x = -4"), Some(-4.0));
         let s = Scorer::Numeric {
             tolerance: 1e-6,
             relative: false,
@@ -324,5 +380,11 @@ mod tests {
             case_sensitive: false,
         };
         assert!(bad.check().unwrap_err().contains("does not compile"));
+        assert!(contains.check_expected(" ", &[]).is_err());
+        let numeric = Scorer::Numeric {
+            tolerance: 0.0,
+            relative: false,
+        };
+        assert!(numeric.check_expected("forty", &[]).is_err());
     }
 }

@@ -264,7 +264,7 @@ fn parse_row(standard: Standard, ds: &Dataset, row: &Row, seed: u64) -> Result<P
                     .map(|i| format!(" {}", letter(i)))
                     .collect(),
                 answer: p.answer_index,
-                per_byte: false,
+                per_char: false,
             });
         }
         Standard::Hellaswag => {
@@ -285,7 +285,7 @@ fn parse_row(standard: Standard, ds: &Dataset, row: &Row, seed: u64) -> Result<P
                 context: p.question.clone(),
                 continuations: p.choices.iter().map(|c| format!(" {c}")).collect(),
                 answer: p.answer_index,
-                per_byte: true,
+                per_char: true,
             });
         }
         Standard::TruthfulQa => {
@@ -301,7 +301,7 @@ fn parse_row(standard: Standard, ds: &Dataset, row: &Row, seed: u64) -> Result<P
                 context: format!("Q: {}\nA:", p.question),
                 continuations: choices.iter().map(|c| format!(" {c}")).collect(),
                 answer: truth,
-                per_byte: false,
+                per_char: false,
             });
             // The true answer comes first in the data: shuffle for the generative prompt.
             let mut order: Vec<usize> = (0..choices.len()).collect();
@@ -349,7 +349,8 @@ fn shown(standard: Standard, p: &Parsed) -> (String, String) {
     }
 }
 
-/// Builds the generative prompts with `shots` examples drawn from the other items.
+/// Builds the prompts with `shots` examples drawn from the other items: the generative
+/// prompt, and the log-likelihood context with the same examples answered in front.
 fn items(
     standard: Standard,
     parsed: &[Parsed],
@@ -360,25 +361,52 @@ fn items(
     parsed
         .iter()
         .map(|p| {
+            let examples: Vec<&Parsed> = if shots == 0 {
+                Vec::new()
+            } else {
+                let mut candidates: Vec<&Parsed> = pool
+                    .iter()
+                    .filter(|e| {
+                        e.line != p.line && (p.subject.is_empty() || e.subject == p.subject)
+                    })
+                    .collect();
+                candidates.sort_by_cached_key(|e| mix(seed ^ p.line as u64, e.line as u64));
+                candidates.truncate(shots as usize);
+                candidates
+            };
             let mut prompt = standard.instruction(&p.subject);
             prompt.push_str("\n\n");
-            let mut candidates: Vec<&Parsed> = pool
-                .iter()
-                .filter(|e| e.line != p.line && (p.subject.is_empty() || e.subject == p.subject))
-                .collect();
-            candidates.sort_by_key(|e| mix(seed ^ p.line as u64, e.line as u64));
-            for example in candidates.into_iter().take(shots as usize) {
+            for example in &examples {
                 let (q, a) = shown(standard, example);
                 prompt.push_str(&format!("{q} {a}\n\n"));
             }
             let (q, _) = shown(standard, p);
             prompt.push_str(&q);
+            let loglik = p.loglik.clone().map(|mut ll| {
+                let mut context = match standard {
+                    Standard::Mmlu if !p.subject.is_empty() => format!(
+                        "The following are multiple choice questions (with answers) about {}.\n\n",
+                        p.subject.replace('_', " ")
+                    ),
+                    _ => String::new(),
+                };
+                for example in &examples {
+                    if let Some(e) = &example.loglik {
+                        context.push_str(&e.context);
+                        context.push_str(&e.continuations[e.answer]);
+                        context.push_str("\n\n");
+                    }
+                }
+                context.push_str(&ll.context);
+                ll.context = context;
+                ll
+            });
             Item {
                 line: p.line,
                 prompt,
                 expected: p.expected.clone(),
                 choices: p.choices.clone(),
-                loglik: p.loglik.clone(),
+                loglik,
             }
         })
         .collect()
