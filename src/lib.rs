@@ -2,8 +2,12 @@
 
 pub mod bench;
 pub mod cli;
+pub mod compare;
 pub mod engine;
 pub mod exit;
+pub mod fingerprint;
 pub mod registry;
 pub mod report;
+pub mod runner;
+pub mod store;
 pub mod suite;

@@ -2,6 +2,8 @@
 //! `run` = warmup iterations + the benchmark's own `execute`, and the result it returns.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -47,6 +49,32 @@ pub struct BenchContext<'a> {
     pub cache_dir: PathBuf,
     /// Progress lines for people.
     pub progress: Progress,
+    /// Requests or items done so far, and how many there will be, for progress bars.
+    pub tally: Arc<Tally>,
+}
+
+/// Work done and expected, updated by a running benchmark and read by progress displays.
+#[derive(Debug, Default)]
+pub struct Tally {
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Tally {
+    pub fn set(&self, done: u64, total: Option<u64>) {
+        self.done.store(done, Ordering::Relaxed);
+        if let Some(t) = total {
+            self.total.store(t, Ordering::Relaxed);
+        }
+    }
+
+    /// (done, total); total is 0 when unknown.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl BenchContext<'_> {
@@ -87,6 +115,8 @@ pub struct Outcome {
     pub outputs: Map<String, Value>,
     pub errors: Vec<String>,
     pub details: Map<String, Value>,
+    /// Per-request samples of a load, for the store.
+    pub samples: Option<super::samples::Reservoir>,
 }
 
 impl Outcome {
@@ -145,6 +175,9 @@ pub struct BenchResult {
     pub warmup: WarmupSummary,
     pub seconds: f64,
     pub details: Map<String, Value>,
+    /// Per-request samples (load-generating benchmarks).
+    #[serde(skip)]
+    pub samples: Option<super::samples::Reservoir>,
 }
 
 impl BenchResult {
@@ -324,5 +357,6 @@ fn assemble(
         warmup,
         seconds: took.as_secs_f64(),
         details: outcome.details,
+        samples: outcome.samples,
     }
 }

@@ -15,6 +15,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::samples::Sample;
 use super::schedule::Schedule;
 use super::stats::Latencies;
 use super::workload::Workload;
@@ -117,6 +118,8 @@ pub struct LoadReport {
     /// CPU time kitt's process used during the run (client, and the simulator if in-process).
     pub cpu: Duration,
     pub wall: Duration,
+    /// A uniform sample of the measured requests.
+    pub samples: super::samples::Reservoir,
 }
 
 impl LoadReport {
@@ -177,17 +180,24 @@ struct Sent {
     result: Result<GenerationResult, ClientError>,
 }
 
-type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Sent> + 'a>>>;
+type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Sent> + Send + 'a>>>;
 
 /// Runs the load and measures it. Dropping the future cancels every request in flight.
 pub async fn run(
     engine: &RunningEngine,
     workload: &Workload,
     spec: &LoadSpec,
-    mut on_progress: impl FnMut(u64),
+    tally: &super::Tally,
 ) -> LoadReport {
     let cpu_before = cpu_time();
     let mut rec = Recorder::new(spec, Instant::now());
+    let total = match (&spec.pattern, spec.stop) {
+        (Pattern::Open { schedule, .. }, _) => Some(schedule.offsets.len() as u64),
+        (_, Stop::Requests(n)) => Some(n),
+        _ => None,
+    };
+    tally.set(0, total);
+    let on_progress = |done: u64| tally.set(done, None);
     let mut in_flight: InFlight<'_> = FuturesUnordered::new();
     let send = |index, scheduled, ready| send(engine, workload, index, scheduled, ready);
     let start = rec.start;
@@ -273,7 +283,7 @@ fn send<'a>(
     index: u64,
     scheduled: Instant,
     ready: Instant,
-) -> Pin<Box<dyn Future<Output = Sent> + 'a>> {
+) -> Pin<Box<dyn Future<Output = Sent> + Send + 'a>> {
     let request = workload.request(index);
     Box::pin(async move {
         let sent = Instant::now();
@@ -391,9 +401,19 @@ impl Recorder {
         self.first_send = Some(self.first_send.map_or(s.scheduled, |f| f.min(s.scheduled)));
         self.last_send = Some(self.last_send.map_or(s.sent, |l| l.max(s.sent)));
         self.last_end = Some(self.last_end.map_or(s.ended, |l| l.max(s.ended)));
+        let at_ms = (s.scheduled.saturating_duration_since(self.start)).as_secs_f64() as f32 * 1e3;
         let result = match s.result {
             Ok(result) => result,
             Err(e) => {
+                r.samples.offer(Sample {
+                    at_ms,
+                    ttft_ms: f32::NAN,
+                    tpot_ms: f32::NAN,
+                    e2e_ms: s.ended.saturating_duration_since(s.scheduled).as_secs_f64() as f32
+                        * 1e3,
+                    tokens: 0,
+                    ok: false,
+                });
                 r.errors += 1;
                 let message = e.to_string();
                 if let Some(n) = r.error_examples.get_mut(&message) {
@@ -436,6 +456,15 @@ impl Recorder {
             r.per_request_tps_sum += result.completion_tokens as f64 / secs;
         }
         let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+        let ms32 = |d: Option<Duration>| ms(d).map_or(f32::NAN, |v| v as f32);
+        r.samples.offer(Sample {
+            at_ms,
+            ttft_ms: ms32(ttft),
+            tpot_ms: ms32(tpot),
+            e2e_ms: ms32(Some(e2e)),
+            tokens: u32::try_from(result.completion_tokens).unwrap_or(u32::MAX),
+            ok: true,
+        });
         let within = |bound: Option<f64>, value: Option<f64>| match bound {
             None => true,
             Some(b) => value.is_some_and(|v| v <= b),

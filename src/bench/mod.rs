@@ -8,6 +8,7 @@ pub mod loadgen;
 pub mod params;
 pub mod performance;
 pub mod quality;
+pub mod samples;
 pub mod schedule;
 pub mod stats;
 pub mod workload;
@@ -15,5 +16,5 @@ pub mod workload;
 mod contract;
 
 pub use contract::{
-    BenchContext, BenchError, BenchResult, Driver, Metric, Outcome, WarmupSummary, run,
+    BenchContext, BenchError, BenchResult, Driver, Metric, Outcome, Tally, WarmupSummary, run,
 };

@@ -129,16 +129,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 pub(super) async fn until_interrupted(
     work: impl Future<Output = anyhow::Result<u8>>,
 ) -> anyhow::Result<u8> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
     tokio::select! {
         outcome = work => outcome,
-        _ = tokio::signal::ctrl_c() => {
+        _ = super::signals::interrupted() => {
             eprintln!("interrupted: stopping engines");
-            Ok(exit::INTERRUPTED)
-        }
-        _ = term.recv() => {
-            eprintln!("terminated: stopping engines");
             Ok(exit::INTERRUPTED)
         }
     }

@@ -1,10 +1,15 @@
 //! Command-line interface: one file per command group; this file parses and dispatches.
 
+mod apply;
+mod diff;
 mod engine_flags;
 mod engines;
+mod fingerprint;
 mod init;
 mod plan;
+mod results;
 mod schema;
+mod signals;
 mod test;
 mod validate;
 
@@ -26,6 +31,14 @@ enum Command {
     Validate(validate::Args),
     /// Show the expanded, ordered DAG a suite would run.
     Plan(plan::Args),
+    /// Run a suite: every node, engines up and down, results stored, exit 0 when it held.
+    Apply(apply::Args),
+    /// Read stored runs: list, show, compare, export.
+    Results(results::Args),
+    /// The nodes whose resolved spec changed since the suite's last successful run.
+    Diff(diff::Args),
+    /// This machine's hardware fingerprint, as stored with every run.
+    Fingerprint(fingerprint::Args),
     /// Print a JSON Schema.
     Schema(schema::Args),
     /// Write a starter suite.
@@ -53,6 +66,10 @@ pub fn main() -> u8 {
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Results(args) => results::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Fingerprint(args) => fingerprint::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Init(args) => init::run(args),
         Command::Engines(args) => engines::run(args),

@@ -324,6 +324,7 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
         },
         cache_dir: bench::dataset::cache_dir(),
         progress: Arc::new(|line: &str| eprintln!("  {line}")),
+        tally: Arc::default(),
     };
     let outcome = bench::run(entry, &ctx, &params).await;
     engine.cleanup().await;

@@ -83,6 +83,14 @@ impl RunningEngine {
         }
     }
 
+    /// The id (`sha256:…`) of the image a docker engine runs, as the daemon reports it.
+    pub async fn image_digest(&self) -> Option<String> {
+        match (&self.handle, &self.image) {
+            (Some(Handle::Docker(c)), Some(image)) => c.image_id(image).await,
+            _ => None,
+        }
+    }
+
     /// The process id of a native engine (for tests and diagnostics).
     pub fn pid(&self) -> Option<i32> {
         match &self.handle {

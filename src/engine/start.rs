@@ -207,10 +207,13 @@ async fn start_native(
     let base_url = format!("http://127.0.0.1:{port}");
     let health = format!("{base_url}{}", info.health_endpoint);
     let waited = {
-        let process = &mut process;
-        let cell = std::cell::RefCell::new(process);
+        // The health wait polls liveness from a closure; a mutex keeps the future `Send`.
+        let cell = std::sync::Mutex::new(&mut process);
         wait_healthy(instance, &health, None, timeout, || {
-            let alive = cell.borrow_mut().check_alive();
+            let alive = match cell.lock() {
+                Ok(mut p) => p.check_alive(),
+                Err(poisoned) => poisoned.into_inner().check_alive(),
+            };
             async move { alive }
         })
         .await

@@ -255,7 +255,7 @@ pub struct NodeDefaults {
 }
 
 /// Requests sent before measuring, whose results are discarded.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Warmup {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -407,7 +407,7 @@ impl JsonSchema for Matrix {
 }
 
 /// Bounds on one metric. Ratios compare against a baseline run.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("minProperties" = 1))]
 pub struct Bound {

@@ -52,6 +52,7 @@ pub async fn run_with(
         base_dir: base.to_path_buf(),
         cache_dir: base.join("cache"),
         progress: Arc::new(|line: &str| eprintln!("{line}")),
+        tally: Arc::default(),
     };
     kitt::bench::run(entry, &ctx, &params).await
 }

@@ -193,7 +193,7 @@ pub async fn run_point(
     );
     let schedule_hash = workload.digest(&shape, hash_count, offsets_for_hash.as_deref());
     ctx.say(&describe(point, stop));
-    let report = loadgen::run(ctx.engine, workload, &spec, |_| {}).await;
+    let report = loadgen::run(ctx.engine, workload, &spec, &ctx.tally).await;
     Ok(Measured {
         report,
         schedule_hash,

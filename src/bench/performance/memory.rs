@@ -78,7 +78,7 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
     let done = AtomicBool::new(false);
     let started = std::time::Instant::now();
     let load = async {
-        let report = loadgen::run(ctx.engine, &workload, &spec, |_| {}).await;
+        let report = loadgen::run(ctx.engine, &workload, &spec, &ctx.tally).await;
         done.store(true, Ordering::Relaxed);
         report
     };

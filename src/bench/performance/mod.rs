@@ -89,6 +89,7 @@ pub fn report_load(outcome: &mut Outcome, r: &LoadReport) {
             outcome.errors.push(format!("{n}× {message}"));
         }
     }
+    outcome.samples = Some(r.samples.clone());
     outcome.passed = r.ok > 0;
     if r.ok == 0 {
         outcome

@@ -76,7 +76,7 @@ async fn closed_loop(
         "{requests} requests, {concurrency} in flight, {} → {} tokens",
         workload.input_tokens, workload.output_tokens
     ));
-    let report = loadgen::run(ctx.engine, &load, &spec, |_| {}).await;
+    let report = loadgen::run(ctx.engine, &load, &spec, &ctx.tally).await;
     let mut outcome = Outcome::default();
     report_load(&mut outcome, &report);
     outcome.outputs.insert(

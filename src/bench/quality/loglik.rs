@@ -141,7 +141,12 @@ async fn score_item(ctx: &BenchContext<'_>, item: &Item) -> Record {
 /// Scores every item by log-likelihood, `concurrency` items at a time.
 pub async fn score_all(ctx: &BenchContext<'_>, items: &[Item], concurrency: usize) -> Vec<Record> {
     use futures_util::StreamExt;
-    futures_util::stream::iter(items.iter().map(|item| score_item(ctx, item)))
+    type Scored<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Record> + Send + 'a>>;
+    let scores: Vec<Scored<'_>> = items
+        .iter()
+        .map(|item| Box::pin(score_item(ctx, item)) as Scored<'_>)
+        .collect();
+    futures_util::stream::iter(scores)
         .buffered(concurrency.max(1))
         .collect()
         .await

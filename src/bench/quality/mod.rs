@@ -135,26 +135,17 @@ pub async fn ask_all(
 ) -> Vec<Record> {
     let total = items.len();
     let mut done = 0usize;
+    ctx.tally.set(0, Some(total as u64));
     let mut records = Vec::with_capacity(total);
-    let mut stream = futures_util::stream::iter(items.iter().map(|item| async move {
-        let mut sampling = ctx.sampling.clone();
-        sampling.max_tokens = Some(asking.max_tokens);
-        sampling.temperature = sampling.temperature.or(Some(0.0));
-        if sampling.stop.is_empty() {
-            sampling.stop = asking.stop.clone();
-        }
-        let request = GenerationRequest {
-            endpoint: asking.endpoint.into(),
-            prompt: item.prompt.clone(),
-            stream: true,
-            sampling,
-        };
-        let answer = ctx.engine.generate(&request).await;
-        score_one(item, answer.map(|r| r.text), scorer)
-    }))
-    .buffered(asking.concurrency.max(1));
+    // Boxed up front: a closure returning the future would not be `Send` for every lifetime.
+    let asks: Vec<Asked<'_>> = items
+        .iter()
+        .map(|item| Box::pin(ask_one(ctx, item, scorer, asking)) as Asked<'_>)
+        .collect();
+    let mut stream = futures_util::stream::iter(asks).buffered(asking.concurrency.max(1));
     while let Some(record) = stream.next().await {
         done += 1;
+        ctx.tally.set(done as u64, None);
         if done % 10 == 0 || done == total {
             ctx.say(&format!("  {done}/{total} items"));
         }
@@ -177,6 +168,26 @@ impl Record {
             error: None,
         }
     }
+}
+
+type Asked<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Record> + Send + 'a>>;
+
+/// Asks one item and scores the answer.
+async fn ask_one(ctx: &BenchContext<'_>, item: &Item, scorer: &Scorer, asking: &Asking) -> Record {
+    let mut sampling = ctx.sampling.clone();
+    sampling.max_tokens = Some(asking.max_tokens);
+    sampling.temperature = sampling.temperature.or(Some(0.0));
+    if sampling.stop.is_empty() {
+        sampling.stop = asking.stop.clone();
+    }
+    let request = GenerationRequest {
+        endpoint: asking.endpoint.into(),
+        prompt: item.prompt.clone(),
+        stream: true,
+        sampling,
+    };
+    let answer = ctx.engine.generate(&request).await;
+    score_one(item, answer.map(|r| r.text), scorer)
 }
 
 fn score_one(

@@ -234,6 +234,15 @@ impl Container {
         }
     }
 
+    /// The id of `image` on this container's daemon.
+    pub async fn image_id(&self, image: &str) -> Option<String> {
+        self.docker
+            .inspect_image(image)
+            .await
+            .ok()
+            .and_then(|i| i.id)
+    }
+
     /// The container's memory use in bytes as `docker stats` counts it (usage less the
     /// inactive page cache).
     pub async fn memory_bytes(&self) -> Result<u64, String> {

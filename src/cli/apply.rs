@@ -1,0 +1,63 @@
+//! `kitt apply SUITE`: run the whole suite, store every measurement, exit with its verdict.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::registry::Registry;
+use crate::runner::{ApplyRequest, apply};
+use crate::suite::params::Override;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The suite file.
+    suite: PathBuf,
+    /// Set a suite parameter (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    params: Vec<Override>,
+    /// Run only these nodes (repeatable); the others keep the last successful run's results.
+    #[arg(long, value_name = "NODE")]
+    only: Vec<String>,
+    /// Run only the nodes whose resolved spec changed since the last successful run, and
+    /// what depends on them.
+    #[arg(long, conflicts_with_all = ["only", "resume"])]
+    only_changed: bool,
+    /// Continue an interrupted or failed run, skipping legs it finished with the same spec.
+    #[arg(long, value_name = "RUN", conflicts_with = "only")]
+    resume: Option<String>,
+    /// Show what would run; start nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The results store (default: $KITT_STORE, else kitt.db in the data directory).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Plain timestamped progress lines even on a terminal.
+    #[arg(long)]
+    plain: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let request = ApplyRequest {
+        suite_path: args.suite,
+        suite_text: None,
+        overrides: args.params,
+        only: args.only,
+        only_changed: args.only_changed,
+        resume: args.resume,
+        dry_run: args.dry_run,
+        store: crate::store::default_path(args.store.as_deref()),
+        plain: args.plain,
+    };
+    run_request(&request)
+}
+
+/// Applies a request on a fresh runtime, stopping cleanly at Ctrl-C/SIGTERM.
+pub fn run_request(request: &ApplyRequest) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let registry = Arc::new(Registry::with_builtins());
+    runtime.block_on(apply(request, registry, super::signals::interrupted()))
+}

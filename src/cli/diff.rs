@@ -1,0 +1,72 @@
+//! `kitt diff SUITE`: the legs whose resolved spec changed since the suite's last successful
+//! run (exit 0 none, 1 some).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::exit;
+use crate::registry::Registry;
+use crate::runner::{prepare, selection};
+use crate::store::Store;
+use crate::suite::diagnostics;
+use crate::suite::params::Override;
+use crate::suite::validate::{Unset, validate_file};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The suite file.
+    suite: PathBuf,
+    /// Set a suite parameter (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    params: Vec<Override>,
+    /// The results store.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let registry = Registry::with_builtins();
+    let validation = validate_file(&args.suite, &registry, &args.params, Unset::Error);
+    let text = diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
+    std::io::stderr().write_all(text.as_bytes())?;
+    let Some(checked) = &validation.suite else {
+        return Ok(exit::FAILED);
+    };
+    let prepared = prepare::prepare(checked, &registry)?;
+    let store = Store::open(&crate::store::default_path(args.store.as_deref()))?;
+    let (changes, against) = selection::changes(&prepared, &store, &checked.suite.metadata.name)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({"against": against, "changes": changes}),
+        )?;
+        writeln!(out)?;
+    } else {
+        match &against {
+            Some(id) => writeln!(out, "compared with the last successful run {id}")?,
+            None => writeln!(out, "no successful run of this suite yet: every leg is new")?,
+        }
+        for c in &changes {
+            writeln!(
+                out,
+                "  {:<8} {}  {} → {}",
+                c.kind,
+                c.leg,
+                c.before.as_deref().unwrap_or("-"),
+                c.after.as_deref().unwrap_or("-")
+            )?;
+        }
+        if changes.is_empty() {
+            writeln!(out, "  no changes")?;
+        }
+    }
+    Ok(if changes.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}

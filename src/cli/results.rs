@@ -1,0 +1,327 @@
+//! `kitt results list | show RUN | compare RUN_A RUN_B | export RUN`: reading the store.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::compare::{Verdict, compare};
+use crate::exit;
+use crate::store::read::{NodeResults, RunResults};
+use crate::store::time::format_utc;
+use crate::store::{MetricRecord, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+    /// The results store (default: $KITT_STORE, else kitt.db in the data directory).
+    #[arg(long, global = true)]
+    store: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// The newest runs: id, suite, status, when, nodes, fingerprint.
+    List {
+        /// Only runs of this suite.
+        #[arg(long)]
+        suite: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: where it came from, each node's status, metrics and asserts.
+    Show {
+        /// Run id, a unique prefix of one, or `last`.
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Metric by metric, B against A, with a noise-aware verdict.
+    Compare {
+        run_a: String,
+        run_b: String,
+        /// Every metric (by default the latency family shows mean, p50 and p99 only).
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run as JSON or CSV (one row per metric).
+    Export {
+        run: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    Json,
+    Csv,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
+    let mut out = std::io::stdout().lock();
+    match args.command {
+        Sub::List { suite, limit, json } => {
+            let runs = store.runs(suite.as_deref(), limit)?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &runs)?;
+                writeln!(out)?;
+                return Ok(exit::OK);
+            }
+            writeln!(
+                out,
+                "{:<26} {:<16} {:<8} {:<11} {:<19} {:>5}  FINGERPRINT",
+                "RUN", "SUITE", "VERSION", "STATUS", "STARTED (UTC)", "NODES"
+            )?;
+            for r in runs {
+                let nodes = store.nodes(&r.id)?;
+                let ok = nodes
+                    .iter()
+                    .filter(|n| n.status == "succeeded" || n.status == "reused")
+                    .count();
+                writeln!(
+                    out,
+                    "{:<26} {:<16} {:<8} {:<11} {:<19} {:>5}  {}",
+                    r.id,
+                    r.suite,
+                    r.suite_version,
+                    r.status,
+                    format_utc(r.started_at),
+                    format!("{ok}/{}", nodes.len()),
+                    r.fingerprint
+                )?;
+            }
+        }
+        Sub::Show { run, json } => {
+            let results = store.run_results(&run)?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &results)?;
+                writeln!(out)?;
+            } else {
+                out.write_all(render_show(&results).as_bytes())?;
+            }
+        }
+        Sub::Compare {
+            run_a,
+            run_b,
+            all,
+            json,
+        } => {
+            let rows = compare(&store, &run_a, &run_b)?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+                writeln!(out)?;
+                return Ok(exit::OK);
+            }
+            let a = store.find_run(&run_a)?.id;
+            let b = store.find_run(&run_b)?.id;
+            writeln!(out, "A = {a}\nB = {b}\n")?;
+            writeln!(
+                out,
+                "{:<24} {:<34} {:>12} {:>12} {:>8}  VERDICT",
+                "NODE", "METRIC", "A", "B", "DELTA"
+            )?;
+            let mut worse = 0;
+            for r in rows.iter().filter(|r| all || shown_by_default(&r.metric)) {
+                if r.verdict == Verdict::Worse {
+                    worse += 1;
+                }
+                writeln!(
+                    out,
+                    "{:<24} {:<34} {:>12} {:>12} {:>8}  {}",
+                    r.leg,
+                    r.metric,
+                    number(r.a),
+                    number(r.b),
+                    r.delta
+                        .map_or("-".into(), |d| format!("{:+.1}%", d * 100.0)),
+                    r.verdict.mark()
+                )?;
+            }
+            writeln!(
+                out,
+                "\n{worse} metric{} significantly worse in B. Verdicts: bootstrap intervals from per-request samples (latency), standard errors (accuracy); \"noise unknown\" where neither exists.",
+                if worse == 1 { "" } else { "s" }
+            )?;
+        }
+        Sub::Export { run, format } => {
+            let results = store.run_results(&run)?;
+            match format {
+                ExportFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &results)?;
+                    writeln!(out)?;
+                }
+                ExportFormat::Csv => {
+                    let mut w = csv::Writer::from_writer(&mut out);
+                    w.write_record([
+                        "run",
+                        "suite",
+                        "leg",
+                        "node",
+                        "benchmark",
+                        "engine",
+                        "status",
+                        "metric",
+                        "value",
+                        "unit",
+                        "direction",
+                    ])?;
+                    for n in &results.nodes {
+                        for m in &n.metrics {
+                            w.write_record([
+                                results.run.id.as_str(),
+                                &results.run.suite,
+                                &n.node.leg,
+                                &n.node.node,
+                                &n.node.benchmark,
+                                &n.node.engine,
+                                &n.node.status,
+                                &m.name,
+                                &m.value.to_string(),
+                                &m.unit,
+                                &m.direction,
+                            ])?;
+                        }
+                    }
+                    w.flush()?;
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Latency statistics beyond mean, p50 and p99 are left to `--all`.
+fn shown_by_default(metric: &str) -> bool {
+    let latency = crate::bench::performance::LATENCIES
+        .iter()
+        .any(|l| metric.starts_with(&format!("{l}_")) && metric.ends_with("_ms"));
+    !latency
+        || ["_mean_ms", "_p50_ms", "_p99_ms"]
+            .iter()
+            .any(|s| metric.ends_with(s))
+}
+
+fn number(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn render_show(r: &RunResults) -> String {
+    let run = &r.run;
+    let mut s = format!(
+        "run {}  suite {} {}  {}\n",
+        run.id, run.suite, run.suite_version, run.status
+    );
+    s.push_str(&format!(
+        "started {} UTC{}\n",
+        format_utc(run.started_at),
+        run.ended_at.map_or(String::new(), |e| format!(
+            ", ended {} ({:.1} s)",
+            format_utc(e),
+            e - run.started_at
+        ))
+    ));
+    s.push_str(&format!(
+        "suite file {} (sha256 {}){}\n",
+        run.suite_path,
+        run.digest,
+        match (&run.git_commit, run.git_dirty) {
+            (Some(c), Some(true)) =>
+                format!(", git {} with uncommitted changes", &c[..c.len().min(12)]),
+            (Some(c), _) => format!(", git {}", &c[..c.len().min(12)]),
+            _ => ", not in a git repository".into(),
+        }
+    ));
+    s.push_str(&format!(
+        "kitt {}; machine {} ({})\n",
+        run.kitt_version, run.fingerprint, run.fingerprint_summary
+    ));
+    for n in &r.nodes {
+        s.push_str(&render_node(n));
+    }
+    s
+}
+
+fn render_node(n: &NodeResults) -> String {
+    let node = &n.node;
+    let mut s = format!(
+        "\n{}  {} on {} ({}{})  {}{}\n",
+        node.leg,
+        node.benchmark,
+        node.engine,
+        node.engine_uses,
+        node.model
+            .as_deref()
+            .map_or(String::new(), |m| format!(", model {m}")),
+        node.status,
+        node.seconds
+            .map_or(String::new(), |x| format!(" in {x:.1} s")),
+    );
+    if let Some(img) = &node.image {
+        s.push_str(&format!(
+            "  image {img}{}\n",
+            node.image_digest
+                .as_deref()
+                .map_or(String::new(), |d| format!(" ({d})"))
+        ));
+    }
+    // The latency family as a table, the rest as lines.
+    let family = crate::bench::performance::LATENCIES;
+    let stats = crate::bench::performance::STATISTICS;
+    let get = |name: &str| n.metrics.iter().find(|m| m.name == name).map(|m| m.value);
+    let has_family = family.iter().any(|q| get(&format!("{q}_p50_ms")).is_some());
+    if has_family {
+        s.push_str(&format!("  {:<6}", "ms"));
+        for st in stats {
+            s.push_str(&format!(" {st:>10}"));
+        }
+        s.push('\n');
+        for q in family {
+            if get(&format!("{q}_p50_ms")).is_none() {
+                continue;
+            }
+            s.push_str(&format!("  {q:<6}"));
+            for st in stats {
+                let v = get(&format!("{q}_{st}_ms"));
+                s.push_str(&format!(
+                    " {:>10}",
+                    v.map_or("-".into(), |v| format!("{v:.2}"))
+                ));
+            }
+            s.push('\n');
+        }
+    }
+    let in_family = |m: &MetricRecord| {
+        family
+            .iter()
+            .any(|q| m.name.starts_with(&format!("{q}_")) && m.name.ends_with("_ms"))
+    };
+    for m in n.metrics.iter().filter(|m| !in_family(m)) {
+        s.push_str(&format!(
+            "  {:<34} {:>14} {}\n",
+            m.name,
+            number(m.value),
+            m.unit
+        ));
+    }
+    for a in &n.asserts {
+        s.push_str(&format!(
+            "  assert {}: {}\n",
+            if a.passed { "held" } else { "BREACHED" },
+            a.message
+        ));
+    }
+    for e in &node.errors {
+        s.push_str(&format!("  note: {e}\n"));
+    }
+    s
+}

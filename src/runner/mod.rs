@@ -1,0 +1,148 @@
+//! `kitt apply`: validate, plan, choose the legs (all, `--only`, `--only-changed`,
+//! `--resume`), record the run, dispatch it, print the summary, decide the exit code.
+
+pub mod asserts;
+pub mod dispatch;
+pub mod outputs;
+pub mod prepare;
+pub mod progress;
+pub mod provenance;
+pub mod selection;
+pub mod summary;
+
+use std::future::Future;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::exit;
+use crate::fingerprint::Fingerprint;
+use crate::registry::Registry;
+use crate::store::{RunRecord, Store};
+use crate::suite::diagnostics;
+use crate::suite::params::Override;
+use crate::suite::validate::{Unset, validate_source};
+
+/// What to apply and how.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyRequest {
+    pub suite_path: PathBuf,
+    /// The suite's text when it is not read from `suite_path` (`kitt run` builds one).
+    pub suite_text: Option<String>,
+    pub overrides: Vec<Override>,
+    pub only: Vec<String>,
+    pub only_changed: bool,
+    pub resume: Option<String>,
+    pub dry_run: bool,
+    pub store: PathBuf,
+    /// Plain progress lines even on a terminal.
+    pub plain: bool,
+}
+
+/// Applies a suite; returns the exit code (0 held, 1 invalid/failed/breached, 130
+/// interrupted). `cancel` resolving interrupts the run.
+pub async fn apply(
+    req: &ApplyRequest,
+    registry: Arc<Registry>,
+    cancel: impl Future<Output = ()>,
+) -> anyhow::Result<u8> {
+    let text = match &req.suite_text {
+        Some(t) => t.clone(),
+        None => std::fs::read_to_string(&req.suite_path)
+            .with_context(|| format!("cannot read {}", req.suite_path.display()))?,
+    };
+    let validation = validate_source(
+        &req.suite_path,
+        text.clone(),
+        &registry,
+        &req.overrides,
+        Unset::Error,
+    );
+    let rendered =
+        diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
+    std::io::stderr().write_all(rendered.as_bytes())?;
+    let Some(checked) = &validation.suite else {
+        return Ok(exit::FAILED);
+    };
+    let prepared = prepare::prepare(checked, &registry)?;
+    let mut store = Store::open(&req.store)?;
+    let suite_name = checked.suite.metadata.name.clone();
+    let choice = selection::choose(req, &prepared, &store, &suite_name)?;
+    if req.dry_run {
+        let plan = crate::suite::plan::plan(checked);
+        let mut out = std::io::stdout().lock();
+        out.write_all(plan.render_text().as_bytes())?;
+        writeln!(out, "\n{}", choice.describe(&prepared))?;
+        writeln!(out, "dry run: nothing was started")?;
+        return Ok(exit::OK);
+    }
+    let fingerprint = Fingerprint::detect();
+    let run_id = match &choice.resume {
+        Some(id) => {
+            store.set_run_status(id, "running", None)?;
+            id.clone()
+        }
+        None => {
+            let origin = provenance::of(&req.suite_path, &text);
+            let id = crate::engine::runtime::new_run_id();
+            store.insert_run(&RunRecord {
+                id: id.clone(),
+                suite: suite_name.clone(),
+                suite_version: checked.suite.metadata.version.clone(),
+                suite_path: req.suite_path.display().to_string(),
+                digest: origin.digest,
+                git_commit: origin.git_commit,
+                git_dirty: origin.git_dirty,
+                started_at: crate::store::time::now(),
+                ended_at: None,
+                status: "running".into(),
+                kitt_version: env!("CARGO_PKG_VERSION").into(),
+                fingerprint: fingerprint.hash(),
+                fingerprint_summary: fingerprint.summary(),
+                params: serde_json::to_value(&checked.params)?,
+            })?;
+            selection::copy_carried(&mut store, &choice, &prepared, &id)?;
+            id
+        }
+    };
+    let progress = progress::Progress::new(req.plain);
+    progress.say(&format!(
+        "run {run_id}: suite {} {}, {} legs ({} to run), store {}",
+        suite_name,
+        checked.suite.metadata.version,
+        prepared.legs.len(),
+        prepared.legs.len() - choice.carried.len(),
+        req.store.display()
+    ));
+    let base_dir = req
+        .suite_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let mut start = crate::engine::runtime::StartContext::new_run();
+    start.run_dir = crate::engine::runtime::data_dir()
+        .join("runs")
+        .join(&run_id);
+    start.run_id = run_id.clone();
+    let setup = dispatch::Setup {
+        run_id: run_id.clone(),
+        suite: suite_name,
+        prepared,
+        registry,
+        base_dir,
+        cache_dir: crate::bench::dataset::cache_dir(),
+        start,
+        carried: choice.carried,
+        gpus: fingerprint.gpus.len(),
+    };
+    let finished = dispatch::run(setup, &mut store, progress, cancel).await;
+    let mut out = std::io::stdout().lock();
+    out.write_all(summary::render(&finished, &req.store).as_bytes())?;
+    Ok(match finished.status.as_str() {
+        "succeeded" => exit::OK,
+        "interrupted" => exit::INTERRUPTED,
+        _ => exit::FAILED,
+    })
+}

@@ -1,0 +1,143 @@
+//! Progress of a run: a bar per running leg (done/total and rate) on a terminal, plain
+//! timestamped lines otherwise (CI logs).
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::engine::runtime::docker::Progress as Sink;
+use crate::store::time::{format_utc, now};
+
+/// How often plain-line mode reports a running leg's count.
+const LINE_EVERY: Duration = Duration::from_secs(30);
+
+/// The run's progress display.
+pub struct Progress {
+    bars: Option<MultiProgress>,
+    legs: HashMap<String, LegView>,
+}
+
+struct LegView {
+    bar: Option<ProgressBar>,
+    last_line: Instant,
+    last: (u64, u64),
+}
+
+fn stamp() -> String {
+    format_utc(now())[11..].to_string()
+}
+
+impl Progress {
+    /// Bars when stderr is a terminal and `plain` is not asked for, lines otherwise.
+    pub fn new(plain: bool) -> Progress {
+        let bars = (!plain && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Progress {
+            bars,
+            legs: HashMap::new(),
+        }
+    }
+
+    /// A line about the run (not one leg).
+    pub fn say(&self, text: &str) {
+        match &self.bars {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => eprintln!("[{}] {text}", stamp()),
+        }
+    }
+
+    /// Where a leg's (or an engine's) own progress lines go.
+    pub fn sink(&self, who: &str) -> Sink {
+        let who = who.to_string();
+        match (&self.bars, self.legs.get(&who).and_then(|l| l.bar.clone())) {
+            (Some(_), Some(bar)) => {
+                Arc::new(move |line: &str| bar.set_message(line.trim().to_string()))
+            }
+            (Some(m), None) => {
+                let m = m.clone();
+                Arc::new(move |line: &str| {
+                    let _ = m.println(format!("  {who}: {}", line.trim()));
+                })
+            }
+            (None, _) => Arc::new(move |line: &str| {
+                eprintln!("[{}]   {who}: {}", stamp(), line.trim());
+            }),
+        }
+    }
+
+    pub fn leg_started(&mut self, id: &str, what: &str) {
+        let bar = self.bars.as_ref().map(|m| {
+            let bar = m.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:<28} {elapsed:>4} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(id.to_string());
+            bar.set_message(what.to_string());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        if bar.is_none() {
+            self.say(&format!("start {id}: {what}"));
+        }
+        self.legs.insert(
+            id.to_string(),
+            LegView {
+                bar,
+                last_line: Instant::now(),
+                last: (0, 0),
+            },
+        );
+    }
+
+    /// Shows a running leg's count of done and total work.
+    pub fn tick(&mut self, id: &str, (done, total): (u64, u64)) {
+        let Some(view) = self.legs.get_mut(id) else {
+            return;
+        };
+        if view.last == (done, total) {
+            return;
+        }
+        view.last = (done, total);
+        match &view.bar {
+            Some(bar) => {
+                if total > 0 && bar.length().is_none() {
+                    bar.set_length(total);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} {prefix:<28} [{bar:24}] {pos}/{len} {per_sec:>10} {wide_msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                }
+                bar.set_position(done);
+            }
+            None => {
+                if view.last_line.elapsed() >= LINE_EVERY {
+                    view.last_line = Instant::now();
+                    let of = if total > 0 {
+                        format!("/{total}")
+                    } else {
+                        String::new()
+                    };
+                    eprintln!("[{}]   {id}: {done}{of} done", stamp());
+                }
+            }
+        }
+    }
+
+    pub fn leg_finished(&mut self, id: &str, status: &str, detail: &str) {
+        if let Some(view) = self.legs.remove(id)
+            && let Some(bar) = view.bar
+        {
+            bar.finish_and_clear();
+        }
+        self.say(&format!("{status:<9} {id}{detail}"));
+    }
+}

@@ -1,0 +1,201 @@
+//! Reading runs back: lists, one run whole, baselines and the last successful spec hashes.
+
+use anyhow::Context;
+use rusqlite::{OptionalExtension, Row, params};
+use serde_json::Value;
+
+use super::Store;
+use super::records::{AssertRecord, MetricRecord, NodeRecord, RunRecord};
+
+fn parse_json(text: String) -> Value {
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+fn run_row(r: &Row) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.get("id")?,
+        suite: r.get("suite")?,
+        suite_version: r.get("suite_version")?,
+        suite_path: r.get("suite_path")?,
+        digest: r.get("digest")?,
+        git_commit: r.get("git_commit")?,
+        git_dirty: r.get("git_dirty")?,
+        started_at: r.get("started_at")?,
+        ended_at: r.get("ended_at")?,
+        status: r.get("status")?,
+        kitt_version: r.get("kitt_version")?,
+        fingerprint: r.get("fingerprint")?,
+        fingerprint_summary: r.get("fingerprint_summary")?,
+        params: parse_json(r.get("params")?),
+    })
+}
+
+fn node_row(r: &Row) -> rusqlite::Result<NodeRecord> {
+    Ok(NodeRecord {
+        run_id: r.get("run_id")?,
+        leg: r.get("leg")?,
+        node: r.get("node")?,
+        benchmark: r.get("benchmark")?,
+        benchmark_version: r.get("benchmark_version")?,
+        engine: r.get("engine")?,
+        engine_uses: r.get("engine_uses")?,
+        image: r.get("image")?,
+        image_digest: r.get("image_digest")?,
+        model: r.get("model")?,
+        params: parse_json(r.get("params")?),
+        spec_hash: r.get("spec_hash")?,
+        status: r.get("status")?,
+        attempts: r.get("attempts")?,
+        errors: serde_json::from_str(&r.get::<_, String>("errors")?).unwrap_or_default(),
+        outputs: parse_json(r.get("outputs")?),
+        details: parse_json(r.get("details")?),
+        started_at: r.get("started_at")?,
+        ended_at: r.get("ended_at")?,
+        seconds: r.get("seconds")?,
+    })
+}
+
+/// A node with everything measured for it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeResults {
+    #[serde(flatten)]
+    pub node: NodeRecord,
+    pub metrics: Vec<MetricRecord>,
+    pub asserts: Vec<AssertRecord>,
+}
+
+/// A run with its nodes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunResults {
+    #[serde(flatten)]
+    pub run: RunRecord,
+    pub nodes: Vec<NodeResults>,
+}
+
+impl Store {
+    /// The newest runs first, at most `limit`, optionally of one suite.
+    pub fn runs(&self, suite: Option<&str>, limit: usize) -> anyhow::Result<Vec<RunRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM runs WHERE (?1 IS NULL OR suite = ?1)
+             ORDER BY started_at DESC, rowid DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![suite, limit as i64], run_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A run by id, or by a unique prefix of it; `last` is the newest run.
+    pub fn find_run(&self, id: &str) -> anyhow::Result<RunRecord> {
+        if id == "last" {
+            return self
+                .runs(None, 1)?
+                .into_iter()
+                .next()
+                .context("the store holds no run yet");
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT * FROM runs WHERE id = ?1 OR id LIKE ?1 || '%' LIMIT 2")?;
+        let found: Vec<RunRecord> = stmt
+            .query_map(params![id], run_row)?
+            .collect::<Result<_, _>>()?;
+        match found.len() {
+            0 => anyhow::bail!(
+                "no run `{id}` in {} (see `kitt results list`)",
+                self.path.display()
+            ),
+            1 => Ok(found.into_iter().next().expect("one")),
+            _ => found
+                .into_iter()
+                .find(|r| r.id == id)
+                .with_context(|| format!("`{id}` matches several runs; give more of the id")),
+        }
+    }
+
+    /// The newest run of `suite` that succeeded, other than `except`.
+    pub fn last_success(
+        &self,
+        suite: &str,
+        except: Option<&str>,
+    ) -> anyhow::Result<Option<RunRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM runs WHERE suite = ?1 AND status = 'succeeded' AND id != ?2
+             ORDER BY started_at DESC, rowid DESC LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_row(params![suite, except.unwrap_or("")], run_row)
+            .optional()?)
+    }
+
+    /// The nodes of a run, in the order they were written.
+    pub fn nodes(&self, run_id: &str) -> anyhow::Result<Vec<NodeRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM nodes WHERE run_id = ?1 ORDER BY COALESCE(started_at, 0), rowid",
+        )?;
+        let rows = stmt.query_map(params![run_id], node_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The metrics of one leg.
+    pub fn metrics(&self, run_id: &str, leg: &str) -> anyhow::Result<Vec<MetricRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, value, unit, direction FROM metrics WHERE run_id = ?1 AND leg = ?2
+             ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params![run_id, leg], |r| {
+            Ok(MetricRecord {
+                name: r.get(0)?,
+                value: r.get(1)?,
+                unit: r.get(2)?,
+                direction: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The assert verdicts of one leg.
+    pub fn asserts(&self, run_id: &str, leg: &str) -> anyhow::Result<Vec<AssertRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT metric, bound, measured, baseline, passed, message FROM asserts
+             WHERE run_id = ?1 AND leg = ?2 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params![run_id, leg], |r| {
+            Ok(AssertRecord {
+                metric: r.get(0)?,
+                bound: parse_json(r.get(1)?),
+                measured: r.get(2)?,
+                baseline: r.get(3)?,
+                passed: r.get(4)?,
+                message: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The per-request samples of one leg: (format, count, bytes).
+    pub fn samples(&self, run_id: &str, leg: &str) -> anyhow::Result<Option<(u32, u64, Vec<u8>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT format, count, data FROM samples WHERE run_id = ?1 AND leg = ?2",
+                params![run_id, leg],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// A run with all its nodes, metrics and asserts.
+    pub fn run_results(&self, id: &str) -> anyhow::Result<RunResults> {
+        let run = self.find_run(id)?;
+        let mut nodes = Vec::new();
+        for node in self.nodes(&run.id)? {
+            let metrics = self.metrics(&run.id, &node.leg)?;
+            let asserts = self.asserts(&run.id, &node.leg)?;
+            nodes.push(NodeResults {
+                node,
+                metrics,
+                asserts,
+            });
+        }
+        Ok(RunResults { run, nodes })
+    }
+}

@@ -1,0 +1,78 @@
+//! The rows of the store, as kitt reads and writes them.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One `kitt apply`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub suite: String,
+    pub suite_version: String,
+    pub suite_path: String,
+    /// sha256 of the suite file's bytes (short hex).
+    pub digest: String,
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+    /// Unix seconds.
+    pub started_at: f64,
+    pub ended_at: Option<f64>,
+    /// running, succeeded, failed, interrupted.
+    pub status: String,
+    pub kitt_version: String,
+    pub fingerprint: String,
+    pub fingerprint_summary: String,
+    /// The suite params the run used.
+    pub params: Value,
+}
+
+/// One leg of a run: a benchmark on an engine with its rendered params.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRecord {
+    pub run_id: String,
+    /// `node` or `node[axis=value]`.
+    pub leg: String,
+    pub node: String,
+    pub benchmark: String,
+    pub benchmark_version: String,
+    pub engine: String,
+    pub engine_uses: String,
+    pub image: Option<String>,
+    pub image_digest: Option<String>,
+    pub model: Option<String>,
+    pub params: Value,
+    pub spec_hash: String,
+    /// running, succeeded, failed, skipped, cancelled.
+    pub status: String,
+    pub attempts: u32,
+    pub errors: Vec<String>,
+    pub outputs: Value,
+    pub details: Value,
+    pub started_at: Option<f64>,
+    pub ended_at: Option<f64>,
+    pub seconds: Option<f64>,
+}
+
+/// A measured value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricRecord {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    /// `higher` or `lower` (is better).
+    pub direction: String,
+}
+
+/// One assert's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssertRecord {
+    pub metric: String,
+    /// The bound as written in the suite.
+    pub bound: Value,
+    pub measured: Option<f64>,
+    /// The baseline's value, for ratio bounds.
+    pub baseline: Option<f64>,
+    pub passed: bool,
+    /// Measured vs bound, in words.
+    pub message: String,
+}
