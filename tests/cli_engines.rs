@@ -165,23 +165,6 @@ fn try_against_a_dead_endpoint_exits_69() {
 }
 
 /// Processes whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(marker))
-                .unwrap_or(false)
-        })
-        .filter(|pid| {
-            !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true)
-        })
-        .collect()
-}
-
 #[test]
 fn ctrl_c_during_a_native_health_wait_kills_the_process_group() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -213,26 +196,20 @@ fn ctrl_c_during_a_native_health_wait_kills_the_process_group() {
         .spawn()
         .expect("kitt runs");
     let start = Instant::now();
-    while processes_with(&marker).is_empty() {
+    while common::processes_with(&marker).is_empty() {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "the fake engine never started"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("SIGINT");
-    let status = child.wait().expect("kitt exits");
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(common::interrupt(&mut child), Some(130));
     let start = Instant::now();
-    while !processes_with(&marker).is_empty() {
+    while !common::processes_with(&marker).is_empty() {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "engine processes left behind: {:?}",
-            processes_with(&marker)
+            common::processes_with(&marker)
         );
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -9,9 +9,8 @@ mod common;
 mod harness;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -24,66 +23,7 @@ use kitt::engine::runtime::docker::{LABEL_ENGINE, LABEL_OWNER, LABEL_RUN, connec
 use kitt::registry::Registry;
 use kitt::suite::model::{EngineSpec, RuntimeMode, Sampling};
 
-const LLAMA_IMAGE: &str = "kitt-test/llama-server:11434.0.0";
-const STALL_IMAGE: &str = "kitt-test/stall:1";
-
-/// Copies `binary` and every library `ldd` names into `root`, at the same paths.
-fn copy_with_libs(binary: &Path, at: &str, root: &Path) {
-    let dest = root.join(at.trim_start_matches('/'));
-    std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-    std::fs::copy(binary, &dest).expect("copy binary");
-    let ldd = Command::new("ldd").arg(binary).output().expect("ldd runs");
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let path = line
-            .split_whitespace()
-            .find(|w| w.starts_with('/'))
-            .map(PathBuf::from);
-        if let Some(lib) = path {
-            let target = root.join(lib.strip_prefix("/").expect("absolute"));
-            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-            std::fs::copy(&lib, &target).expect("copy library");
-        }
-    }
-}
-
-/// Builds the two test images once per test process.
-fn images() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("root");
-        copy_with_libs(&common::llama_server(), "/app/llama-server", &root);
-        copy_with_libs(Path::new("/bin/sh"), "/bin/sh", &root);
-        copy_with_libs(Path::new("/bin/sleep"), "/bin/sleep", &root);
-        let build = |tag: &str, entrypoint: &str| {
-            let dockerfile = dir
-                .path()
-                .join(format!("Dockerfile.{}", tag.replace(['/', ':'], "_")));
-            std::fs::write(
-                &dockerfile,
-                format!("FROM scratch\nCOPY root/ /\nENTRYPOINT {entrypoint}\n"),
-            )
-            .expect("write Dockerfile");
-            let out = Command::new("docker")
-                .args(["build", "-q", "-t", tag, "-f"])
-                .arg(&dockerfile)
-                .arg(dir.path())
-                .output()
-                .expect("docker build runs");
-            assert!(
-                out.status.success(),
-                "docker build {tag}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        build(LLAMA_IMAGE, r#"["/app/llama-server"]"#);
-        // A server that never becomes healthy: its arguments are ignored and it sleeps.
-        build(
-            STALL_IMAGE,
-            r#"["/bin/sh", "-c", "exec /bin/sleep 3600", "--"]"#,
-        );
-    });
-}
+use common::images::{LLAMA_IMAGE, STALL_IMAGE, images};
 
 async fn docker() -> Docker {
     connect("test", None).await.unwrap_or_else(|e| {
@@ -322,13 +262,7 @@ async fn ctrl_c_during_the_health_wait_removes_the_container() {
         eventually(Duration::from_secs(30), async || !find().await.is_empty()).await,
         "the container never appeared"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("SIGINT");
-    let status = child.wait().expect("kitt exits");
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(common::interrupt(&mut child), Some(130));
     assert!(
         find().await.is_empty(),
         "container left behind after Ctrl-C"

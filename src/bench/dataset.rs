@@ -88,6 +88,12 @@ fn error(name: &str, message: impl Into<String>) -> DatasetError {
 }
 
 impl DatasetSpec {
+    /// `None` for an empty path, which suites use to mean "the default dataset".
+    pub fn given(spec: &Option<DatasetSpec>) -> Option<&DatasetSpec> {
+        spec.as_ref()
+            .filter(|d| !matches!(d, DatasetSpec::Path(p) if p.trim().is_empty()))
+    }
+
     fn source(&self) -> DatasetSource {
         match self {
             DatasetSpec::Path(p) => DatasetSource {

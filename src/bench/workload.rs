@@ -129,7 +129,7 @@ impl Workload {
         params: &WorkloadParams,
         ctx: &BenchContext<'_>,
     ) -> Result<Workload, BenchError> {
-        let bodies = match &params.dataset {
+        let bodies = match DatasetSpec::given(&params.dataset) {
             Some(spec) => {
                 let ds = dataset::load(spec, &ctx.base_dir, &ctx.cache_dir).await?;
                 if ds.rows.is_empty() {

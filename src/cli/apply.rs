@@ -26,15 +26,22 @@ pub struct Args {
     /// Continue an interrupted or failed run, skipping legs it finished with the same spec.
     #[arg(long, value_name = "RUN", conflicts_with = "only")]
     resume: Option<String>,
+    #[command(flatten)]
+    run: RunFlags,
+}
+
+/// Flags of every command that applies a suite.
+#[derive(Debug, clap::Args)]
+pub struct RunFlags {
     /// Show what would run; start nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub dry_run: bool,
     /// The results store (default: $KITT_STORE, else kitt.db in the data directory).
     #[arg(long)]
-    store: Option<PathBuf>,
+    pub store: Option<PathBuf>,
     /// Plain timestamped progress lines even on a terminal.
     #[arg(long)]
-    plain: bool,
+    pub plain: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -45,9 +52,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         only: args.only,
         only_changed: args.only_changed,
         resume: args.resume,
-        dry_run: args.dry_run,
-        store: crate::store::default_path(args.store.as_deref()),
-        plain: args.plain,
+        dry_run: args.run.dry_run,
+        store: crate::store::default_path(args.run.store.as_deref()),
+        plain: args.run.plain,
     };
     run_request(&request)
 }

@@ -8,6 +8,7 @@ mod fingerprint;
 mod init;
 mod plan;
 mod results;
+mod run;
 mod schema;
 mod signals;
 mod test;
@@ -33,6 +34,9 @@ enum Command {
     Plan(plan::Args),
     /// Run a suite: every node, engines up and down, results stored, exit 0 when it held.
     Apply(apply::Args),
+    /// Run benchmarks or a suite's nodes on one engine from flags (a one-engine suite,
+    /// applied like `kitt apply`).
+    Run(run::Args),
     /// Read stored runs: list, show, compare, export.
     Results(results::Args),
     /// The nodes whose resolved spec changed since the suite's last successful run.
@@ -68,6 +72,7 @@ pub fn main() -> u8 {
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Results(args) => results::run(args),
+        Command::Run(args) => run::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Fingerprint(args) => fingerprint::run(args),
         Command::Schema(args) => schema::run(args),

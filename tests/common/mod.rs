@@ -2,6 +2,8 @@
 //! the real components (llama-server, the model, Docker) with their explicit skip switches.
 #![allow(dead_code)]
 
+pub mod images;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -177,4 +179,32 @@ pub fn llama_spec(extra_args: &[&str]) -> kitt::suite::model::EngineSpec {
     );
     spec.config.insert("threads".into(), serde_json::json!(2));
     spec
+}
+
+/// Live (not zombie) processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(marker))
+                .unwrap_or(false)
+        })
+        .filter(|pid| {
+            !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+        })
+        .collect()
+}
+
+/// Sends SIGINT to a child kitt and waits for it; its exit code.
+pub fn interrupt(child: &mut std::process::Child) -> Option<i32> {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    child.wait().expect("kitt exits").code()
 }

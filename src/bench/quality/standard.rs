@@ -42,7 +42,8 @@ pub struct StandardParams {
     #[serde(default)]
     #[schemars(range(max = 25))]
     pub few_shot: Option<u32>,
-    /// Items from a local file or another Hugging Face dataset instead of the published set.
+    /// Items from a local file or another Hugging Face dataset instead of the published set
+    /// (an empty path means the published set).
     #[serde(default)]
     pub dataset: Option<DatasetSpec>,
     /// How answers are scored.
@@ -421,9 +422,8 @@ pub async fn execute(
     if p.subjects.is_some() && standard != Standard::Mmlu {
         return Err(BenchError::Params("`subjects` applies to mmlu only".into()));
     }
-    let spec = p
-        .dataset
-        .clone()
+    let spec = DatasetSpec::given(&p.dataset)
+        .cloned()
         .unwrap_or_else(|| DatasetSpec::Source(standard.default_dataset()));
     let mut ds = dataset::load(&spec, &ctx.base_dir, &ctx.cache_dir).await?;
     ds.default_fields(standard.default_fields());

@@ -1,0 +1,572 @@
+//! `kitt apply`, `kitt run`, `kitt results`, `kitt diff` end to end, through the binary:
+//! the demo suite, a failing node followed by `run_if: always`, a breached assert, Ctrl-C
+//! leaving no engine process and keeping completed nodes, `--resume`, `diff` and
+//! `--only-changed`, and the real llama.cpp server natively and in Docker.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A store and a data directory of a test's own.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("kitt.db")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kitt"));
+        c.args(args)
+            .arg(format!("--store={}", self.store().display()))
+            .env("KITT_DATA_DIR", self.dir.path().join("data"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        c
+    }
+
+    fn kitt(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("kitt runs")
+    }
+
+    /// Writes a suite file into the test's directory.
+    fn suite(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write suite");
+        path.display().to_string()
+    }
+
+    fn show(&self, run: &str) -> Value {
+        let out = self.kitt(&["results", "show", run, "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The run id a finished `kitt apply` printed.
+fn run_id(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout);
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix("run ")
+                .and_then(|r| r.split_whitespace().next())
+        })
+        .unwrap_or_else(|| panic!("no run id in:\n{}", text(o)))
+        .to_string()
+}
+
+fn node<'a>(run: &'a Value, leg: &str) -> &'a Value {
+    run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["leg"] == leg)
+        .unwrap_or_else(|| panic!("no leg {leg} in {run}"))
+}
+
+fn metric(node: &Value, name: &str) -> f64 {
+    node["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .and_then(|m| m["value"].as_f64())
+        .unwrap_or_else(|| panic!("no metric {name} in {node}"))
+}
+
+#[test]
+fn the_demo_suite_runs_end_to_end_and_is_stored() {
+    let env = Env::new();
+    let out = env.kitt(&["apply", "suites/demo.yaml", "--plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for leg in [
+        "latency",
+        "load[concurrency=1]",
+        "load[concurrency=8]",
+        "throughput",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(leg) && l.contains("succeeded")),
+            "{stdout}"
+        );
+    }
+    let id = run_id(&out);
+    let run = env.show(&id);
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["suite"], "demo");
+    assert_eq!(run["nodes"].as_array().unwrap().len(), 5);
+    let latency = node(&run, "latency");
+    assert!(metric(latency, "ttft_p50_ms") >= 40.0);
+    assert_eq!(latency["asserts"].as_array().unwrap().len(), 2);
+    assert!(run["fingerprint"].as_str().unwrap().len() == 12);
+    assert!(run["ended_at"].as_f64().unwrap() > run["started_at"].as_f64().unwrap());
+    // Listed, shown for people, exported as CSV.
+    let list = env.kitt(&["results", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+    let show = env.kitt(&["results", "show", &id]);
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        shown.contains("ttft") && shown.contains("assert held"),
+        "{shown}"
+    );
+    let csv = env.kitt(&["results", "export", &id, "--format", "csv"]);
+    let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
+    let rows = reader.records().count();
+    assert!(rows > 100, "{rows} metric rows");
+}
+
+const TWO_ENGINES: &str = r#"
+apiVersion: kitt/v1
+kind: Suite
+metadata: {name: faults, version: 1.0.0}
+engines:
+  broken: {uses: simulator, config: {error_rate: 1.0}}
+  sim: {uses: simulator, config: {ttft: 5ms, itl: 1ms}}
+nodes:
+  - id: fails
+    benchmark: latency
+    engine: broken
+    params: {requests: 2, output_tokens: 2}
+  - id: cleanup
+    benchmark: latency
+    engine: sim
+    needs: [fails]
+    run_if: always
+    params: {requests: 2, output_tokens: 2}
+  - id: after
+    benchmark: latency
+    engine: sim
+    needs: [fails]
+    params: {requests: 2, output_tokens: 2}
+"#;
+
+#[test]
+fn a_failing_node_fails_the_run_but_run_if_always_still_runs() {
+    let env = Env::new();
+    let suite = env.suite("faults.yaml", TWO_ENGINES);
+    let out = env.kitt(&["apply", &suite, "--plain"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let run = env.show(&run_id(&out));
+    assert_eq!(run["status"], "failed");
+    assert_eq!(node(&run, "fails")["status"], "failed");
+    assert_eq!(node(&run, "cleanup")["status"], "succeeded");
+    assert_eq!(node(&run, "after")["status"], "skipped");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Failures:") && stdout.contains("no request succeeded"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_breached_assert_exits_1_and_says_measured_vs_bound() {
+    let env = Env::new();
+    let suite = env.suite(
+        "assert.yaml",
+        r#"
+apiVersion: kitt/v1
+kind: Suite
+metadata: {name: asserts, version: 1.0.0}
+engines:
+  sim: {uses: simulator, config: {ttft: 20ms, itl: 1ms}}
+nodes:
+  - id: latency
+    benchmark: latency
+    engine: sim
+    params: {requests: 3, output_tokens: 2}
+    assert: {ttft_p99_ms: {max: 5}, error_rate: {max: 0}}
+"#,
+    );
+    let out = env.kitt(&["apply", &suite, "--plain"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Breached asserts:"), "{stdout}");
+    assert!(
+        stdout.contains("ttft_p99_ms") && stdout.contains("> max 5"),
+        "{stdout}"
+    );
+    let run = env.show(&run_id(&out));
+    let asserts = node(&run, "latency")["asserts"].as_array().unwrap().clone();
+    assert_eq!(asserts[0]["passed"], false);
+    assert!(asserts[0]["measured"].as_f64().unwrap() >= 20.0);
+    assert_eq!(asserts[1]["passed"], true);
+}
+
+#[test]
+fn ratio_asserts_compare_with_the_last_successful_run() {
+    let env = Env::new();
+    let suite = |max_ratio: f64, ttft: &str| {
+        format!(
+            r#"
+apiVersion: kitt/v1
+kind: Suite
+metadata: {{name: ratio, version: 1.0.0}}
+engines:
+  sim: {{uses: simulator, config: {{ttft: {ttft}, itl: 1ms}}}}
+nodes:
+  - id: latency
+    benchmark: latency
+    engine: sim
+    params: {{requests: 3, output_tokens: 2}}
+    assert: {{ttft_p50_ms: {{max_ratio: {max_ratio}, baseline: last-success}}}}
+"#
+        )
+    };
+    // The first run has no baseline: the ratio is not checked, and says so.
+    let first = env.kitt(&[
+        "apply",
+        &env.suite("r.yaml", &suite(1.5, "20ms")),
+        "--plain",
+    ]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let run = env.show(&run_id(&first));
+    assert!(
+        node(&run, "latency")["asserts"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no baseline")
+    );
+    // Three times slower than the baseline breaches max_ratio 1.5.
+    let second = env.kitt(&[
+        "apply",
+        &env.suite("r.yaml", &suite(1.5, "60ms")),
+        "--plain",
+    ]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("over max_ratio 1.5"));
+}
+
+/// A run of a slow native "engine" would not do: this uses the real llama-server so that
+/// Ctrl-C is checked against a real process, found by a unique alias on its command line.
+#[test]
+fn ctrl_c_keeps_finished_nodes_stops_the_engine_and_resume_continues() {
+    if common::skipped("llama") {
+        return;
+    }
+    let env = Env::new();
+    let marker = format!("kitt-apply-{}", std::process::id());
+    let suite = env.suite(
+        "interrupt.yaml",
+        &format!(
+            r#"
+apiVersion: kitt/v1
+kind: Suite
+metadata: {{name: interrupt, version: 1.0.0}}
+engines:
+  local:
+    uses: llama.cpp
+    mode: native
+    model: {model}
+    args: [--alias, {marker}]
+    config: {{binary: {binary}, threads: 2}}
+nodes:
+  - id: quick
+    benchmark: latency
+    engine: local
+    params: {{requests: 2, input_tokens: 8, output_tokens: 4}}
+  - id: long
+    benchmark: latency
+    engine: local
+    needs: [quick]
+    params: {{requests: 400, input_tokens: 8, output_tokens: 64}}
+"#,
+            model = common::test_model().display(),
+            binary = common::llama_server().display(),
+        ),
+    );
+    let mut child = env
+        .command(&["apply", &suite, "--plain"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kitt runs");
+    // Wait until `quick` is stored and `long` is running, reading the store meanwhile.
+    let start = Instant::now();
+    let run = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the run never reached `long`"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let out = env.kitt(&["results", "show", "last", "--json"]);
+        if !out.status.success() {
+            continue;
+        }
+        let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let long_running = run["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["leg"] == "long" && n["status"] == "running");
+        if long_running {
+            break run;
+        }
+    };
+    assert_eq!(node(&run, "quick")["status"], "succeeded");
+    assert!(
+        !common::processes_with(&marker).is_empty(),
+        "llama-server runs"
+    );
+    assert_eq!(common::interrupt(&mut child), Some(130));
+    assert!(
+        common::processes_with(&marker).is_empty(),
+        "llama-server left behind: {:?}",
+        common::processes_with(&marker)
+    );
+    let id = run["id"].as_str().unwrap().to_string();
+    let after = env.show(&id);
+    assert_eq!(after["status"], "interrupted");
+    assert_eq!(node(&after, "quick")["status"], "succeeded");
+    assert!(
+        metric(node(&after, "quick"), "ttft_p50_ms") > 0.0,
+        "measurements kept"
+    );
+    assert_eq!(node(&after, "long")["status"], "cancelled");
+    let quick_started = node(&after, "quick")["started_at"].clone();
+
+    // Resume with a shorter `long`: a changed spec runs again, `quick` is kept as it was.
+    let shorter = std::fs::read_to_string(&suite)
+        .unwrap()
+        .replace("requests: 400", "requests: 2");
+    std::fs::write(&suite, shorter).unwrap();
+    let resumed = env.kitt(&["apply", &suite, "--resume", &id, "--plain"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed));
+    let done = env.show(&id);
+    assert_eq!(done["status"], "succeeded");
+    assert_eq!(
+        node(&done, "quick")["started_at"],
+        quick_started,
+        "not run again"
+    );
+    assert_eq!(node(&done, "long")["status"], "succeeded");
+    assert!(common::processes_with(&marker).is_empty());
+}
+
+const THREE_NODES: &str = r#"
+apiVersion: kitt/v1
+kind: Suite
+metadata: {name: gitops, version: 1.0.0}
+engines:
+  sim: {uses: simulator, config: {ttft: 2ms, itl: 1ms}}
+nodes:
+  - id: a
+    benchmark: latency
+    engine: sim
+    params: {requests: 2, output_tokens: 2}
+  - id: b
+    benchmark: throughput
+    engine: sim
+    needs: [a]
+    params: {requests: 4, concurrency: 2, output_tokens: 2}
+  - id: c
+    benchmark: latency
+    engine: sim
+    needs: [b]
+    params: {requests: 2, output_tokens: 2}
+"#;
+
+#[test]
+fn diff_and_only_changed_follow_the_edited_node_and_its_dependents() {
+    let env = Env::new();
+    let suite = env.suite("gitops.yaml", THREE_NODES);
+    let diff = env.kitt(&["diff", &suite]);
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "nothing ran yet: everything is new"
+    );
+    let first = env.kitt(&["apply", &suite, "--plain"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let clean = env.kitt(&["diff", &suite]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("no changes"));
+    // Edit b: b and c (which needs b) run again, a is reused.
+    env.suite(
+        "gitops.yaml",
+        &THREE_NODES.replace("concurrency: 2", "concurrency: 3"),
+    );
+    let diff = env.kitt(&["diff", &suite, "--json"]);
+    assert_eq!(diff.status.code(), Some(1));
+    let changes: Value = serde_json::from_slice(&diff.stdout).unwrap();
+    let changed: Vec<&str> = changes["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["leg"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["b"]);
+    let dry = env.kitt(&["apply", &suite, "--only-changed", "--dry-run"]);
+    let plan = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        plan.contains("skip a") && plan.contains("run  b") && plan.contains("run  c"),
+        "{plan}"
+    );
+    let second = env.kitt(&["apply", &suite, "--only-changed", "--plain"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let run = env.show(&run_id(&second));
+    assert_eq!(node(&run, "a")["status"], "reused");
+    assert_eq!(node(&run, "b")["status"], "succeeded");
+    assert_eq!(node(&run, "c")["status"], "succeeded");
+    assert!(
+        metric(node(&run, "a"), "requests") > 0.0,
+        "reused metrics are copied"
+    );
+    assert_eq!(env.kitt(&["diff", &suite]).status.code(), Some(0));
+    // The two runs compare node by node.
+    let first_id = run_id(&first);
+    let second_id = run_id(&second);
+    let cmp = env.kitt(&["results", "compare", &first_id, &second_id]);
+    assert!(cmp.status.success(), "{}", text(&cmp));
+    let shown = String::from_utf8_lossy(&cmp.stdout);
+    assert!(
+        shown.contains("ttft_p50_ms") && shown.contains("VERDICT"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn kitt_run_applies_a_one_engine_suite_from_flags() {
+    let env = Env::new();
+    let out = env.kitt(&[
+        "run",
+        "--engine",
+        "simulator",
+        "--config",
+        "ttft=3ms",
+        "--config",
+        "itl=1ms",
+        "-b",
+        "latency",
+        "-b",
+        "throughput",
+        "--plain",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = env.show(&run_id(&out));
+    assert_eq!(run["suite"], "run-simulator");
+    assert_eq!(node(&run, "throughput")["engine_uses"], "simulator");
+    let from_suite = env.kitt(&[
+        "run",
+        "-e",
+        "simulator",
+        "--suite",
+        "suites/demo.yaml",
+        "--dry-run",
+    ]);
+    assert_eq!(from_suite.status.code(), Some(0), "{}", text(&from_suite));
+    assert!(String::from_utf8_lossy(&from_suite.stdout).contains("load[concurrency=8]"));
+}
+
+fn llama_suite(env: &Env, docker: bool) -> String {
+    let engine = if docker {
+        format!(
+            "uses: llama.cpp\n    mode: docker\n    image: {}\n    model: {}\n    args: [--threads, \"2\"]",
+            common::images::LLAMA_IMAGE,
+            common::test_model().display()
+        )
+    } else {
+        format!(
+            "uses: llama.cpp\n    mode: native\n    model: {}\n    config: {{binary: {}, threads: 2}}",
+            common::test_model().display(),
+            common::llama_server().display()
+        )
+    };
+    let gsm8k =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/gsm8k/test-first50.jsonl");
+    env.suite(
+        "llama.yaml",
+        &format!(
+            r#"
+apiVersion: kitt/v1
+kind: Suite
+metadata: {{name: llama, version: 1.0.0}}
+engines:
+  local:
+    {engine}
+defaults:
+  warmup: {{requests: 1}}
+nodes:
+  - id: latency
+    benchmark: latency
+    engine: local
+    params: {{requests: 3, input_tokens: 16, output_tokens: 8}}
+    assert: {{error_rate: {{max: 0}}}}
+  - id: gsm8k
+    benchmark: gsm8k
+    engine: local
+    needs: [latency]
+    params: {{dataset: {gsm8k}, limit: 2, few_shot: 1, max_tokens: 48, concurrency: 1}}
+"#,
+            gsm8k = gsm8k.display()
+        ),
+    )
+}
+
+#[test]
+fn a_suite_on_the_real_llama_server_natively() {
+    if common::skipped("llama") {
+        return;
+    }
+    let env = Env::new();
+    let suite = llama_suite(&env, false);
+    let out = env.kitt(&["apply", &suite, "--plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = env.show(&run_id(&out));
+    assert_eq!(
+        node(&run, "latency")["model"],
+        common::test_model().display().to_string()
+    );
+    assert_eq!(metric(node(&run, "latency"), "output_tokens_mean"), 8.0);
+    assert_eq!(metric(node(&run, "gsm8k"), "scored"), 2.0);
+}
+
+#[test]
+fn a_suite_on_the_real_llama_server_in_docker() {
+    if common::skipped("docker") {
+        return;
+    }
+    common::images::images();
+    let env = Env::new();
+    let suite = llama_suite(&env, true);
+    let out = env.kitt(&["apply", &suite, "--plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = env.show(&run_id(&out));
+    let latency = node(&run, "latency");
+    assert_eq!(latency["image"], common::images::LLAMA_IMAGE);
+    assert!(
+        latency["image_digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{latency}"
+    );
+    assert_eq!(metric(node(&run, "gsm8k"), "scored"), 2.0);
+    // Every container of the run is gone.
+    let ps = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label=kitt.run={}", run["id"].as_str().unwrap()))
+        .output()
+        .expect("docker ps");
+    assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty());
+}
