@@ -248,10 +248,10 @@ nodes:
             .unwrap()
             .contains("no baseline")
     );
-    // Three times slower than the baseline breaches max_ratio 1.5.
+    // Fifteen times slower than the baseline breaches max_ratio 1.5 whatever the noise.
     let second = env.kitt(&[
         "apply",
-        &env.suite("r.yaml", &suite(1.5, "60ms")),
+        &env.suite("r.yaml", &suite(1.5, "300ms")),
         "--plain",
     ]);
     assert_eq!(second.status.code(), Some(1), "{}", text(&second));
