@@ -6,6 +6,7 @@ pub mod compare;
 pub mod engine;
 pub mod exit;
 pub mod fingerprint;
+pub mod plugin;
 pub mod registry;
 pub mod report;
 pub mod runner;

@@ -54,13 +54,7 @@ impl Env {
     }
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::text;
 
 /// The run id a finished `kitt apply` printed.
 fn run_id(o: &Output) -> String {

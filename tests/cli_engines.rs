@@ -17,13 +17,7 @@ fn kitt(args: &[&str]) -> Output {
         .expect("kitt runs")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::text;
 
 #[test]
 fn list_shows_every_builtin_with_modes_and_availability() {

@@ -33,6 +33,11 @@ fn templates_schema_is_current() {
 }
 
 #[test]
+fn plugin_schema_is_current() {
+    check("plugin.schema.json", kitt::plugin::generate_schema());
+}
+
+#[test]
 fn schemas_are_draft_07() {
     let schema: serde_json::Value =
         serde_json::from_str(kitt::suite::schema::SUITE_SCHEMA).unwrap();

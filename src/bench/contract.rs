@@ -19,7 +19,7 @@ use crate::registry::{BenchmarkInfo, Direction, Registered};
 use crate::suite::model::{Sampling, Warmup};
 
 /// How a registered benchmark executes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub enum Driver {
     /// Static facts only (test fixtures): running it is an error.
     #[default]
@@ -33,6 +33,8 @@ pub enum Driver {
     Memory,
     Quality(quality::Standard),
     Custom,
+    /// A benchmark plugin (a subprocess speaking the plugin protocol).
+    Plugin(Arc<crate::plugin::PluginRef>),
 }
 
 /// What a benchmark gets to work with.
@@ -47,6 +49,8 @@ pub struct BenchContext<'a> {
     pub base_dir: PathBuf,
     /// Downloaded datasets are kept here.
     pub cache_dir: PathBuf,
+    /// Logs of this run (plugin stderr) go here.
+    pub run_dir: PathBuf,
     /// Progress lines for people.
     pub progress: Progress,
     /// Requests or items done so far, and how many there will be, for progress bars.
@@ -200,7 +204,7 @@ pub async fn run(
     let info = &entry.info;
     check_params(entry, params)?;
     let started = Instant::now();
-    let warmup = if info.driver == Driver::WarmupAnalysis {
+    let warmup = if matches!(info.driver, Driver::WarmupAnalysis) {
         WarmupSummary {
             skipped: Some("warmup_analysis measures the cold start itself".into()),
             ..WarmupSummary::default()
@@ -208,7 +212,7 @@ pub async fn run(
     } else {
         warm_up(ctx, params).await
     };
-    let outcome = execute(info.driver, &info.name, ctx, params).await?;
+    let outcome = execute(&info.driver, &info.name, ctx, params).await?;
     Ok(assemble(info, outcome, warmup, started.elapsed()))
 }
 
@@ -240,7 +244,7 @@ fn check_params(entry: &Registered<BenchmarkInfo>, params: &Value) -> Result<(),
 }
 
 async fn execute(
-    driver: Driver,
+    driver: &Driver,
     name: &str,
     ctx: &BenchContext<'_>,
     params: &Value,
@@ -256,8 +260,9 @@ async fn execute(
         Driver::WarmupAnalysis => performance::warmup_analysis::execute(ctx, params).await,
         Driver::LongContext => performance::long_context::execute(ctx, params).await,
         Driver::Memory => performance::memory::execute(ctx, params).await,
-        Driver::Quality(standard) => quality::standard::execute(standard, ctx, params).await,
+        Driver::Quality(standard) => quality::standard::execute(*standard, ctx, params).await,
         Driver::Custom => quality::custom::execute(ctx, params).await,
+        Driver::Plugin(plugin) => crate::plugin::benchmark::execute(plugin, ctx, params).await,
     }
 }
 

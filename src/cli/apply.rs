@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::registry::Registry;
 use crate::runner::{ApplyRequest, apply};
 use crate::suite::params::Override;
 
@@ -65,6 +64,6 @@ pub fn run_request(request: &ApplyRequest) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let registry = Arc::new(Registry::with_builtins());
+    let registry = Arc::new(super::registry_for(Some(&request.suite_path)));
     runtime.block_on(apply(request, registry, super::signals::interrupted()))
 }

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::exit;
-use crate::registry::Registry;
 use crate::runner::{prepare, selection};
 use crate::store::Store;
 use crate::suite::diagnostics;
@@ -28,7 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let registry = Registry::with_builtins();
+    let registry = super::registry_for(Some(&args.suite));
     let validation = validate_file(&args.suite, &registry, &args.params, Unset::Error);
     let text = diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
     std::io::stderr().write_all(text.as_bytes())?;

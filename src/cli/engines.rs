@@ -86,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let registry = Registry::with_builtins();
+    let registry = super::registry_for(None);
     match args.command {
         Sub::List { json } => runtime.block_on(list(&registry, json)),
         Sub::Check(engine) => runtime.block_on(check(&registry, &engine)),

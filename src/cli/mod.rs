@@ -7,6 +7,7 @@ mod engines;
 mod fingerprint;
 mod init;
 mod plan;
+mod plugin;
 mod results;
 mod run;
 mod schema;
@@ -24,6 +25,9 @@ use crate::exit;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Look for plugins in this directory too (repeatable; also `KITT_PLUGIN_DIR`).
+    #[arg(long, global = true, value_name = "DIR")]
+    plugin_dir: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +47,8 @@ enum Command {
     Diff(diff::Args),
     /// This machine's hardware fingerprint, as stored with every run.
     Fingerprint(fingerprint::Args),
+    /// List, check, install, remove and scaffold plugins.
+    Plugin(plugin::Args),
     /// Print a JSON Schema.
     Schema(schema::Args),
     /// Write a starter suite.
@@ -51,6 +57,16 @@ enum Command {
     Engines(engines::Args),
     /// List and show benchmarks, or run one against one engine.
     Test(test::Args),
+}
+
+/// The registry for a suite: the built-ins and the plugins found for it. Plugins that cannot
+/// be registered are reported on stderr and left out.
+pub(crate) fn registry_for(suite: Option<&std::path::Path>) -> crate::registry::Registry {
+    let (registry, problems) = crate::plugin::discovery::load_registry(suite);
+    for p in problems {
+        eprintln!("warning: {p}");
+    }
+    registry
 }
 
 /// Runs kitt with the process arguments and returns the exit code.
@@ -67,6 +83,7 @@ pub fn main() -> u8 {
             return code;
         }
     };
+    crate::plugin::discovery::set_extra_dirs(cli.plugin_dir.clone());
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
@@ -75,6 +92,7 @@ pub fn main() -> u8 {
         Command::Run(args) => run::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Fingerprint(args) => fingerprint::run(args),
+        Command::Plugin(args) => plugin::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Init(args) => init::run(args),
         Command::Engines(args) => engines::run(args),

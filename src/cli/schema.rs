@@ -9,6 +9,8 @@ enum Which {
     Suite,
     /// Node-template files (`kind: NodeTemplates`) for `include:`.
     Templates,
+    /// Plugin manifests (`plugin.toml`).
+    Plugin,
 }
 
 #[derive(Debug, clap::Args)]
@@ -22,6 +24,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let text = match args.which {
         Which::Suite => schema::SUITE_SCHEMA,
         Which::Templates => schema::TEMPLATES_SCHEMA,
+        Which::Plugin => crate::plugin::PLUGIN_SCHEMA,
     };
     print!("{text}");
     Ok(exit::OK)

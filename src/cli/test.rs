@@ -72,7 +72,7 @@ struct RunArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let registry = Registry::with_builtins();
+    let registry = super::registry_for(None);
     match args.command {
         Sub::List { category, json } => list(&registry, category.as_deref(), json),
         Sub::Show { name, json } => show(&registry, &name, json),
@@ -325,6 +325,7 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
         cache_dir: bench::dataset::cache_dir(),
         progress: Arc::new(|line: &str| eprintln!("  {line}")),
         tally: Arc::default(),
+        run_dir: start.run_dir.clone(),
     };
     let outcome = bench::run(entry, &ctx, &params).await;
     engine.cleanup().await;

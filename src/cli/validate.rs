@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::exit;
-use crate::registry::Registry;
 use crate::suite::diagnostics::{self, Format, JsonDiagnostic};
 use crate::suite::params::Override;
 use crate::suite::validate::{Unset, Validation, validate_file};
@@ -42,11 +41,11 @@ struct JsonFile<'a> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let registry = Registry::with_builtins();
     let results: Vec<(PathBuf, Validation)> = args
         .files
         .iter()
         .map(|f| {
+            let registry = super::registry_for(Some(f));
             (
                 f.clone(),
                 validate_file(f, &registry, &args.params, Unset::Allowed),

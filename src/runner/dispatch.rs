@@ -394,6 +394,7 @@ impl Dispatcher<'_> {
         let sink = self.progress.sink(&leg.id);
         let base_dir = self.setup.base_dir.clone();
         let cache_dir = self.setup.cache_dir.clone();
+        let run_dir = self.setup.start.run_dir.clone();
         tasks.spawn(async move {
             let image_digest = engine.image_digest().await;
             let ctx = BenchContext {
@@ -404,6 +405,7 @@ impl Dispatcher<'_> {
                 cache_dir,
                 progress: sink,
                 tally,
+                run_dir,
             };
             let (result, attempts) = run_with_retries(&registry, &leg, &ctx, &params).await;
             Event::LegDone(

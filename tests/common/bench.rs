@@ -53,6 +53,7 @@ pub async fn run_with(
         cache_dir: base.join("cache"),
         progress: Arc::new(|line: &str| eprintln!("{line}")),
         tally: Arc::default(),
+        run_dir: base.join("run"),
     };
     kitt::bench::run(entry, &ctx, &params).await
 }

@@ -208,3 +208,12 @@ pub fn interrupt(child: &mut std::process::Child) -> Option<i32> {
     .expect("SIGINT");
     child.wait().expect("kitt exits").code()
 }
+
+/// A finished command's stdout and stderr together, for assertion messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -1,0 +1,403 @@
+//! `kitt plugin list | check DIR | install PATH|GIT_URL | remove NAME | new NAME`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::exit;
+use crate::plugin::discovery::{Discovered, discover, installed_dir, plugin_dirs, register};
+use crate::plugin::manifest::{Kind, Manifest, Runtime};
+use crate::plugin::subprocess::PluginProcess;
+use crate::registry::Registry;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Every plugin found: name, kind, version, runtime, where, and whether it registers.
+    List {
+        /// Also look beside this suite (`.kitt/plugins/`).
+        #[arg(long)]
+        suite: Option<PathBuf>,
+    },
+    /// For plugin authors' CI: lint the manifest, register it, run the handshake and a
+    /// `describe` round trip.
+    Check { dir: PathBuf },
+    /// Validate a plugin directory (or a git URL) and copy it into kitt's data directory.
+    Install {
+        /// A directory, or a git URL (cloned with `git clone --depth 1`).
+        source: String,
+        /// Replace an installed plugin of the same name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove an installed plugin.
+    Remove { name: String },
+    /// Write a new plugin directory to start from.
+    New {
+        name: String,
+        #[arg(long, value_parser = ["benchmark"], default_value = "benchmark")]
+        kind: String,
+        #[arg(long, value_parser = ["subprocess"], default_value = "subprocess")]
+        runtime: String,
+    },
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    match args.command {
+        Sub::List { suite } => list(suite.as_deref()),
+        Sub::Check { dir } => check(&dir),
+        Sub::Install { source, force } => install(&source, force),
+        Sub::Remove { name } => remove(&name),
+        Sub::New {
+            name,
+            kind: _,
+            runtime: _,
+        } => scaffold(&name),
+    }
+}
+
+fn runtime_name(m: &Manifest) -> &'static str {
+    match m.runtime {
+        Runtime::Subprocess { .. } => "subprocess",
+        Runtime::Wasm { .. } => "wasm",
+        Runtime::Templates => "templates",
+    }
+}
+
+fn list(suite: Option<&Path>) -> anyhow::Result<u8> {
+    let mut registry = Registry::with_builtins();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<20} {:<10} {:<9} {:<11} {:<8} SOURCE",
+        "PLUGIN", "KIND", "VERSION", "RUNTIME", "STATUS"
+    )?;
+    for found in discover(&plugin_dirs(suite)) {
+        let status = match register(&mut registry, &found) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        match &found.manifest {
+            Ok(m) => writeln!(
+                out,
+                "{:<20} {:<10} {:<9} {:<11} {:<8} {}",
+                m.name,
+                format!("{:?}", m.kind).to_lowercase(),
+                m.version,
+                runtime_name(m),
+                if status == "ok" { "ok" } else { "ERROR" },
+                found.dir.display()
+            )?,
+            Err(_) => writeln!(
+                out,
+                "{:<20} {:<10} {:<9} {:<11} {:<8} {}",
+                "?",
+                "?",
+                "?",
+                "?",
+                "ERROR",
+                found.dir.display()
+            )?,
+        }
+        if status != "ok" {
+            writeln!(out, "  {status}")?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Lints, registers and (for subprocess plugins) talks to the plugin in `dir`.
+fn check(dir: &Path) -> anyhow::Result<u8> {
+    let manifest = match Manifest::load(dir) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::FAILED);
+        }
+    };
+    println!(
+        "manifest: ok ({} {} {})",
+        manifest.name,
+        manifest.version,
+        runtime_name(&manifest)
+    );
+    let found = Discovered {
+        dir: dir.to_path_buf(),
+        manifest: Ok(manifest.clone()),
+    };
+    if let Err(e) = register(&mut Registry::with_builtins(), &found) {
+        eprintln!("error: {e}");
+        return Ok(exit::FAILED);
+    }
+    println!("registration: ok");
+    if let Runtime::Subprocess { .. } = manifest.runtime {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let logs = tempfile::tempdir().context("cannot create a log directory")?;
+        let outcome: Result<serde_json::Value, String> = runtime.block_on(async {
+            let mut p = PluginProcess::start(dir, &manifest, logs.path())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("handshake: ok (features: {})", p.features.join(", "));
+            let described = p
+                .call(
+                    "describe",
+                    serde_json::json!({}),
+                    Duration::from_secs(10),
+                    None,
+                )
+                .await
+                .map_err(|e| e.to_string());
+            p.stop().await;
+            described
+        });
+        match outcome {
+            Ok(d) => {
+                if manifest.kind == Kind::Benchmark
+                    && let (Some(declared), Some(described)) = (
+                        manifest
+                            .benchmark
+                            .as_ref()
+                            .map(|b| b.metrics.keys().cloned().collect::<Vec<_>>()),
+                        d.get("metrics")
+                            .and_then(|m| m.as_object())
+                            .map(|m| m.keys().cloned().collect::<Vec<_>>()),
+                    )
+                {
+                    let mut a = declared;
+                    let mut b = described;
+                    a.sort();
+                    b.sort();
+                    if a != b {
+                        eprintln!(
+                            "error: `describe` lists metrics {b:?}, the manifest declares {a:?}"
+                        );
+                        return Ok(exit::FAILED);
+                    }
+                }
+                println!("describe: ok");
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::FAILED);
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Copies `from` into `to`, refusing symlinks and anything that is not a file or directory.
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let name = entry.file_name();
+        if name == ".git" {
+            continue;
+        }
+        let target = to.join(&name);
+        if kind.is_symlink() {
+            bail!(
+                "{} is a symbolic link; plugins are installed without links so nothing points outside them",
+                entry.path().display()
+            );
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        } else {
+            bail!(
+                "{} is neither a file nor a directory",
+                entry.path().display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn install(source: &str, force: bool) -> anyhow::Result<u8> {
+    let clone;
+    let dir = if source.contains("://") || source.starts_with("git@") {
+        clone = tempfile::tempdir()?;
+        let status = std::process::Command::new("git")
+            .args(["clone", "--depth", "1", source])
+            .arg(clone.path().join("src"))
+            .status()
+            .context("cannot run git")?;
+        if !status.success() {
+            bail!("git clone {source} failed");
+        }
+        clone.path().join("src")
+    } else {
+        PathBuf::from(source)
+    };
+    let manifest = match Manifest::load(&dir) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::FAILED);
+        }
+    };
+    let found = Discovered {
+        dir: dir.clone(),
+        manifest: Ok(manifest.clone()),
+    };
+    if let Err(e) = register(&mut Registry::with_builtins(), &found) {
+        eprintln!("error: {e}");
+        return Ok(exit::FAILED);
+    }
+    let target = installed_dir().join(&manifest.name);
+    if target.exists() {
+        if !force {
+            eprintln!(
+                "error: plugin `{}` is already installed at {}; pass --force to replace it",
+                manifest.name,
+                target.display()
+            );
+            return Ok(exit::FAILED);
+        }
+        std::fs::remove_dir_all(&target)?;
+    }
+    let staging = installed_dir().join(format!(".installing-{}", manifest.name));
+    let _ = std::fs::remove_dir_all(&staging);
+    if let Err(e) = copy_tree(&dir, &staging) {
+        let _ = std::fs::remove_dir_all(&staging);
+        eprintln!("error: {e:#}");
+        return Ok(exit::FAILED);
+    }
+    std::fs::rename(&staging, &target)?;
+    println!(
+        "installed {} {} at {}",
+        manifest.name,
+        manifest.version,
+        target.display()
+    );
+    Ok(exit::OK)
+}
+
+fn remove(name: &str) -> anyhow::Result<u8> {
+    let target = installed_dir().join(name);
+    if name.contains(['/', '\\']) || name.starts_with('.') || !target.join("plugin.toml").is_file()
+    {
+        eprintln!(
+            "error: no installed plugin `{name}` in {} (see `kitt plugin list`)",
+            installed_dir().display()
+        );
+        return Ok(exit::FAILED);
+    }
+    std::fs::remove_dir_all(&target)
+        .with_context(|| format!("cannot remove {}", target.display()))?;
+    println!("removed {name}");
+    Ok(exit::OK)
+}
+
+const SCAFFOLD_MANIFEST: &str = r#"manifest_version = 1
+name = "NAME"
+kind = "benchmark"
+version = "0.1.0"
+description = "What NAME measures"
+kitt = ">=0.1"
+params_schema = "params.schema.json"
+
+[runtime]
+type = "subprocess"
+command = ["python3", "plugin.py"]
+startup_timeout = "10s"
+
+[benchmark]
+category = "quality_custom"
+outputs = ["score"]
+
+[benchmark.metrics]
+score = { unit = "ratio", direction = "higher" }
+"#;
+
+const SCAFFOLD_SCHEMA: &str = r#"{
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "prompt": {"type": "string", "default": "Say hello."}
+  }
+}
+"#;
+
+const SCAFFOLD_PLUGIN: &str = r#"#!/usr/bin/env python3
+"""A kitt benchmark plugin: JSON-RPC 2.0, one message per line on stdin/stdout."""
+import json
+import sys
+
+
+def send(message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def call_host(method, params, ids=iter(range(1, 1 << 30))):
+    """Asks the host (kitt) something, e.g. `generate` on the node's engine."""
+    request_id = "p%d" % next(ids)
+    send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+    while True:
+        reply = json.loads(sys.stdin.readline())
+        if reply.get("id") == request_id:
+            if "error" in reply:
+                raise RuntimeError(reply["error"]["message"])
+            return reply["result"]
+
+
+def run(params):
+    answer = call_host("generate", {"prompt": params.get("prompt", "Say hello."), "max_tokens": 16})
+    score = 1.0 if answer["text"].strip() else 0.0
+    return {"passed": True, "metrics": {"score": score}, "outputs": {"score": score}}
+
+
+for line in sys.stdin:
+    message = json.loads(line)
+    method, request_id = message.get("method"), message.get("id")
+    if method == "initialize":
+        send({"jsonrpc": "2.0", "id": request_id, "result": {"protocol_version": 1, "features": ["run", "describe"]}})
+    elif method == "describe":
+        send({"jsonrpc": "2.0", "id": request_id, "result": {"metrics": {"score": {"unit": "ratio", "direction": "higher"}}}})
+    elif method == "run":
+        send({"jsonrpc": "2.0", "id": request_id, "result": run(message["params"]["params"])})
+    elif method == "shutdown":
+        break
+"#;
+
+fn scaffold(name: &str) -> anyhow::Result<u8> {
+    let dir = PathBuf::from(name);
+    if dir.exists() {
+        eprintln!(
+            "error: {} exists; choose another name or remove it",
+            dir.display()
+        );
+        return Ok(exit::FAILED);
+    }
+    let plugin_name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(name)
+        .to_lowercase();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("plugin.toml"),
+        SCAFFOLD_MANIFEST.replace("NAME", &plugin_name),
+    )?;
+    std::fs::write(dir.join("params.schema.json"), SCAFFOLD_SCHEMA)?;
+    std::fs::write(dir.join("plugin.py"), SCAFFOLD_PLUGIN)?;
+    println!(
+        "wrote {0}/plugin.toml, {0}/params.schema.json and {0}/plugin.py; try `kitt plugin check {0}`",
+        dir.display()
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,491 @@
+//! The subprocess transport: the plugin runs in its own process group with a cleared
+//! environment, speaks newline-delimited JSON-RPC on stdin/stdout, writes stderr to the run
+//! directory; every call has a deadline, and a plugin that times out, crashes or writes
+//! garbage is killed (group, TERM then KILL) and reported with its last stderr lines.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::manifest::{Manifest, Runtime};
+use super::protocol::{self, Message, RpcError};
+use crate::bench::BenchContext;
+use crate::engine::generation::{Endpoint, GenerationRequest};
+
+/// The longest line a plugin may write (a longer one is a flood, and fatal).
+const MAX_LINE: usize = 16 * 1024 * 1024;
+/// Grace between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(2);
+/// Handshake deadline when the manifest sets none.
+const DEFAULT_STARTUP: Duration = Duration::from_secs(10);
+
+/// Why a plugin call failed. Every variant names the plugin; the plugin's faults carry its
+/// last stderr lines.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin `{plugin}` could not start: {reason}")]
+    Start { plugin: String, reason: String },
+    #[error("plugin `{plugin}` did not answer `{method}` within {after:?}; it was stopped{stderr}")]
+    Timeout {
+        plugin: String,
+        method: String,
+        after: Duration,
+        stderr: String,
+    },
+    #[error(
+        "plugin `{plugin}` broke the protocol during `{method}`: {reason}; it was stopped{stderr}"
+    )]
+    Protocol {
+        plugin: String,
+        method: String,
+        reason: String,
+        stderr: String,
+    },
+    #[error("plugin `{plugin}` exited during `{method}` ({status}){stderr}")]
+    Exited {
+        plugin: String,
+        method: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("plugin `{plugin}` reported a {} error in `{method}`: {}", error.kind(), error.message)]
+    Reported {
+        plugin: String,
+        method: String,
+        error: RpcError,
+    },
+}
+
+/// A running plugin process.
+pub struct PluginProcess {
+    name: String,
+    child: Child,
+    pgid: Pid,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<Result<String, String>>,
+    stderr_path: PathBuf,
+    next_id: u64,
+    /// Raw metric samples the plugin sent (`sample` notifications).
+    pub samples: Vec<(String, f64)>,
+    /// Features the plugin declared in its handshake.
+    pub features: Vec<String>,
+}
+
+/// Reads stdout into lines, refusing floods.
+async fn read_lines(
+    mut out: tokio::process::ChildStdout,
+    tx: mpsc::Sender<Result<String, String>>,
+) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match out.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Only the new bytes can hold a newline; earlier ones were searched already.
+        let searched = buf.len();
+        buf.extend_from_slice(&chunk[..n]);
+        let mut start = 0;
+        let mut from = searched;
+        while let Some(pos) = buf[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| p + from)
+        {
+            let text = String::from_utf8_lossy(&buf[start..pos]).trim().to_string();
+            if !text.is_empty() && tx.send(Ok(text)).await.is_err() {
+                return;
+            }
+            start = pos + 1;
+            from = start;
+        }
+        buf.drain(..start);
+        if buf.len() > MAX_LINE {
+            let _ = tx
+                .send(Err(format!(
+                    "it wrote more than {} MiB without a newline",
+                    MAX_LINE >> 20
+                )))
+                .await;
+            return;
+        }
+    }
+}
+
+impl PluginProcess {
+    /// Starts the plugin in `dir` and completes the `initialize` handshake.
+    pub async fn start(
+        dir: &Path,
+        manifest: &Manifest,
+        log_dir: &Path,
+    ) -> Result<PluginProcess, PluginError> {
+        let name = manifest.name.clone();
+        let fail = |reason: String| PluginError::Start {
+            plugin: name.clone(),
+            reason,
+        };
+        let Runtime::Subprocess {
+            command,
+            startup_timeout,
+            env,
+        } = &manifest.runtime
+        else {
+            return Err(fail("it is not a subprocess plugin".into()));
+        };
+        let program = &command[0];
+        let program_path = if program.contains('/') {
+            dir.join(program)
+        } else {
+            PathBuf::from(program)
+        };
+        std::fs::create_dir_all(log_dir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", log_dir.display())))?;
+        let stderr_path = log_dir.join(format!("plugin-{name}.stderr.log"));
+        let stderr = std::fs::File::create(&stderr_path)
+            .map_err(|e| fail(format!("cannot create {}: {e}", stderr_path.display())))?;
+        let cookie = format!(
+            "{:016x}",
+            crate::bench::workload::mix(std::process::id() as u64, now_nanos())
+        );
+        let mut cmd = tokio::process::Command::new(&program_path);
+        cmd.args(&command[1..])
+            .current_dir(dir)
+            .env_clear()
+            .envs(
+                ["PATH", "LANG", "HOME"]
+                    .iter()
+                    .chain(env.iter().map(String::as_str).collect::<Vec<_>>().iter())
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
+            )
+            .env("KITT_PLUGIN_COOKIE", &cookie)
+            .env("KITT_PLUGIN_DIR", dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| fail(format!("cannot run `{}`: {e}", program_path.display())))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| fail("it exited before kitt could see it".into()))?;
+        let stdin = child.stdin.take().ok_or_else(|| fail("no stdin".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| fail("no stdout".into()))?;
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(read_lines(stdout, tx));
+        let mut process = PluginProcess {
+            name,
+            child,
+            pgid: Pid::from_raw(pid as i32),
+            stdin,
+            lines: rx,
+            stderr_path,
+            next_id: 1,
+            samples: Vec::new(),
+            features: Vec::new(),
+        };
+        let deadline = startup_timeout.map_or(DEFAULT_STARTUP, |d| d.0);
+        let id = process.take_id();
+        let answer = process
+            .exchange(
+                Message::initialize(id, &process.name.clone()),
+                "initialize",
+                deadline,
+                None,
+            )
+            .await?;
+        match protocol::check_handshake(&answer) {
+            Ok(features) => process.features = features,
+            Err(reason) => return Err(process.broken("initialize", reason).await),
+        }
+        Ok(process)
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// The last lines the plugin wrote to stderr, formatted for an error message.
+    fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(10)..];
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n  its last stderr lines ({}):\n    {}",
+                self.stderr_path.display(),
+                tail.join("\n    ")
+            )
+        }
+    }
+
+    /// Kills the group and builds the protocol error.
+    async fn broken(&mut self, method: &str, reason: String) -> PluginError {
+        self.kill().await;
+        PluginError::Protocol {
+            plugin: self.name.clone(),
+            method: method.into(),
+            reason,
+            stderr: self.stderr_tail(),
+        }
+    }
+
+    /// Calls `method` and waits for its answer until `deadline`, serving the plugin's own
+    /// requests (`generate` on the node's engine) and notifications meanwhile.
+    pub async fn call(
+        &mut self,
+        method: &str,
+        params: Value,
+        deadline: Duration,
+        host: Option<&BenchContext<'_>>,
+    ) -> Result<Value, PluginError> {
+        let id = self.take_id();
+        self.exchange(Message::request(id, method, params), method, deadline, host)
+            .await
+    }
+
+    async fn exchange(
+        &mut self,
+        request: Message,
+        method: &str,
+        deadline: Duration,
+        host: Option<&BenchContext<'_>>,
+    ) -> Result<Value, PluginError> {
+        let id = request.id.clone();
+        if let Err(e) = self.send(&request).await {
+            return Err(self.exited(method, &e).await);
+        }
+        let until = Instant::now() + deadline;
+        loop {
+            let line = match tokio::time::timeout_at(until, self.lines.recv()).await {
+                Err(_) => {
+                    self.kill().await;
+                    return Err(PluginError::Timeout {
+                        plugin: self.name.clone(),
+                        method: method.into(),
+                        after: deadline,
+                        stderr: self.stderr_tail(),
+                    });
+                }
+                Ok(None) => return Err(self.exited(method, "stdout closed").await),
+                Ok(Some(Err(reason))) => return Err(self.broken(method, reason).await),
+                Ok(Some(Ok(line))) => line,
+            };
+            let msg: Message = match serde_json::from_str(&line) {
+                Ok(m) => m,
+                Err(_) => {
+                    let preview: String = line.chars().take(120).collect();
+                    return Err(self
+                        .broken(
+                            method,
+                            format!("it wrote something that is not JSON-RPC: `{preview}`"),
+                        )
+                        .await);
+                }
+            };
+            if let Some(m) = msg.method.clone() {
+                self.serve(&m, msg, host).await;
+                continue;
+            }
+            if msg.id != id {
+                return Err(self
+                    .broken(
+                        method,
+                        format!("it answered request {:?}, not {:?}", msg.id, id),
+                    )
+                    .await);
+            }
+            return match (msg.result, msg.error) {
+                (_, Some(error)) => Err(PluginError::Reported {
+                    plugin: self.name.clone(),
+                    method: method.into(),
+                    error,
+                }),
+                (Some(result), None) => Ok(result),
+                (None, None) => Ok(Value::Null),
+            };
+        }
+    }
+
+    async fn send(&mut self, m: &Message) -> Result<(), String> {
+        let mut line = serde_json::to_vec(m).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        self.stdin
+            .write_all(&line)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.stdin.flush().await.map_err(|e| e.to_string())
+    }
+
+    /// The plugin's requests and notifications during a call.
+    async fn serve(&mut self, method: &str, msg: Message, host: Option<&BenchContext<'_>>) {
+        let params = msg.params.unwrap_or(Value::Null);
+        match method {
+            "log" => {
+                let text = params.get("message").and_then(Value::as_str).unwrap_or("");
+                if let Some(h) = host {
+                    h.say(&format!("[{}] {text}", self.name));
+                }
+            }
+            "progress" => {
+                if let Some(h) = host {
+                    let done = params.get("done").and_then(Value::as_u64).unwrap_or(0);
+                    let total = params.get("total").and_then(Value::as_u64);
+                    h.tally.set(done, total);
+                }
+            }
+            "sample" => {
+                if let (Some(name), Some(value)) = (
+                    params.get("name").and_then(Value::as_str),
+                    params.get("value").and_then(Value::as_f64),
+                ) && self.samples.len() < 1_000_000
+                {
+                    self.samples.push((name.to_string(), value));
+                }
+            }
+            "generate" => {
+                let Some(id) = msg.id else { return };
+                let answer = match host {
+                    Some(h) => generate(h, &params).await,
+                    None => Err(RpcError::new(
+                        -32601,
+                        "generate is available only during `run`",
+                        "plugin",
+                        false,
+                    )),
+                };
+                let _ = self.send(&Message::response(id, answer)).await;
+            }
+            other => {
+                if let Some(id) = msg.id {
+                    let e = RpcError::new(
+                        -32601,
+                        format!("the host has no method `{other}`"),
+                        "plugin",
+                        false,
+                    );
+                    let _ = self.send(&Message::response(id, Err(e))).await;
+                }
+            }
+        }
+    }
+
+    async fn exited(&mut self, method: &str, why: &str) -> PluginError {
+        let status = match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
+            Ok(Ok(s)) => s.to_string(),
+            _ => why.to_string(),
+        };
+        self.kill().await;
+        PluginError::Exited {
+            plugin: self.name.clone(),
+            method: method.into(),
+            status,
+            stderr: self.stderr_tail(),
+        }
+    }
+
+    /// SIGTERM to the group, SIGKILL after the grace period.
+    async fn kill(&mut self) {
+        let _ = killpg(self.pgid, Signal::SIGTERM);
+        if tokio::time::timeout(GRACE, self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+        let _ = self.child.wait().await;
+    }
+
+    /// Asks the plugin to exit (`shutdown`), then stops the group whatever it does.
+    pub async fn stop(mut self) {
+        let _ = self
+            .send(&Message::notification("shutdown", json!({})))
+            .await;
+        if tokio::time::timeout(GRACE, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.kill().await;
+        } else {
+            // Children it left behind go too.
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for PluginProcess {
+    fn drop(&mut self) {
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+    }
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Serves a plugin's `generate` through the node's engine, so kitt's client measures it.
+async fn generate(host: &BenchContext<'_>, params: &Value) -> Result<Value, RpcError> {
+    let prompt = params
+        .get("prompt")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            RpcError::new(-32602, "generate needs a string `prompt`", "plugin", false)
+        })?;
+    let mut sampling = host.sampling.clone();
+    if let Some(n) = params.get("max_tokens").and_then(Value::as_u64) {
+        sampling.max_tokens = Some(n.min(u64::from(u32::MAX)) as u32);
+    }
+    if let Some(t) = params.get("temperature").and_then(Value::as_f64) {
+        sampling.temperature = Some(t);
+    }
+    let endpoint = match params.get("endpoint").and_then(Value::as_str) {
+        Some("completions") => Endpoint::Completions,
+        _ => Endpoint::Chat,
+    };
+    let request = GenerationRequest {
+        endpoint,
+        prompt: prompt.to_string(),
+        stream: true,
+        sampling,
+    };
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+    match host.engine.generate(&request).await {
+        Ok(r) => Ok(json!({
+            "text": r.text,
+            "finish_reason": r.finish_reason,
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "count_source": r.count_source,
+            "ttft_ms": ms(r.ttft),
+            "ttfo_ms": ms(r.ttfo),
+            "tpot_ms": ms(r.tpot()),
+            "e2e_ms": r.e2e.as_secs_f64() * 1e3,
+        })),
+        Err(e) => Err(RpcError::new(
+            -32000,
+            e.to_string(),
+            "infra",
+            e.is_transient(),
+        )),
+    }
+}

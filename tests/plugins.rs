@@ -1,0 +1,295 @@
+//! Plugins: the example benchmark plugin installed, listed, validated, applied against the
+//! simulator and the real llama.cpp server, and removed; manifests with errors at
+//! line:column; name collisions; and plugins that misbehave — never answering, writing
+//! garbage, speaking another protocol version, exiting mid-call, flooding stdout, running
+//! forever — each ending with an error naming the plugin and no process left behind.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use kitt::plugin::manifest::Manifest;
+use kitt::plugin::subprocess::{PluginError, PluginProcess};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plugins/keyword-recall")
+}
+
+fn kitt(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kitt"))
+        .args(args)
+        .env("KITT_DATA_DIR", data)
+        .env("KITT_STORE", data.join("kitt.db"))
+        .env_remove("KITT_PLUGIN_DIR")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("kitt runs")
+}
+
+use common::text;
+
+#[test]
+fn the_example_plugin_installs_lists_validates_runs_and_is_removed() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let check = kitt(d, &["plugin", "check", example().to_str().unwrap()]);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(text(&check).contains("describe: ok"));
+    let install = kitt(d, &["plugin", "install", example().to_str().unwrap()]);
+    assert!(install.status.success(), "{}", text(&install));
+    assert!(d.join("plugins/keyword-recall/plugin.toml").is_file());
+    let again = kitt(d, &["plugin", "install", example().to_str().unwrap()]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "installing twice needs --force"
+    );
+    let list = kitt(d, &["plugin", "list"]);
+    assert!(
+        text(&list).contains("keyword-recall") && text(&list).contains(" ok "),
+        "{}",
+        text(&list)
+    );
+    let tests = kitt(d, &["test", "list"]);
+    assert!(text(&tests).contains("keyword-recall"));
+    let suite = example().join("suite.yaml");
+    let valid = kitt(d, &["validate", suite.to_str().unwrap()]);
+    assert!(valid.status.success(), "{}", text(&valid));
+    let applied = kitt(d, &["apply", suite.to_str().unwrap(), "--plain"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert!(
+        text(&applied).contains("recall 0.500"),
+        "{}",
+        text(&applied)
+    );
+    let shown = kitt(d, &["results", "show", "last", "--json"]);
+    let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let metrics = run["nodes"][0]["metrics"].as_array().unwrap();
+    let ttft = metrics
+        .iter()
+        .find(|m| m["name"] == "ttft_mean_ms")
+        .unwrap();
+    assert!(
+        ttft["value"].as_f64().unwrap() >= 10.0,
+        "kitt measured the plugin's requests"
+    );
+    assert_eq!(run["nodes"][0]["details"]["samples"]["ttft_ms"], 2);
+    let remove = kitt(d, &["plugin", "remove", "keyword-recall"]);
+    assert!(remove.status.success());
+    let gone = kitt(d, &["validate", suite.to_str().unwrap()]);
+    assert_eq!(
+        gone.status.code(),
+        Some(1),
+        "the benchmark is unknown once removed"
+    );
+}
+
+#[test]
+fn params_are_checked_offline_at_the_suite_line() {
+    let data = tempfile::tempdir().unwrap();
+    let suite = data.path().join("bad.yaml");
+    let text_in = std::fs::read_to_string(example().join("suite.yaml"))
+        .unwrap()
+        .replace("keyword: banana", "keyword: 7");
+    std::fs::write(&suite, text_in).unwrap();
+    let plugins = example().parent().unwrap().display().to_string();
+    let out = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins,
+            "validate",
+            suite.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("bad.yaml:15:") && text(&out).contains("keyword"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_example_plugin_runs_against_the_real_llama_server() {
+    if common::skipped("llama") {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let suite = data.path().join("llama.yaml");
+    std::fs::write(
+        &suite,
+        format!(
+            "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: plugin-llama, version: 1.0.0}}\n\
+             engines:\n  local: {{uses: llama.cpp, mode: native, model: {}, config: {{binary: {}, threads: 2}}}}\n\
+             nodes:\n  - id: recall\n    benchmark: keyword-recall\n    engine: local\n\
+             \x20   params: {{items: [{{prompt: 'Name three colors.', keyword: e}}], max_tokens: 16}}\n",
+            common::test_model().display(),
+            common::llama_server().display()
+        ),
+    )
+    .unwrap();
+    let plugins = example().parent().unwrap().display().to_string();
+    let out = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins,
+            "apply",
+            suite.to_str().unwrap(),
+            "--plain",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("keyword-recall"));
+}
+
+#[test]
+fn manifest_errors_point_at_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("plugin.toml"),
+        "manifest_version = 1\nname = \"x\"\nkind = \"benchmark\"\nversion = \"0.1.0\"\nkitt = \">=0.1\"\n[runtime]\ntype = \"subprocess\"\ncommand = [\"python3\"]\nbogus = 1\n[benchmark]\ncategory = \"quality_custom\"\n",
+    )
+    .unwrap();
+    let out = kitt(
+        dir.path(),
+        &["plugin", "check", dir.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("plugin.toml:9:") && text(&out).contains("bogus"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_plugin_named_like_a_builtin_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("latency");
+    std::fs::create_dir_all(&plugin).unwrap();
+    let manifest = std::fs::read_to_string(example().join("plugin.toml"))
+        .unwrap()
+        .replace("name = \"keyword-recall\"", "name = \"latency\"")
+        .replace("params_schema = \"params.schema.json\"\n", "");
+    std::fs::write(plugin.join("plugin.toml"), manifest).unwrap();
+    let out = kitt(dir.path(), &["plugin", "check", plugin.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("built-in") && t.contains("plugin at"), "{t}");
+}
+
+#[test]
+fn install_refuses_symbolic_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for f in ["plugin.toml", "plugin.py", "params.schema.json"] {
+        std::fs::copy(example().join(f), src.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink("/etc/passwd", src.join("escape")).unwrap();
+    let data = dir.path().join("data");
+    let out = kitt(&data, &["plugin", "install", src.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("symbolic link"), "{}", text(&out));
+    assert!(
+        !data.join("plugins/keyword-recall").exists(),
+        "nothing installed"
+    );
+}
+
+/// A plugin directory whose program is `script` (Python).
+fn misbehaving(script: &str) -> (tempfile::TempDir, Manifest) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plugin.py"), script).unwrap();
+    let toml = "manifest_version = 1\nname = \"rogue\"\nkind = \"benchmark\"\nversion = \"0.1.0\"\nkitt = \">=0.1\"\n[runtime]\ntype = \"subprocess\"\ncommand = [\"python3\", \"plugin.py\"]\nstartup_timeout = \"2s\"\n[benchmark]\ncategory = \"quality_custom\"\n";
+    std::fs::write(dir.path().join("plugin.toml"), toml).unwrap();
+    let manifest = Manifest::load(dir.path()).unwrap();
+    (dir, manifest)
+}
+
+const HANDSHAKE: &str = "import json, sys, time\nline = sys.stdin.readline()\nsys.stdout.write(json.dumps({'jsonrpc': '2.0', 'id': 1, 'result': {'protocol_version': 1, 'features': []}}) + '\\n')\nsys.stdout.flush()\nsys.stdin.readline()\n";
+
+/// Starts the plugin and calls `run`; returns the error and the marker's processes after.
+async fn fault(script: &str) -> (PluginError, Vec<i32>) {
+    let marker = format!("kitt-rogue-{}-{}", std::process::id(), script.len());
+    let script = format!("# {marker}\n{script}");
+    let (dir, manifest) = misbehaving(&script);
+    let logs = dir.path().join("logs");
+    let started = PluginProcess::start(dir.path(), &manifest, &logs).await;
+    let error = match started {
+        Err(e) => e,
+        Ok(mut p) => p
+            .call("run", serde_json::json!({}), Duration::from_secs(2), None)
+            .await
+            .expect_err("the call fails"),
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    (error, common::processes_with(dir.path().to_str().unwrap()))
+}
+
+#[tokio::test]
+async fn a_plugin_that_never_answers_the_handshake_times_out() {
+    let (e, left) = fault("import time\ntime.sleep(3600)\n").await;
+    assert!(matches!(e, PluginError::Timeout { .. }), "{e}");
+    assert!(
+        e.to_string().contains("rogue") && e.to_string().contains("initialize"),
+        "{e}"
+    );
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn garbage_on_stdout_is_the_plugins_fault_with_its_stderr() {
+    let (e, left) = fault("import sys\nsys.stderr.write('about to misbehave\\n')\nsys.stderr.flush()\nprint('hello, I am not JSON', flush=True)\nimport time\ntime.sleep(3600)\n").await;
+    let t = e.to_string();
+    assert!(matches!(e, PluginError::Protocol { .. }), "{t}");
+    assert!(
+        t.contains("not JSON-RPC") && t.contains("about to misbehave"),
+        "{t}"
+    );
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn another_protocol_version_is_refused() {
+    let (e, left) = fault("import json, sys\nsys.stdin.readline()\nprint(json.dumps({'jsonrpc': '2.0', 'id': 1, 'result': {'protocol_version': 7}}), flush=True)\nsys.stdin.readline()\n").await;
+    assert!(e.to_string().contains("protocol version 7"), "{e}");
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_plugin_that_exits_mid_call_is_reported() {
+    let (e, left) = fault(&format!(
+        "{HANDSHAKE}import sys\nsys.stderr.write('crashing now\\n')\nsys.exit(3)\n"
+    ))
+    .await;
+    let t = e.to_string();
+    assert!(matches!(e, PluginError::Exited { .. }), "{t}");
+    assert!(t.contains("crashing now"), "{t}");
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_plugin_flooding_stdout_is_stopped() {
+    let (e, left) = fault(&format!(
+        "{HANDSHAKE}import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"
+    ))
+    .await;
+    assert!(e.to_string().contains("without a newline"), "{e}");
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_plugin_looping_forever_hits_the_deadline_and_its_children_go_too() {
+    let (e, left) = fault(&format!(
+        "{HANDSHAKE}import subprocess\nsubprocess.Popen(['sleep', '3600'])\nwhile True:\n    pass\n"
+    ))
+    .await;
+    assert!(matches!(e, PluginError::Timeout { .. }), "{e}");
+    assert!(e.to_string().contains("`run` within 2s"), "{e}");
+    assert!(left.is_empty(), "{left:?}");
+}
