@@ -293,3 +293,145 @@ async fn a_plugin_looping_forever_hits_the_deadline_and_its_children_go_too() {
     assert!(e.to_string().contains("`run` within 2s"), "{e}");
     assert!(left.is_empty(), "{left:?}");
 }
+
+fn plugins_dir() -> String {
+    example().parent().unwrap().display().to_string()
+}
+
+#[test]
+fn an_engine_plugin_serves_a_suite_and_is_stopped() {
+    let data = tempfile::tempdir().unwrap();
+    // Copies of the plugins, so no other test's process shares their directory.
+    let plugins = data.path().join("plugins-copy");
+    for name in ["echo-engine", "keyword-recall"] {
+        let from = example().parent().unwrap().join(name);
+        std::fs::create_dir_all(plugins.join(name)).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap().flatten() {
+            std::fs::copy(entry.path(), plugins.join(name).join(entry.file_name())).unwrap();
+        }
+    }
+    let plugins_dir = plugins.display().to_string();
+    let suite =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plugins/echo-engine/suite.yaml");
+    let list = kitt(
+        data.path(),
+        &["--plugin-dir", &plugins_dir, "engines", "list"],
+    );
+    assert!(text(&list).contains("echo-engine"), "{}", text(&list));
+    let out = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins_dir,
+            "apply",
+            suite.to_str().unwrap(),
+            "--plain",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = kitt(data.path(), &["results", "show", "last", "--json"]);
+    let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let latency = &run["nodes"][0];
+    assert_eq!(latency["engine_uses"], "echo-engine");
+    let ttft = latency["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "ttft_p50_ms")
+        .unwrap()["value"]
+        .as_f64()
+        .unwrap();
+    assert!(ttft >= 5.0, "the echo's 5 ms pace shows: {ttft}");
+    // The plugin's process (found by its working directory) and its server are gone.
+    let echo_dir = plugins.join("echo-engine");
+    assert!(
+        processes_in(&echo_dir).is_empty(),
+        "{:?}",
+        processes_in(&echo_dir)
+    );
+    let log = std::fs::read_dir(data.path().join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|run| run.path().join("plugin-echo-engine.stderr.log"))
+        .find(|p| p.is_file())
+        .expect("the plugin's stderr is kept in the run directory");
+    let port: u16 = std::fs::read_to_string(&log)
+        .unwrap()
+        .split("serving on port ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect("the plugin logged its port");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} still open"
+    );
+}
+
+/// Live processes whose working directory is `dir`.
+fn processes_in(dir: &Path) -> Vec<i32> {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == dir)
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_engine_plugin_proxies_the_real_llama_server() {
+    if common::skipped("llama") {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let ctx = kitt::engine::runtime::StartContext {
+        run_dir: data.path().join("llama"),
+        ..kitt::engine::runtime::StartContext::new_run()
+    };
+    let registry = kitt::registry::Registry::with_builtins();
+    let llama = kitt::engine::initialize(&registry, "upstream", &common::llama_spec(&[]), &ctx)
+        .await
+        .expect("llama-server starts");
+    let suite = data.path().join("proxy.yaml");
+    std::fs::write(
+        &suite,
+        format!(
+            "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: proxy, version: 1.0.0}}\n\
+             engines:\n  gateway: {{uses: echo-engine, config: {{upstream: '{}'}}}}\n\
+             nodes:\n  - id: latency\n    benchmark: latency\n    engine: gateway\n\
+             \x20   params: {{requests: 2, input_tokens: 8, output_tokens: 8}}\n",
+            llama.base_url
+        ),
+    )
+    .unwrap();
+    let out = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins_dir(),
+            "apply",
+            suite.to_str().unwrap(),
+            "--plain",
+        ],
+    );
+    llama.cleanup().await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = kitt(data.path(), &["results", "show", "last", "--json"]);
+    let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let tokens = run["nodes"][0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "output_tokens_mean")
+        .unwrap()["value"]
+        .clone();
+    assert_eq!(
+        tokens, 8.0,
+        "llama-server's own usage came through the proxy"
+    );
+}

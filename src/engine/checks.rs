@@ -89,6 +89,10 @@ pub async fn check_engine(registry: &Registry, spec: &EngineSpec) -> Vec<Check> 
     };
     match (&info.driver, mode) {
         (Driver::Simulator, _) => checks.push(Check::ok("runtime", "in-process simulator")),
+        (Driver::Plugin(p), _) => checks.push(Check::ok(
+            "runtime",
+            format!("plugin at {}", p.dir.display()),
+        )),
         (Driver::Endpoint, _) | (_, RuntimeMode::External) => {
             checks.push(check_endpoint(info, spec).await)
         }
@@ -266,6 +270,7 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 pub fn availability(info: &EngineInfo, mode: RuntimeMode, docker_up: bool) -> &'static str {
     match (&info.driver, mode) {
         (Driver::Simulator, _) => "ready",
+        (Driver::Plugin(_), _) => "plugin",
         (Driver::Endpoint, _) | (_, RuntimeMode::External) => "needs url",
         (Driver::Server(launch), RuntimeMode::Native) => {
             if find_program(launch.binary).is_some() {

@@ -15,6 +15,8 @@ pub enum Driver {
     Simulator,
     /// An endpoint kitt never starts (external mode only).
     Endpoint,
+    /// An engine plugin: its process starts an OpenAI-compatible server and says where.
+    Plugin(std::sync::Arc<crate::plugin::PluginRef>),
 }
 
 /// How a model reaches the server's command line.

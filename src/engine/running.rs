@@ -59,7 +59,7 @@ impl RunningEngine {
         let extra = match &self.driver {
             Driver::Server(launch) => launch.extra_body(&req.sampling, &self.spec),
             // The simulator and generic endpoints take the vLLM-style fields.
-            Driver::Simulator | Driver::Endpoint => {
+            Driver::Simulator | Driver::Endpoint | Driver::Plugin(_) => {
                 let mut extra = serde_json::Map::new();
                 if req.sampling.ignore_eos == Some(true) {
                     extra.insert("ignore_eos".into(), serde_json::json!(true));

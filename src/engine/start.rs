@@ -45,6 +45,9 @@ pub async fn initialize(
         .as_ref()
         .map_or(ctx.default_startup_timeout, |d| d.0);
     match (&info.driver, mode) {
+        (Driver::Plugin(plugin), _) => {
+            start_plugin(instance, info, plugin, spec, ctx, timeout).await
+        }
         (Driver::Simulator, _) => start_simulator(instance, spec).await,
         (Driver::Endpoint, _) | (_, RuntimeMode::External) => {
             start_external(instance, info, spec, mode, timeout).await
@@ -467,6 +470,92 @@ fn secrets(instance: &str, spec: &EngineSpec) -> Result<Vec<(String, String)>, E
 }
 
 /// A free loopback port (the kernel's pick).
+/// Starts an engine plugin: its process serves OpenAI-compatible HTTP and answers `start`
+/// with the base URL; kitt then waits for the health path as for any server.
+async fn start_plugin(
+    instance: &str,
+    info: &EngineInfo,
+    plugin: &std::sync::Arc<crate::plugin::PluginRef>,
+    spec: &EngineSpec,
+    ctx: &StartContext,
+    timeout: Duration,
+) -> Result<RunningEngine, EngineError> {
+    use crate::plugin::subprocess::{PluginError, PluginProcess};
+    let fail = |kind, message: String| EngineError::new(instance, kind, message);
+    let mut process = PluginProcess::start(&plugin.dir, &plugin.manifest, &ctx.run_dir)
+        .await
+        .map_err(|e| fail(ErrorKind::Failed, e.to_string()))?;
+    let port = free_port().map_err(|e| fail(ErrorKind::Failed, format!("no free port: {e}")))?;
+    let request = json!({
+        "model": spec.model, "config": spec.config, "args": spec.args,
+        "port": port, "run_dir": ctx.run_dir,
+    });
+    let answer = process
+        .call("start", request, timeout, None)
+        .await
+        .map_err(|e| match &e {
+            PluginError::Reported { error, .. } if error.kind() == "user" => {
+                fail(ErrorKind::Config, e.to_string())
+            }
+            _ => fail(ErrorKind::Failed, e.to_string()),
+        })?;
+    let Some(base_url) = answer
+        .get("base_url")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        process.stop().await;
+        return Err(fail(
+            ErrorKind::Failed,
+            format!(
+                "plugin `{}` answered `start` without a `base_url`",
+                plugin.manifest.name
+            ),
+        ));
+    };
+    let model = answer
+        .get("model")
+        .and_then(Value::as_str)
+        .map_or_else(|| served_name(spec, None), str::to_string);
+    let health = format!("{base_url}{}", info.health_endpoint);
+    let waited = {
+        let cell = std::sync::Mutex::new(&mut process);
+        wait_healthy(instance, &health, None, timeout, || {
+            let exited = match cell.lock() {
+                Ok(mut p) => p.exit_status().map(|s| (s, p.last_stderr())),
+                Err(_) => None,
+            };
+            async move {
+                match exited {
+                    Some((status, stderr)) => Err(EngineError::new(
+                        instance,
+                        ErrorKind::Failed,
+                        format!("the plugin process exited ({status}){stderr}"),
+                    )),
+                    None => Ok(()),
+                }
+            }
+        })
+        .await
+    };
+    if let Err(e) = waited {
+        process.stop().await;
+        return Err(e);
+    }
+    let client = client(instance, &base_url, &model, None)?;
+    Ok(RunningEngine::new(
+        instance,
+        spec,
+        RuntimeMode::Native,
+        base_url,
+        None,
+        model,
+        client,
+        Driver::Plugin(plugin.clone()),
+        Handle::Plugin(Box::new(process)),
+    ))
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
         .local_addr()?

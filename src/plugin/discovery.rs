@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 
 use super::PluginRef;
 use super::manifest::{Kind, Manifest, Runtime};
-use crate::registry::{BenchmarkInfo, Category, Direction, MetricInfo, Origin, Registry};
+use crate::registry::{
+    BenchmarkInfo, Category, Direction, EngineInfo, MetricInfo, ModelFormat, Origin, Registry,
+};
+use crate::suite::model::RuntimeMode;
 
 static EXTRA_DIRS: OnceLock<Vec<PathBuf>> = OnceLock::new();
 
@@ -126,6 +129,45 @@ fn benchmark_info(dir: &Path, manifest: &Manifest) -> Result<BenchmarkInfo, Stri
     })
 }
 
+/// What an engine plugin registers as.
+fn engine_info(dir: &Path, manifest: &Manifest) -> Result<EngineInfo, String> {
+    let facts = manifest.engine.as_ref().ok_or("no [engine] table")?;
+    let formats = facts
+        .formats
+        .iter()
+        .map(|f| match f.as_str() {
+            "gguf" => Ok(ModelFormat::Gguf),
+            "safetensors" => Ok(ModelFormat::Safetensors),
+            "ollama_tag" => Ok(ModelFormat::OllamaTag),
+            "server_side" => Ok(ModelFormat::ServerSide),
+            other => Err(format!(
+                "format `{other}` is not gguf, safetensors, ollama_tag or server_side"
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(EngineInfo {
+        name: manifest.name.clone(),
+        description: manifest.description.clone(),
+        formats: if formats.is_empty() {
+            vec![ModelFormat::ServerSide]
+        } else {
+            formats
+        },
+        default_image: facts.image.clone(),
+        default_port: facts.port,
+        container_port: facts.container_port,
+        health_endpoint: facts.health.clone(),
+        modes: vec![RuntimeMode::Native],
+        config_schema: params_schema(dir, manifest)?,
+        model_required: facts.model_required,
+        needs_gpu: false,
+        driver: crate::engine::launch::Driver::Plugin(Arc::new(PluginRef {
+            dir: dir.to_path_buf(),
+            manifest: manifest.clone(),
+        })),
+    })
+}
+
 /// Registers one discovered plugin.
 pub fn register(registry: &mut Registry, found: &Discovered) -> Result<(), String> {
     let manifest = found.manifest.as_ref().map_err(Clone::clone)?;
@@ -134,12 +176,15 @@ pub fn register(registry: &mut Registry, found: &Discovered) -> Result<(), Strin
         (Kind::Benchmark, Runtime::Subprocess { .. }) => registry
             .register_benchmark(benchmark_info(&found.dir, manifest)?, origin)
             .map_err(|e| e.to_string()),
-        (Kind::Benchmark, Runtime::Wasm { .. }) => Err(format!(
+        (Kind::Engine, Runtime::Subprocess { .. }) => registry
+            .register_engine(engine_info(&found.dir, manifest)?, origin)
+            .map_err(|e| e.to_string()),
+        (Kind::Benchmark | Kind::Engine, Runtime::Wasm { .. }) => Err(format!(
             "plugin `{}`: wasm plugins are not supported by this kitt yet; use a subprocess",
             manifest.name
         )),
         (kind, _) => Err(format!(
-            "plugin `{}`: {} plugins are not supported by this kitt yet (benchmark plugins are)",
+            "plugin `{}`: {} plugins are not supported by this kitt yet (engine and benchmark plugins are)",
             manifest.name,
             format!("{kind:?}").to_lowercase()
         )),

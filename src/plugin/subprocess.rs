@@ -214,6 +214,24 @@ impl PluginProcess {
         Ok(process)
     }
 
+    /// The process id (also its process group's id).
+    pub fn pid(&self) -> i32 {
+        self.pgid.as_raw()
+    }
+
+    /// Why the process has ended, if it has.
+    pub fn exit_status(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The last stderr lines, for errors raised outside a call.
+    pub fn last_stderr(&self) -> String {
+        self.stderr_tail()
+    }
+
     fn take_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -428,6 +446,15 @@ impl PluginProcess {
             // Children it left behind go too.
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
+    }
+}
+
+impl std::fmt::Debug for PluginProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginProcess")
+            .field("name", &self.name)
+            .field("pid", &self.pgid.as_raw())
+            .finish_non_exhaustive()
     }
 }
 

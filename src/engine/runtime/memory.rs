@@ -57,6 +57,10 @@ pub async fn sample(handle: &Handle) -> Result<Sample, String> {
             bytes: group_rss(p.pid())?,
             source: Source::ProcessGroup,
         }),
+        Handle::Plugin(p) => Ok(Sample {
+            bytes: group_rss(p.pid())?,
+            source: Source::ProcessGroup,
+        }),
         Handle::Simulator(_) => Ok(Sample {
             bytes: rss_of("self")?,
             source: Source::KittProcess,

@@ -65,6 +65,8 @@ pub enum Handle {
     Native(native::NativeProcess),
     Docker(docker::Container),
     Simulator(Simulator),
+    /// An engine plugin's process (asked to `stop`, then its group is killed).
+    Plugin(Box<crate::plugin::subprocess::PluginProcess>),
     /// Nothing was started.
     External,
 }
@@ -77,6 +79,12 @@ impl Handle {
             Handle::Native(p) => p.stop().await,
             Handle::Docker(c) => c.stop().await,
             Handle::Simulator(s) => s.stop().await,
+            Handle::Plugin(mut p) => {
+                let _ = p
+                    .call("stop", serde_json::json!({}), Duration::from_secs(30), None)
+                    .await;
+                p.stop().await;
+            }
             Handle::External => {}
         }
     }
