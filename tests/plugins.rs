@@ -435,3 +435,190 @@ async fn an_engine_plugin_proxies_the_real_llama_server() {
         "llama-server's own usage came through the proxy"
     );
 }
+
+/// The wasm example plugin, built by its build.sh (once per test process): fails loudly when
+/// the wasm32 target or the build is not available.
+fn wasm_plugin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plugins/wasm-bench/build.sh");
+            let out = Command::new("bash").arg(&script).output().expect("bash runs");
+            assert!(
+                out.status.success(),
+                "building the wasm example failed (needs `rustup target add wasm32-unknown-unknown`):\n{}",
+                text(&out)
+            );
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plugins/wasm-bench")
+        })
+        .clone()
+}
+
+/// A copy of the wasm plugin with one manifest line changed.
+fn wasm_copy(dir: &Path, from: &str, to: &str) -> PathBuf {
+    let src = wasm_plugin();
+    let dst = dir.join("plugins").join("wasm-bench");
+    std::fs::create_dir_all(&dst).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap().flatten() {
+        std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
+    }
+    let manifest = std::fs::read_to_string(dst.join("plugin.toml")).unwrap();
+    assert!(manifest.contains(from), "{manifest}");
+    std::fs::write(dst.join("plugin.toml"), manifest.replace(from, to)).unwrap();
+    dir.join("plugins")
+}
+
+#[test]
+fn the_wasm_plugin_generates_through_the_host_on_the_simulator() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = wasm_plugin().parent().unwrap().display().to_string();
+    let check = kitt(
+        data.path(),
+        &["plugin", "check", wasm_plugin().to_str().unwrap()],
+    );
+    assert!(check.status.success(), "{}", text(&check));
+    let suite = data.path().join("wasm.yaml");
+    std::fs::write(
+        &suite,
+        "apiVersion: kitt/v1\nkind: Suite\nmetadata: {name: wasm, version: 1.0.0}\n\
+         engines:\n  sim: {uses: simulator, config: {ttft: 15ms, itl: 1ms}}\n\
+         nodes:\n  - id: w\n    benchmark: wasm-bench\n    engine: sim\n\
+         \x20   params: {prompts: [one, two, three], max_tokens: 5}\n    assert: {items: {min: 3}}\n",
+    )
+    .unwrap();
+    let out = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins,
+            "apply",
+            suite.to_str().unwrap(),
+            "--plain",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = kitt(data.path(), &["results", "show", "last", "--json"]);
+    let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let metric = |name: &str| {
+        run["nodes"][0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(metric("completion_tokens_mean"), 5.0);
+    assert!(
+        metric("ttft_mean_ms") >= 15.0,
+        "kitt measured the module's requests"
+    );
+}
+
+#[test]
+fn the_wasm_plugin_runs_against_the_real_llama_server() {
+    if common::skipped("llama") {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let plugins = wasm_plugin().parent().unwrap().display().to_string();
+    let out = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins,
+            "run",
+            "--engine",
+            "llama.cpp",
+            "--mode",
+            "native",
+            "--model",
+            common::test_model().to_str().unwrap(),
+            &format!("--config=binary={}", common::llama_server().display()),
+            "--config",
+            "threads=2",
+            "-b",
+            "wasm-bench",
+            "--plain",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("wasm_bench") || text(&out).contains("wasm-bench"));
+}
+
+#[test]
+fn a_looping_module_runs_out_of_fuel_and_a_greedy_one_hits_the_memory_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = wasm_copy(data.path(), "fuel = 2000000000", "fuel = 20000000");
+    let plugins = plugins.display().to_string();
+    let started = std::time::Instant::now();
+    let spin = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins,
+            "test",
+            "run",
+            "wasm-bench",
+            "-p",
+            "spin=true",
+        ],
+    );
+    assert_eq!(spin.status.code(), Some(1));
+    assert!(
+        text(&spin).contains("wasm-bench") && text(&spin).contains("out of fuel"),
+        "{}",
+        text(&spin)
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let greedy = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins,
+            "test",
+            "run",
+            "wasm-bench",
+            "-p",
+            "grow_mib=100",
+        ],
+    );
+    assert_eq!(greedy.status.code(), Some(1));
+    assert!(
+        text(&greedy).contains("limit of 32 MiB"),
+        "{}",
+        text(&greedy)
+    );
+}
+
+#[test]
+fn a_module_that_is_not_the_manifests_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = wasm_copy(data.path(), "sha256 = \"", "sha256 = \"0");
+    // One more digit is not a sha256 at all; a wrong digest of the right shape is a mismatch.
+    let dir = plugins.join("wasm-bench");
+    let check = kitt(data.path(), &["plugin", "check", dir.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check).contains("not 64 hex digits"),
+        "{}",
+        text(&check)
+    );
+    let manifest = std::fs::read_to_string(dir.join("plugin.toml")).unwrap();
+    let fixed: String = manifest
+        .lines()
+        .map(|l| {
+            if l.starts_with("sha256") {
+                format!("sha256 = \"{}\"", "ab".repeat(32))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.join("plugin.toml"), fixed).unwrap();
+    let check = kitt(data.path(), &["plugin", "check", dir.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(text(&check).contains("has sha256"), "{}", text(&check));
+}

@@ -10,6 +10,7 @@ use crate::exit;
 use crate::plugin::discovery::{Discovered, discover, installed_dir, plugin_dirs, register};
 use crate::plugin::manifest::{Kind, Manifest, Runtime};
 use crate::plugin::subprocess::PluginProcess;
+use crate::plugin::wasm::WasmPlugin;
 use crate::registry::Registry;
 
 #[derive(Debug, clap::Args)]
@@ -137,13 +138,23 @@ fn check(dir: &Path) -> anyhow::Result<u8> {
         return Ok(exit::FAILED);
     }
     println!("registration: ok");
-    if let Runtime::Subprocess { .. } = manifest.runtime {
+    if !matches!(manifest.runtime, Runtime::Templates) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
         let logs = tempfile::tempdir().context("cannot create a log directory")?;
         let outcome: Result<serde_json::Value, String> = runtime.block_on(async {
+            if let Runtime::Wasm { .. } = manifest.runtime {
+                let module = WasmPlugin::load(dir, &manifest).map_err(|e| e.to_string())?;
+                println!("module: ok (sha256 matches)");
+                let described = module
+                    .call("describe", serde_json::json!({}), None)
+                    .await
+                    .map_err(|e| e.to_string());
+                println!("handshake: ok");
+                return described;
+            }
             let mut p = PluginProcess::start(dir, &manifest, logs.path())
                 .await
                 .map_err(|e| e.to_string())?;

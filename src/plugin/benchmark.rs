@@ -1,12 +1,15 @@
-//! Running a benchmark plugin: start it, `run` with the node's params (the plugin may call
-//! the host's `generate`, so kitt's client still measures), read its result, stop it.
+//! Running a benchmark plugin (a subprocess or a wasm module): `run` with the node's params
+//! (the plugin may call the host's `generate`, so kitt's client still measures), read its
+//! result, stop it.
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::PluginRef;
+use super::manifest::Runtime;
 use super::subprocess::{PluginError, PluginProcess};
+use super::wasm::WasmPlugin;
 use crate::bench::{BenchContext, BenchError, Outcome};
 
 /// A `run` may take this long unless the node's own timeout is shorter.
@@ -17,19 +20,23 @@ pub async fn execute(
     ctx: &BenchContext<'_>,
     params: &Value,
 ) -> Result<Outcome, BenchError> {
-    let mut process = PluginProcess::start(&plugin.dir, &plugin.manifest, &ctx.run_dir)
-        .await
-        .map_err(|e| BenchError::Failed(e.to_string()))?;
-    let engine = ctx.engine;
-    let request = json!({
-        "params": params,
-        "sampling": ctx.sampling,
-        "engine": {"name": engine.name, "uses": engine.uses, "base_url": engine.base_url,
-                   "model": engine.model},
-    });
-    let answer = process.call("run", request, RUN_DEADLINE, Some(ctx)).await;
-    let samples = std::mem::take(&mut process.samples);
-    process.stop().await;
+    let request = super::wasm::run_params(ctx, params);
+    let (answer, samples) = match &plugin.manifest.runtime {
+        Runtime::Wasm { .. } => {
+            let module = WasmPlugin::load(&plugin.dir, &plugin.manifest)
+                .map_err(|e| BenchError::Failed(e.to_string()))?;
+            (module.call("run", request, Some(ctx)).await, Vec::new())
+        }
+        _ => {
+            let mut process = PluginProcess::start(&plugin.dir, &plugin.manifest, &ctx.run_dir)
+                .await
+                .map_err(|e| BenchError::Failed(e.to_string()))?;
+            let answer = process.call("run", request, RUN_DEADLINE, Some(ctx)).await;
+            let samples = std::mem::take(&mut process.samples);
+            process.stop().await;
+            (answer, samples)
+        }
+    };
     let result = match answer {
         Ok(v) => v,
         Err(PluginError::Reported { plugin, error, .. }) if error.kind() == "user" => {

@@ -173,14 +173,14 @@ pub fn register(registry: &mut Registry, found: &Discovered) -> Result<(), Strin
     let manifest = found.manifest.as_ref().map_err(Clone::clone)?;
     let origin = Origin::Plugin(found.dir.clone());
     match (manifest.kind, &manifest.runtime) {
-        (Kind::Benchmark, Runtime::Subprocess { .. }) => registry
+        (Kind::Benchmark, Runtime::Subprocess { .. } | Runtime::Wasm { .. }) => registry
             .register_benchmark(benchmark_info(&found.dir, manifest)?, origin)
             .map_err(|e| e.to_string()),
         (Kind::Engine, Runtime::Subprocess { .. }) => registry
             .register_engine(engine_info(&found.dir, manifest)?, origin)
             .map_err(|e| e.to_string()),
-        (Kind::Benchmark | Kind::Engine, Runtime::Wasm { .. }) => Err(format!(
-            "plugin `{}`: wasm plugins are not supported by this kitt yet; use a subprocess",
+        (Kind::Engine, Runtime::Wasm { .. }) => Err(format!(
+            "plugin `{}`: an engine must serve HTTP, which a wasm module cannot; use a subprocess",
             manifest.name
         )),
         (kind, _) => Err(format!(

@@ -310,6 +310,15 @@ impl Manifest {
                     None,
                 ));
             }
+            (Runtime::Wasm { sha256, .. }, _)
+                if sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                return Err(err(
+                    "sha256",
+                    format!("sha256 `{sha256}` is not 64 hex digits"),
+                    Some("write the module's `sha256sum` here"),
+                ));
+            }
             _ => {}
         }
         if let Some(b) = &manifest.benchmark {

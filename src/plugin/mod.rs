@@ -1,12 +1,13 @@
-//! Plugins: directories holding a `plugin.toml` manifest and a subprocess command (or, not
-//! yet supported, a wasm module), found in the plugin directories and registered through the
-//! same registry calls as the built-ins.
+//! Plugins: directories holding a `plugin.toml` manifest and a subprocess command or a wasm
+//! module, found in the plugin directories and registered through the same registry calls as
+//! the built-ins.
 
 pub mod benchmark;
 pub mod discovery;
 pub mod manifest;
 pub mod protocol;
 pub mod subprocess;
+pub mod wasm;
 
 use std::path::PathBuf;
 

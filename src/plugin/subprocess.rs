@@ -56,11 +56,17 @@ pub enum PluginError {
         status: String,
         stderr: String,
     },
+    #[error("plugin `{plugin}` was stopped during `{method}`: {reason}")]
+    Trapped {
+        plugin: String,
+        method: String,
+        reason: String,
+    },
     #[error("plugin `{plugin}` reported a {} error in `{method}`: {}", error.kind(), error.message)]
     Reported {
         plugin: String,
         method: String,
-        error: RpcError,
+        error: Box<RpcError>,
     },
 }
 
@@ -334,7 +340,7 @@ impl PluginProcess {
                 (_, Some(error)) => Err(PluginError::Reported {
                     plugin: self.name.clone(),
                     method: method.into(),
-                    error,
+                    error: Box::new(error),
                 }),
                 (Some(result), None) => Ok(result),
                 (None, None) => Ok(Value::Null),
@@ -471,7 +477,7 @@ fn now_nanos() -> u64 {
 }
 
 /// Serves a plugin's `generate` through the node's engine, so kitt's client measures it.
-async fn generate(host: &BenchContext<'_>, params: &Value) -> Result<Value, RpcError> {
+pub(crate) async fn generate(host: &BenchContext<'_>, params: &Value) -> Result<Value, RpcError> {
     let prompt = params
         .get("prompt")
         .and_then(Value::as_str)
