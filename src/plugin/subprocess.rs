@@ -70,6 +70,19 @@ pub enum PluginError {
     },
 }
 
+/// A plugin's answer as a result: its `result`, or its error reported as the plugin's.
+pub(crate) fn outcome(plugin: &str, method: &str, answer: Message) -> Result<Value, PluginError> {
+    match (answer.result, answer.error) {
+        (_, Some(error)) => Err(PluginError::Reported {
+            plugin: plugin.to_string(),
+            method: method.into(),
+            error: Box::new(error),
+        }),
+        (Some(result), None) => Ok(result),
+        (None, None) => Ok(Value::Null),
+    }
+}
+
 /// A running plugin process.
 pub struct PluginProcess {
     name: String,
@@ -336,15 +349,7 @@ impl PluginProcess {
                     )
                     .await);
             }
-            return match (msg.result, msg.error) {
-                (_, Some(error)) => Err(PluginError::Reported {
-                    plugin: self.name.clone(),
-                    method: method.into(),
-                    error: Box::new(error),
-                }),
-                (Some(result), None) => Ok(result),
-                (None, None) => Ok(Value::Null),
-            };
+            return outcome(&self.name, method, msg);
         }
     }
 

@@ -175,16 +175,7 @@ impl WasmPlugin {
             reason: "its thread ended without an answer".into(),
             stderr: String::new(),
         })?;
-        let message = outcome?;
-        match (message.result, message.error) {
-            (_, Some(error)) => Err(PluginError::Reported {
-                plugin: self.name.clone(),
-                method: method.into(),
-                error: Box::new(error),
-            }),
-            (Some(result), None) => Ok(result),
-            (None, None) => Ok(Value::Null),
-        }
+        super::subprocess::outcome(&self.name, method, outcome?)
     }
 }
 
