@@ -318,3 +318,67 @@ async fn non_streaming_response() {
     assert_eq!(r.completion_tokens, 2);
     assert!(r.e2e >= Duration::from_millis(50));
 }
+
+/// Reads one HTTP request (headers and a content-length body) from `conn`.
+async fn read_request(conn: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return true;
+            }
+        }
+        match conn.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_closed_by_the_server_is_retried_on_a_fresh_one() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: keep-alive\r\n\r\n{body}",
+        body.len()
+    );
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        // First connection: answer one request, read the next, close without answering.
+        let (mut first, _) = listener.accept().await.unwrap();
+        read_request(&mut first).await;
+        first.write_all(answer.as_bytes()).await.unwrap();
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        read_request(&mut first).await;
+        drop(first);
+        // The retry arrives on a fresh connection.
+        let (mut second, _) = listener.accept().await.unwrap();
+        read_request(&mut second).await;
+        second.write_all(answer.as_bytes()).await.unwrap();
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    });
+    let c = client(&base);
+    let a = c
+        .generate(&GenerationRequest::chat("one"))
+        .await
+        .expect("first");
+    let b = c
+        .generate(&GenerationRequest::chat("two"))
+        .await
+        .expect("second, retried");
+    assert_eq!((a.text.as_str(), b.text.as_str()), ("ok", "ok"));
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

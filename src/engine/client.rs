@@ -170,11 +170,21 @@ impl Client {
         if let Some(key) = &self.api_key {
             builder = builder.bearer_auth(key);
         }
-        let start = Instant::now();
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&url, e))?;
+        let retry = builder.try_clone();
+        let mut start = Instant::now();
+        let response = match (builder.send().await, retry) {
+            (Ok(r), _) => r,
+            // A pooled connection the server had already closed: the request never reached
+            // it, so it is sent once more on a fresh connection and timed from there.
+            (Err(e), Some(again)) if stale_connection(&e) => {
+                start = Instant::now();
+                again
+                    .send()
+                    .await
+                    .map_err(|e| self.transport_error(&url, e))?
+            }
+            (Err(e), _) => return Err(self.transport_error(&url, e)),
+        };
         let status = response.status();
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
@@ -338,6 +348,34 @@ impl Client {
     fn transport_error(&self, url: &str, e: reqwest::Error) -> ClientError {
         transport_error(url, e, self.options.read_timeout)
     }
+}
+
+/// Whether sending failed because a kept-alive connection was closed under it before any
+/// answer (the server's keep-alive timeout or request limit raced the reuse).
+fn stale_connection(e: &reqwest::Error) -> bool {
+    if e.is_connect() || e.is_timeout() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if text.contains("connection closed before message completed")
+            || text.contains("connection reset")
+            || text.contains("broken pipe")
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            )
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Maps a reqwest error to what happened, in words.
