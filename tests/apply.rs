@@ -32,7 +32,7 @@ impl Env {
         c.args(args)
             .arg(format!("--store={}", self.store().display()))
             .env("KITT_DATA_DIR", self.dir.path().join("data"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
+            .current_dir(self.dir.path());
         c
     }
 
@@ -68,6 +68,14 @@ fn run_id(o: &Output) -> String {
         .to_string()
 }
 
+/// The shipped demo suite, by absolute path (tests run in their own directory).
+fn demo() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("suites/demo.yaml")
+        .display()
+        .to_string()
+}
+
 fn node<'a>(run: &'a Value, leg: &str) -> &'a Value {
     run["nodes"]
         .as_array()
@@ -90,7 +98,12 @@ fn metric(node: &Value, name: &str) -> f64 {
 #[test]
 fn the_demo_suite_runs_end_to_end_and_is_stored() {
     let env = Env::new();
-    let out = env.kitt(&["apply", "suites/demo.yaml", "--plain"]);
+    let summary = env.dir.path().join("step-summary.md");
+    let out = env
+        .command(&["apply", &demo(), "--plain"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .expect("kitt runs");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     for leg in [
@@ -129,6 +142,17 @@ fn the_demo_suite_runs_end_to_end_and_is_stored() {
     let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
     let rows = reader.records().count();
     assert!(rows > 100, "{rows} metric rows");
+    // The suite's reports were written where it says, and the step summary got the Markdown.
+    let md =
+        std::fs::read_to_string(env.dir.path().join("reports/demo.md")).expect("reports/demo.md");
+    assert!(
+        md.contains("demo 1.0.0: passed") && md.contains("| `latency` |"),
+        "{md}"
+    );
+    let junit =
+        std::fs::read_to_string(env.dir.path().join("reports/junit.xml")).expect("junit.xml");
+    assert!(junit.contains("<testsuites name=\"demo\""), "{junit}");
+    assert_eq!(std::fs::read_to_string(&summary).unwrap(), md);
 }
 
 const TWO_ENGINES: &str = r#"
@@ -461,14 +485,7 @@ fn kitt_run_applies_a_one_engine_suite_from_flags() {
     let run = env.show(&run_id(&out));
     assert_eq!(run["suite"], "run-simulator");
     assert_eq!(node(&run, "throughput")["engine_uses"], "simulator");
-    let from_suite = env.kitt(&[
-        "run",
-        "-e",
-        "simulator",
-        "--suite",
-        "suites/demo.yaml",
-        "--dry-run",
-    ]);
+    let from_suite = env.kitt(&["run", "-e", "simulator", "--suite", &demo(), "--dry-run"]);
     assert_eq!(from_suite.status.code(), Some(0), "{}", text(&from_suite));
     assert!(String::from_utf8_lossy(&from_suite.stdout).contains("load[concurrency=8]"));
 }

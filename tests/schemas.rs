@@ -38,6 +38,14 @@ fn plugin_schema_is_current() {
 }
 
 #[test]
+fn results_schema_is_current() {
+    check(
+        "results.schema.json",
+        kitt::report::context::generate_schema(),
+    );
+}
+
+#[test]
 fn schemas_are_draft_07() {
     let schema: serde_json::Value =
         serde_json::from_str(kitt::suite::schema::SUITE_SCHEMA).unwrap();

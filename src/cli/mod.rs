@@ -8,6 +8,7 @@ mod fingerprint;
 mod init;
 mod plan;
 mod plugin;
+mod report;
 mod results;
 mod run;
 mod schema;
@@ -41,6 +42,8 @@ enum Command {
     /// Run benchmarks or a suite's nodes on one engine from flags (a one-engine suite,
     /// applied like `kitt apply`).
     Run(run::Args),
+    /// Render a stored run with a reporter (markdown, html, json, junit, csv).
+    Report(report::Args),
     /// Read stored runs: list, show, compare, export.
     Results(results::Args),
     /// The nodes whose resolved spec changed since the suite's last successful run.
@@ -89,6 +92,7 @@ pub fn main() -> u8 {
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Results(args) => results::run(args),
+        Command::Report(args) => report::run(args),
         Command::Run(args) => run::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Fingerprint(args) => fingerprint::run(args),

@@ -11,6 +11,8 @@ enum Which {
     Templates,
     /// Plugin manifests (`plugin.toml`).
     Plugin,
+    /// The results document (`kitt report --reporter json`, the report templates' context).
+    Results,
 }
 
 #[derive(Debug, clap::Args)]
@@ -25,6 +27,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Which::Suite => schema::SUITE_SCHEMA,
         Which::Templates => schema::TEMPLATES_SCHEMA,
         Which::Plugin => crate::plugin::PLUGIN_SCHEMA,
+        Which::Results => crate::report::context::RESULTS_SCHEMA,
     };
     print!("{text}");
     Ok(exit::OK)

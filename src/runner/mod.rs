@@ -137,12 +137,33 @@ pub async fn apply(
         carried: choice.carried,
         gpus: fingerprint.gpus.len(),
     };
+    let reports = checked.suite.reports.clone();
     let finished = dispatch::run(setup, &mut store, progress, cancel).await;
     let mut out = std::io::stdout().lock();
     out.write_all(summary::render(&finished, &req.store).as_bytes())?;
+    // The suite's reports, also when nodes failed or the run was interrupted.
+    let mut reports_ok = true;
+    if !reports.is_empty() {
+        let report =
+            crate::report::context::Report::from_results(&store.run_results(&finished.run_id)?);
+        for spec in &reports {
+            match crate::report::deliver(
+                &spec.reporter,
+                &spec.output,
+                &report,
+                std::path::Path::new("."),
+            ) {
+                Ok(path) => writeln!(out, "report {}: {}", spec.reporter, path.display())?,
+                Err(e) => {
+                    reports_ok = false;
+                    eprintln!("error: {e:#}");
+                }
+            }
+        }
+    }
     Ok(match finished.status.as_str() {
-        "succeeded" => exit::OK,
         "interrupted" => exit::INTERRUPTED,
+        "succeeded" if reports_ok => exit::OK,
         _ => exit::FAILED,
     })
 }

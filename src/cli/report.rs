@@ -1,0 +1,56 @@
+//! `kitt report RUN --reporter NAME [-o FILE]`: render a stored run at any time.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::exit;
+use crate::report::context::Report;
+use crate::report::render;
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run id, a unique prefix of one, or `last`.
+    run: String,
+    /// markdown, html, json, junit or csv.
+    #[arg(long, short = 'r', default_value = "markdown")]
+    reporter: String,
+    /// Write here instead of stdout.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// The results store.
+    #[arg(long)]
+    store: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let registry = super::registry_for(None);
+    if registry.reporters.get(&args.reporter).is_none() {
+        eprintln!(
+            "error: no reporter named `{}`; {}",
+            args.reporter,
+            registry.reporters.unknown_hint(&args.reporter)
+        );
+        return Ok(exit::USAGE);
+    }
+    let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
+    let report = Report::from_results(&store.run_results(&args.run)?);
+    let text = match render::render(&args.reporter, &report) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::FAILED);
+        }
+    };
+    match args.output {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&path, text)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(exit::OK)
+}

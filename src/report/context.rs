@@ -1,0 +1,253 @@
+//! The report context: one versioned document about a stored run — run, suite, verdict,
+//! nodes with params, metrics (unit, direction) and asserts, engines, fingerprint. Every
+//! template renders from it, and the `json` reporter writes it as it is
+//! (`schemas/results.schema.json`).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::read::RunResults;
+use crate::store::time::format_utc;
+
+/// The version of this document's shape.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything a report shows about one run.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Report {
+    pub format_version: u32,
+    pub run: RunInfo,
+    pub suite: SuiteInfo,
+    /// passed, failed or interrupted.
+    pub verdict: String,
+    pub counts: Counts,
+    /// Breached asserts, failed nodes first.
+    pub failed_asserts: Vec<FailedAssert>,
+    pub nodes: Vec<Node>,
+    pub engines: Vec<Engine>,
+    pub fingerprint: Fingerprint,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunInfo {
+    pub id: String,
+    pub status: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub started: String,
+    pub ended: Option<String>,
+    pub seconds: Option<f64>,
+    pub kitt_version: String,
+    pub suite_path: String,
+    pub suite_digest: String,
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+    pub params: Value,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SuiteInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct Counts {
+    pub nodes: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+    pub reused: usize,
+    pub asserts: usize,
+    pub asserts_failed: usize,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FailedAssert {
+    pub node: String,
+    pub metric: String,
+    pub measured: Option<f64>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Node {
+    /// `node` or `node[axis=value]`.
+    pub id: String,
+    pub node: String,
+    pub benchmark: String,
+    pub benchmark_version: String,
+    pub engine: String,
+    pub status: String,
+    pub seconds: Option<f64>,
+    pub params: Value,
+    pub errors: Vec<String>,
+    pub outputs: Value,
+    pub metrics: Vec<Metric>,
+    /// Metric name → value, for templates.
+    pub values: BTreeMap<String, f64>,
+    pub asserts: Vec<Assert>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Metric {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    /// `higher` or `lower` is better.
+    pub direction: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Assert {
+    pub metric: String,
+    pub bound: Value,
+    pub measured: Option<f64>,
+    pub baseline: Option<f64>,
+    pub passed: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Engine {
+    pub name: String,
+    pub uses: String,
+    pub image: Option<String>,
+    pub image_digest: Option<String>,
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Fingerprint {
+    pub hash: String,
+    pub summary: String,
+}
+
+impl Report {
+    /// The report of a stored run.
+    pub fn from_results(r: &RunResults) -> Report {
+        let run = &r.run;
+        let mut counts = Counts {
+            nodes: r.nodes.len(),
+            ..Counts::default()
+        };
+        let mut failed_asserts = Vec::new();
+        let mut engines: Vec<Engine> = Vec::new();
+        let mut nodes = Vec::new();
+        for n in &r.nodes {
+            let node = &n.node;
+            match node.status.as_str() {
+                "succeeded" => counts.succeeded += 1,
+                "failed" => counts.failed += 1,
+                "skipped" => counts.skipped += 1,
+                "cancelled" => counts.cancelled += 1,
+                "reused" => counts.reused += 1,
+                _ => {}
+            }
+            counts.asserts += n.asserts.len();
+            for a in n.asserts.iter().filter(|a| !a.passed) {
+                counts.asserts_failed += 1;
+                failed_asserts.push(FailedAssert {
+                    node: node.leg.clone(),
+                    metric: a.metric.clone(),
+                    measured: a.measured,
+                    message: a.message.clone(),
+                });
+            }
+            if !engines.iter().any(|e| e.name == node.engine) {
+                engines.push(Engine {
+                    name: node.engine.clone(),
+                    uses: node.engine_uses.clone(),
+                    image: node.image.clone(),
+                    image_digest: node.image_digest.clone(),
+                    model: node.model.clone(),
+                });
+            }
+            nodes.push(Node {
+                id: node.leg.clone(),
+                node: node.node.clone(),
+                benchmark: node.benchmark.clone(),
+                benchmark_version: node.benchmark_version.clone(),
+                engine: node.engine.clone(),
+                status: node.status.clone(),
+                seconds: node.seconds,
+                params: node.params.clone(),
+                errors: node.errors.clone(),
+                outputs: node.outputs.clone(),
+                metrics: n
+                    .metrics
+                    .iter()
+                    .map(|m| Metric {
+                        name: m.name.clone(),
+                        value: m.value,
+                        unit: m.unit.clone(),
+                        direction: m.direction.clone(),
+                    })
+                    .collect(),
+                values: n
+                    .metrics
+                    .iter()
+                    .map(|m| (m.name.clone(), m.value))
+                    .collect(),
+                asserts: n
+                    .asserts
+                    .iter()
+                    .map(|a| Assert {
+                        metric: a.metric.clone(),
+                        bound: a.bound.clone(),
+                        measured: a.measured,
+                        baseline: a.baseline,
+                        passed: a.passed,
+                        message: a.message.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        let verdict = match run.status.as_str() {
+            "succeeded" => "passed",
+            "interrupted" => "interrupted",
+            "running" => "incomplete",
+            _ => "failed",
+        };
+        Report {
+            format_version: FORMAT_VERSION,
+            run: RunInfo {
+                id: run.id.clone(),
+                status: run.status.clone(),
+                started: format_utc(run.started_at),
+                ended: run.ended_at.map(format_utc),
+                seconds: run.ended_at.map(|e| e - run.started_at),
+                kitt_version: run.kitt_version.clone(),
+                suite_path: run.suite_path.clone(),
+                suite_digest: run.digest.clone(),
+                git_commit: run.git_commit.clone(),
+                git_dirty: run.git_dirty,
+                params: run.params.clone(),
+            },
+            suite: SuiteInfo {
+                name: run.suite.clone(),
+                version: run.suite_version.clone(),
+            },
+            verdict: verdict.into(),
+            counts,
+            failed_asserts,
+            nodes,
+            engines,
+            fingerprint: Fingerprint {
+                hash: run.fingerprint.clone(),
+                summary: run.fingerprint_summary.clone(),
+            },
+        }
+    }
+}
+
+/// The committed results schema (a test keeps it equal to what the types generate).
+pub const RESULTS_SCHEMA: &str = include_str!("../../schemas/results.schema.json");
+
+/// Generates the results document's JSON Schema.
+pub fn generate_schema() -> Value {
+    crate::suite::schema::generate::<Report>()
+}

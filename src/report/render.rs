@@ -1,0 +1,171 @@
+//! Rendering reports: a minijinja environment with strict undefined, auto-escaping by output
+//! type, a fuel limit and no loader beyond the templates kitt ships (no filesystem, no
+//! environment), and a few filters (`fmt`, `csv`).
+
+use minijinja::value::{Value as JValue, ValueKind};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+
+use super::context::Report;
+
+/// Template instructions a report may take before it is stopped.
+const FUEL: u64 = 50_000_000;
+
+/// The built-in templates, by reporter name.
+pub const TEMPLATES: &[(&str, &str, &str)] = &[
+    (
+        "markdown",
+        "markdown.md.j2",
+        include_str!("templates/markdown.md.j2"),
+    ),
+    (
+        "html",
+        "html.html.j2",
+        include_str!("templates/html.html.j2"),
+    ),
+    (
+        "junit",
+        "junit.xml.j2",
+        include_str!("templates/junit.xml.j2"),
+    ),
+    ("csv", "csv.csv.j2", include_str!("templates/csv.csv.j2")),
+];
+
+/// Why a report could not be rendered: the template's name, line and what went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("report `{reporter}`: {detail}")]
+pub struct RenderError {
+    pub reporter: String,
+    pub detail: String,
+}
+
+/// A number with `digits` decimals; `-` (or `absent`) when there is none.
+fn fmt(value: JValue, digits: Option<u32>, absent: Option<String>) -> String {
+    let absent = absent.unwrap_or_else(|| "-".into());
+    match value.kind() {
+        ValueKind::Number => match f64::try_from(value.clone()) {
+            Ok(v) => format!("{v:.*}", digits.unwrap_or(2) as usize),
+            Err(_) => value.to_string(),
+        },
+        ValueKind::Undefined | ValueKind::None => absent,
+        _ => value.to_string(),
+    }
+}
+
+/// A CSV line from a list of fields (quoted where needed).
+fn csv(fields: Vec<JValue>) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            let s = if f.is_none() || f.is_undefined() {
+                String::new()
+            } else if let Some(s) = f.as_str() {
+                s.to_string()
+            } else {
+                f.to_string()
+            };
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// An environment holding the built-in templates.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.set_auto_escape_callback(|name| {
+        if name.contains(".html") || name.contains(".xml") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.add_filter("fmt", fmt);
+    env.add_filter("csv", csv);
+    for (_, file, text) in TEMPLATES {
+        env.add_template(file, text)
+            .expect("built-in templates parse (checked by a test)");
+    }
+    env
+}
+
+/// Describes a minijinja error with the template, the line and the cause.
+fn describe(e: &Error) -> String {
+    let what = match e.kind() {
+        ErrorKind::SyntaxError => "syntax error: ",
+        _ => "",
+    };
+    let mut s = match (e.name(), e.line()) {
+        (Some(name), Some(line)) => {
+            format!("{name}:{line}: {what}{}", e.detail().unwrap_or_default())
+        }
+        _ => e.to_string(),
+    };
+    if e.kind() == ErrorKind::UndefinedError {
+        s.push_str(" (an undefined value: see the report context in `kitt schema results`)");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        s.push_str(&format!("; {inner}"));
+        source = inner.source();
+    }
+    s
+}
+
+/// Renders reporter `name` over `report`.
+pub fn render(name: &str, report: &Report) -> Result<String, RenderError> {
+    let err = |detail: String| RenderError {
+        reporter: name.to_string(),
+        detail,
+    };
+    if name == "json" {
+        return serde_json::to_string_pretty(report)
+            .map(|s| s + "\n")
+            .map_err(|e| err(e.to_string()));
+    }
+    let (_, file, _) = TEMPLATES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .ok_or_else(|| err("no such built-in reporter".into()))?;
+    let env = environment();
+    let template = env.get_template(file).map_err(|e| err(describe(&e)))?;
+    template
+        .render(minijinja::value::Serde(report))
+        .map_err(|e| err(describe(&e)))
+}
+
+/// Renders an output path such as `reports/{{ suite.name }}.md` with the report context.
+pub fn output_path(pattern: &str, report: &Report) -> Result<String, RenderError> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.render_str(pattern, minijinja::value::Serde(report))
+        .map_err(|e| RenderError {
+            reporter: "output path".into(),
+            detail: format!("`{pattern}`: {}", describe(&e)),
+        })
+}
+
+/// Renders an arbitrary template text (for tests and template authors).
+pub fn render_text(name: &str, text: &str, report: &Report) -> Result<String, RenderError> {
+    let mut env = environment();
+    env.add_template_owned(name.to_string(), text.to_string())
+        .map_err(|e| RenderError {
+            reporter: name.into(),
+            detail: describe(&e),
+        })?;
+    let template = env.get_template(name).map_err(|e| RenderError {
+        reporter: name.into(),
+        detail: describe(&e),
+    })?;
+    template
+        .render(minijinja::value::Serde(report))
+        .map_err(|e| RenderError {
+            reporter: name.into(),
+            detail: describe(&e),
+        })
+}

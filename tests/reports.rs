@@ -1,0 +1,247 @@
+//! Reporters over a fixed stored run: a snapshot of every format, the JUnit parsed back, a
+//! run with a failed node, a breached assert and a skipped node still rendering, and template
+//! errors that name the template, the line and the problem.
+
+use kitt::report::context::Report;
+use kitt::report::render;
+use kitt::store::{AssertRecord, MetricRecord, NodeRecord, RunRecord, Store};
+use serde_json::json;
+
+fn metric(name: &str, value: f64, unit: &str, direction: &str) -> MetricRecord {
+    MetricRecord {
+        name: name.into(),
+        value,
+        unit: unit.into(),
+        direction: direction.into(),
+    }
+}
+
+fn node(leg: &str, benchmark: &str, status: &str, errors: &[&str]) -> NodeRecord {
+    NodeRecord {
+        run_id: "1700000000-1-0".into(),
+        leg: leg.into(),
+        node: leg.split('[').next().unwrap().into(),
+        benchmark: benchmark.into(),
+        benchmark_version: "1.0.0".into(),
+        engine: "sim".into(),
+        engine_uses: "simulator".into(),
+        image: None,
+        image_digest: None,
+        model: Some("tiny".into()),
+        params: json!({"requests": 10}),
+        spec_hash: "0123456789abcdef".into(),
+        status: status.into(),
+        attempts: 1,
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+        outputs: json!({}),
+        details: json!({}),
+        started_at: Some(1_700_000_001.0),
+        ended_at: Some(1_700_000_003.5),
+        seconds: Some(2.5),
+    }
+}
+
+/// A stored run with a passing latency node, a failing load node (breached assert), a
+/// skipped node and a quality node.
+fn fixed_report() -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("kitt.db")).unwrap();
+    store
+        .insert_run(&RunRecord {
+            id: "1700000000-1-0".into(),
+            suite: "fixed".into(),
+            suite_version: "1.2.3".into(),
+            suite_path: "suites/fixed.yaml".into(),
+            digest: "00112233aabbccdd".into(),
+            git_commit: Some("0123456789abcdef0123".into()),
+            git_dirty: Some(false),
+            started_at: 1_700_000_000.0,
+            ended_at: Some(1_700_000_060.0),
+            status: "failed".into(),
+            kitt_version: "0.1.0".into(),
+            fingerprint: "c0ffee000000".into(),
+            fingerprint_summary: "no GPU; 2 × test CPU; 24 GiB; Test OS; kernel 6".into(),
+            params: json!({"requests": 10}),
+        })
+        .unwrap();
+    let latency = [
+        metric("ttft_p50_ms", 41.5, "ms", "lower"),
+        metric("ttft_p99_ms", 48.25, "ms", "lower"),
+        metric("e2e_p50_ms", 290.0, "ms", "lower"),
+        metric("e2e_p99_ms", 300.0, "ms", "lower"),
+        metric("requests_per_s", 3.45, "requests/s", "higher"),
+        metric("output_tokens_per_s", 110.4, "tokens/s", "higher"),
+    ];
+    let held = AssertRecord {
+        metric: "ttft_p99_ms".into(),
+        bound: json!({"max": 500}),
+        measured: Some(48.25),
+        baseline: None,
+        passed: true,
+        message: "ttft_p99_ms = 48.2500 holds".into(),
+    };
+    store
+        .put_node(
+            &node("latency", "latency", "succeeded", &[]),
+            &latency,
+            &[held],
+            None,
+        )
+        .unwrap();
+    let breached = AssertRecord {
+        metric: "ttft_p99_ms".into(),
+        bound: json!({"max": 100}),
+        measured: Some(180.0),
+        baseline: None,
+        passed: false,
+        message: "ttft_p99_ms 180.0000 > max 100 & \"quoted\" <tag>".into(),
+    };
+    let load = [
+        metric("ttft_p50_ms", 120.0, "ms", "lower"),
+        metric("ttft_p99_ms", 180.0, "ms", "lower"),
+        metric("e2e_p99_ms", 400.0, "ms", "lower"),
+        metric("requests_per_s", 20.0, "requests/s", "higher"),
+    ];
+    store
+        .put_node(
+            &node(
+                "load[concurrency=8]",
+                "load",
+                "failed",
+                &["assert: ttft_p99_ms 180.0000 > max 100"],
+            ),
+            &load,
+            &[breached],
+            None,
+        )
+        .unwrap();
+    store
+        .put_node(
+            &node(
+                "after",
+                "throughput",
+                "skipped",
+                &["a needed node did not succeed"],
+            ),
+            &[],
+            &[],
+            None,
+        )
+        .unwrap();
+    store
+        .put_node(
+            &node("gsm8k", "gsm8k", "succeeded", &[]),
+            &[
+                metric("accuracy", 0.62, "ratio", "higher"),
+                metric("accuracy_stderr", 0.034, "ratio", "lower"),
+            ],
+            &[],
+            None,
+        )
+        .unwrap();
+    Report::from_results(&store.run_results("1700000000-1-0").unwrap())
+}
+
+#[test]
+fn every_format_renders_the_fixed_run() {
+    let report = fixed_report();
+    for reporter in ["markdown", "html", "json", "junit", "csv"] {
+        let text = render::render(reporter, &report).unwrap_or_else(|e| panic!("{e}"));
+        insta::assert_snapshot!(format!("report_{reporter}"), text);
+    }
+}
+
+#[test]
+fn markdown_puts_failures_first() {
+    let md = render::render("markdown", &fixed_report()).unwrap();
+    let failed = md
+        .find("## Failed asserts")
+        .expect("failed asserts section");
+    let nodes = md.find("## Nodes").expect("nodes section");
+    assert!(failed < nodes);
+    assert!(md.starts_with("# ❌ fixed 1.2.3: failed"), "{md}");
+    assert!(md.contains("`load[concurrency=8]` | `ttft_p99_ms` | ttft_p99_ms 180.0000 > max 100"));
+}
+
+#[test]
+fn junit_parses_back_with_a_case_per_node_and_assert() {
+    use quick_xml::events::Event;
+    let xml = render::render("junit", &fixed_report()).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut cases, mut failures, mut skipped) = (0, 0, 0);
+    let mut failure_messages = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                b"testcase" => cases += 1,
+                b"failure" => {
+                    failures += 1;
+                    let attr = e.try_get_attribute("message").unwrap().unwrap();
+                    let raw = String::from_utf8_lossy(&attr.value).to_string();
+                    failure_messages.push(quick_xml::escape::unescape(&raw).unwrap().to_string());
+                }
+                b"skipped" => skipped += 1,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    // Four nodes and two asserts.
+    assert_eq!(cases, 6);
+    // The failed node (a breach, so a failure) and its breached assert.
+    assert_eq!(failures, 2);
+    assert_eq!(skipped, 1);
+    assert!(
+        failure_messages
+            .iter()
+            .any(|m| m.contains("& \"quoted\" <tag>")),
+        "{failure_messages:?}"
+    );
+}
+
+#[test]
+fn html_is_self_contained_with_a_series_per_latency_statistic() {
+    let html = render::render("html", &fixed_report()).unwrap();
+    assert!(
+        !html.contains("http://")
+            || html.matches("http://").all(|_| false)
+            || html.contains("xmlns=\"http://www.w3.org/2000/svg\"")
+    );
+    assert!(
+        !html.contains("<script src") && !html.contains("<link"),
+        "no network"
+    );
+    // Two timed nodes, three series each.
+    assert_eq!(html.matches("class=\"series\"").count(), 6);
+    assert!(
+        html.contains("&amp; &quot;quoted&quot; &lt;tag&gt;"),
+        "escaped"
+    );
+}
+
+#[test]
+fn template_errors_name_the_template_line_and_problem() {
+    let report = fixed_report();
+    let e = render::render_text("mine.md", "ok\n{{ suite.nosuch }}\n", &report)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("mine.md:2") && e.contains("undefined"), "{e}");
+    let e = render::render_text("broken.md", "{% for x in %}", &report)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("broken.md") && e.contains("syntax"), "{e}");
+    let path = render::output_path("reports/{{ suite.name }}.md", &report).unwrap();
+    assert_eq!(path, "reports/fixed.md");
+}
+
+#[test]
+fn the_step_summary_is_truncated_before_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("summary.md");
+    std::fs::write(&file, "x".repeat(1024 * 1024 - 100)).unwrap();
+    kitt::report::append_step_summary(&file, &"y".repeat(10_000)).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.len() <= 1024 * 1024, "{}", text.len());
+    assert!(text.contains("Truncated"));
+}
