@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::store::read::RunResults;
 use crate::store::time::format_utc;
+use crate::store::{AssertRecord, MetricRecord};
 
 /// The version of this document's shape.
 pub const FORMAT_VERSION: u32 = 1;
@@ -86,29 +87,10 @@ pub struct Node {
     pub params: Value,
     pub errors: Vec<String>,
     pub outputs: Value,
-    pub metrics: Vec<Metric>,
+    pub metrics: Vec<MetricRecord>,
     /// Metric name → value, for templates.
     pub values: BTreeMap<String, f64>,
-    pub asserts: Vec<Assert>,
-}
-
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Metric {
-    pub name: String,
-    pub value: f64,
-    pub unit: String,
-    /// `higher` or `lower` is better.
-    pub direction: String,
-}
-
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Assert {
-    pub metric: String,
-    pub bound: Value,
-    pub measured: Option<f64>,
-    pub baseline: Option<f64>,
-    pub passed: bool,
-    pub message: String,
+    pub asserts: Vec<AssertRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -177,33 +159,13 @@ impl Report {
                 params: node.params.clone(),
                 errors: node.errors.clone(),
                 outputs: node.outputs.clone(),
-                metrics: n
-                    .metrics
-                    .iter()
-                    .map(|m| Metric {
-                        name: m.name.clone(),
-                        value: m.value,
-                        unit: m.unit.clone(),
-                        direction: m.direction.clone(),
-                    })
-                    .collect(),
+                metrics: n.metrics.clone(),
                 values: n
                     .metrics
                     .iter()
                     .map(|m| (m.name.clone(), m.value))
                     .collect(),
-                asserts: n
-                    .asserts
-                    .iter()
-                    .map(|a| Assert {
-                        metric: a.metric.clone(),
-                        bound: a.bound.clone(),
-                        measured: a.measured,
-                        baseline: a.baseline,
-                        passed: a.passed,
-                        message: a.message.clone(),
-                    })
-                    .collect(),
+                asserts: n.asserts.clone(),
             });
         }
         let verdict = match run.status.as_str() {

@@ -54,7 +54,7 @@ pub struct NodeRecord {
 }
 
 /// A measured value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct MetricRecord {
     pub name: String,
     pub value: f64,
@@ -64,7 +64,7 @@ pub struct MetricRecord {
 }
 
 /// One assert's verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AssertRecord {
     pub metric: String,
     /// The bound as written in the suite.
