@@ -138,6 +138,19 @@ pub struct ReporterInfo {
     pub name: String,
     pub description: String,
     pub params_schema: Value,
+    /// Where the reporter's templates come from.
+    #[serde(skip)]
+    pub templates: ReporterTemplates,
+}
+
+/// A reporter's templates: kitt's own, or a template-only plugin's files.
+#[derive(Debug, Clone, Default)]
+pub enum ReporterTemplates {
+    /// Built into kitt (`json` is written directly).
+    #[default]
+    BuiltIn,
+    /// `files` in `dir`; the first is the entry point.
+    Plugin { dir: PathBuf, files: Vec<String> },
 }
 
 /// Anything the registry holds.
@@ -245,6 +258,12 @@ impl<T: Entry> Catalog<T> {
         Ok(())
     }
 
+    /// Registers `info` in place of an entry of the same name (an explicit override).
+    fn replace(&mut self, info: T, origin: Origin) {
+        self.entries
+            .insert(info.name().to_string(), Registered::new(info, origin));
+    }
+
     /// The entry with this name.
     pub fn get(&self, name: &str) -> Option<&Registered<T>> {
         self.entries.get(name)
@@ -347,6 +366,45 @@ impl Registry {
         self.benchmarks.register(info, origin)
     }
 
+    /// Registers an engine, a benchmark or a reporter in place of one of the same name; for
+    /// plugins the user explicitly chose to override with.
+    pub fn override_engine(
+        &mut self,
+        info: EngineInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
+        check_schema(EngineInfo::KIND, &info.name, &info.config_schema, &origin)?;
+        self.engines.replace(info, origin);
+        Ok(())
+    }
+
+    /// See `override_engine`.
+    pub fn override_benchmark(
+        &mut self,
+        info: BenchmarkInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
+        check_schema(
+            BenchmarkInfo::KIND,
+            &info.name,
+            &info.params_schema,
+            &origin,
+        )?;
+        self.benchmarks.replace(info, origin);
+        Ok(())
+    }
+
+    /// See `override_engine`.
+    pub fn override_reporter(
+        &mut self,
+        info: ReporterInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
+        check_schema(ReporterInfo::KIND, &info.name, &info.params_schema, &origin)?;
+        self.reporters.replace(info, origin);
+        Ok(())
+    }
+
     /// Registers a reporter.
     pub fn register_reporter(
         &mut self,
@@ -383,6 +441,7 @@ mod tests {
 
     fn reporter(name: &str) -> ReporterInfo {
         ReporterInfo {
+            templates: ReporterTemplates::BuiltIn,
             name: name.into(),
             description: String::new(),
             params_schema: json!({"type": "object"}),

@@ -622,3 +622,117 @@ fn a_module_that_is_not_the_manifests_is_refused() {
     assert_eq!(check.status.code(), Some(1));
     assert!(text(&check).contains("has sha256"), "{}", text(&check));
 }
+
+fn reporter_copy(dir: &Path, name: &str, template: &str) -> PathBuf {
+    let plugin = dir.join("plugins").join(name);
+    std::fs::create_dir_all(&plugin).unwrap();
+    let src = example().parent().unwrap().join("release-notes");
+    let manifest = std::fs::read_to_string(src.join("plugin.toml"))
+        .unwrap()
+        .replace("name = \"release-notes\"", &format!("name = \"{name}\""));
+    std::fs::write(plugin.join("plugin.toml"), manifest).unwrap();
+    std::fs::write(plugin.join("release-notes.md.j2"), template).unwrap();
+    dir.join("plugins")
+}
+
+#[test]
+fn a_template_only_reporter_renders_a_suites_report() {
+    let data = tempfile::tempdir().unwrap();
+    let suite = data.path().join("notes.yaml");
+    std::fs::write(
+        &suite,
+        "apiVersion: kitt/v1\nkind: Suite\nmetadata: {name: notes, version: 2.0.0}\n\
+         engines:\n  sim: {uses: simulator, config: {ttft: 2ms, itl: 1ms}}\n\
+         nodes:\n  - id: latency\n    benchmark: latency\n    engine: sim\n    params: {requests: 2, output_tokens: 2}\n\
+         reports:\n  - {reporter: release-notes, output: \"out/{{ suite.name }}-notes.md\"}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kitt"))
+        .args([
+            "--plugin-dir",
+            &plugins_dir(),
+            "apply",
+            suite.to_str().unwrap(),
+            "--plain",
+        ])
+        .env("KITT_DATA_DIR", data.path())
+        .env("KITT_STORE", data.path().join("kitt.db"))
+        .current_dir(data.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let notes =
+        std::fs::read_to_string(data.path().join("out/notes-notes.md")).expect("the report");
+    assert!(
+        notes.contains("## Nodes") && notes.contains("| `latency` |"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("for notes 2.0.0: 1 of 1 nodes succeeded"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn a_plugin_replaces_a_builtin_only_when_asked_and_bad_templates_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = reporter_copy(
+        data.path(),
+        "markdown",
+        "{% extends \"markdown.md.j2\" %}{% block footer %}OVERRIDDEN{% endblock %}",
+    );
+    let dir = plugins.join("markdown");
+    let refused = kitt(data.path(), &["plugin", "check", dir.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).contains("built-in"), "{}", text(&refused));
+    // Allowed with --override-plugin: `kitt report -r markdown` renders the plugin's template.
+    let suite = data.path().join("s.yaml");
+    std::fs::write(
+        &suite,
+        "apiVersion: kitt/v1\nkind: Suite\nmetadata: {name: s, version: 1.0.0}\n\
+         engines:\n  sim: {uses: simulator}\n\
+         nodes:\n  - id: l\n    benchmark: latency\n    engine: sim\n    params: {requests: 1, output_tokens: 1}\n",
+    )
+    .unwrap();
+    let plugins = plugins.display().to_string();
+    let ran = kitt(data.path(), &["apply", suite.to_str().unwrap(), "--plain"]);
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran));
+    let plain = kitt(
+        data.path(),
+        &["--plugin-dir", &plugins, "report", "last", "-r", "markdown"],
+    );
+    assert!(
+        !text(&plain).contains("OVERRIDDEN"),
+        "not replaced without the flag"
+    );
+    let replaced = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins,
+            "--override-plugin",
+            "markdown",
+            "report",
+            "last",
+            "-r",
+            "markdown",
+        ],
+    );
+    assert!(
+        text(&replaced).contains("OVERRIDDEN"),
+        "{}",
+        text(&replaced)
+    );
+    // A template that does not parse is refused with its name and line.
+    let broken = reporter_copy(data.path(), "broken", "line one\n{% for x in %}\n");
+    let out = kitt(
+        data.path(),
+        &["plugin", "check", broken.join("broken").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("release-notes.md.j2:2"),
+        "{}",
+        text(&out)
+    );
+}

@@ -146,14 +146,14 @@ fn fixed_report() -> Report {
 fn every_format_renders_the_fixed_run() {
     let report = fixed_report();
     for reporter in ["markdown", "html", "json", "junit", "csv"] {
-        let text = render::render(reporter, &report).unwrap_or_else(|e| panic!("{e}"));
+        let text = render::render_builtin(reporter, &report).unwrap_or_else(|e| panic!("{e}"));
         insta::assert_snapshot!(format!("report_{reporter}"), text);
     }
 }
 
 #[test]
 fn markdown_puts_failures_first() {
-    let md = render::render("markdown", &fixed_report()).unwrap();
+    let md = render::render_builtin("markdown", &fixed_report()).unwrap();
     let failed = md
         .find("## Failed asserts")
         .expect("failed asserts section");
@@ -166,7 +166,7 @@ fn markdown_puts_failures_first() {
 #[test]
 fn junit_parses_back_with_a_case_per_node_and_assert() {
     use quick_xml::events::Event;
-    let xml = render::render("junit", &fixed_report()).unwrap();
+    let xml = render::render_builtin("junit", &fixed_report()).unwrap();
     let mut reader = quick_xml::Reader::from_str(&xml);
     let (mut cases, mut failures, mut skipped) = (0, 0, 0);
     let mut failure_messages = Vec::new();
@@ -202,7 +202,7 @@ fn junit_parses_back_with_a_case_per_node_and_assert() {
 
 #[test]
 fn html_is_self_contained_with_a_series_per_latency_statistic() {
-    let html = render::render("html", &fixed_report()).unwrap();
+    let html = render::render_builtin("html", &fixed_report()).unwrap();
     assert!(
         !html.contains("http://")
             || html.matches("http://").all(|_| false)

@@ -29,6 +29,9 @@ pub struct Cli {
     /// Look for plugins in this directory too (repeatable; also `KITT_PLUGIN_DIR`).
     #[arg(long, global = true, value_name = "DIR")]
     plugin_dir: Vec<std::path::PathBuf>,
+    /// Let the plugin named NAME replace the built-in (or other plugin) of that name.
+    #[arg(long, global = true, value_name = "NAME")]
+    override_plugin: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +90,7 @@ pub fn main() -> u8 {
         }
     };
     crate::plugin::discovery::set_extra_dirs(cli.plugin_dir.clone());
+    crate::plugin::discovery::set_overrides(cli.override_plugin.clone());
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),

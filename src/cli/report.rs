@@ -25,17 +25,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let registry = super::registry_for(None);
-    if registry.reporters.get(&args.reporter).is_none() {
+    let Some(entry) = registry.reporters.get(&args.reporter) else {
         eprintln!(
             "error: no reporter named `{}`; {}",
             args.reporter,
             registry.reporters.unknown_hint(&args.reporter)
         );
         return Ok(exit::USAGE);
-    }
+    };
     let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
     let report = Report::from_results(&store.run_results(&args.run)?);
-    let text = match render::render(&args.reporter, &report) {
+    let text = match render::render(&entry.info, &report) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

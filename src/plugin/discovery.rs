@@ -11,10 +11,22 @@ use super::PluginRef;
 use super::manifest::{Kind, Manifest, Runtime};
 use crate::registry::{
     BenchmarkInfo, Category, Direction, EngineInfo, MetricInfo, ModelFormat, Origin, Registry,
+    ReporterInfo, ReporterTemplates,
 };
 use crate::suite::model::RuntimeMode;
 
 static EXTRA_DIRS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+static OVERRIDES: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Sets the names a plugin may take over from a built-in or another plugin (once, at
+/// start-up; `--override-plugin NAME`).
+pub fn set_overrides(names: Vec<String>) {
+    let _ = OVERRIDES.set(names);
+}
+
+fn overridden(name: &str) -> bool {
+    OVERRIDES.get().is_some_and(|o| o.iter().any(|n| n == name))
+}
 
 /// Sets the `--plugin-dir` directories (once, at start-up).
 pub fn set_extra_dirs(dirs: Vec<PathBuf>) {
@@ -168,23 +180,72 @@ fn engine_info(dir: &Path, manifest: &Manifest) -> Result<EngineInfo, String> {
     })
 }
 
-/// Registers one discovered plugin.
+/// What a template-only reporter plugin registers as; its templates must parse.
+fn reporter_info(dir: &Path, manifest: &Manifest) -> Result<ReporterInfo, String> {
+    let facts = manifest.reporter.as_ref().ok_or("no [reporter] table")?;
+    if facts.templates.is_empty() {
+        return Err("[reporter] lists no templates".into());
+    }
+    for file in &facts.templates {
+        if file.contains("..") || Path::new(file).is_absolute() {
+            return Err(format!(
+                "template `{file}` must be a path inside the plugin directory"
+            ));
+        }
+    }
+    crate::report::render::plugin_environment(&manifest.name, dir, &facts.templates)
+        .map_err(|e| e.to_string())?;
+    Ok(ReporterInfo {
+        name: manifest.name.clone(),
+        description: manifest.description.clone(),
+        params_schema: params_schema(dir, manifest)?,
+        templates: ReporterTemplates::Plugin {
+            dir: dir.to_path_buf(),
+            files: facts.templates.clone(),
+        },
+    })
+}
+
+/// Registers one discovered plugin. A name taken by a built-in or another plugin is refused
+/// naming both, unless `--override-plugin NAME` asked for the plugin to replace it.
 pub fn register(registry: &mut Registry, found: &Discovered) -> Result<(), String> {
     let manifest = found.manifest.as_ref().map_err(Clone::clone)?;
     let origin = Origin::Plugin(found.dir.clone());
+    let replace = overridden(&manifest.name);
     match (manifest.kind, &manifest.runtime) {
-        (Kind::Benchmark, Runtime::Subprocess { .. } | Runtime::Wasm { .. }) => registry
-            .register_benchmark(benchmark_info(&found.dir, manifest)?, origin)
-            .map_err(|e| e.to_string()),
-        (Kind::Engine, Runtime::Subprocess { .. }) => registry
-            .register_engine(engine_info(&found.dir, manifest)?, origin)
-            .map_err(|e| e.to_string()),
+        (Kind::Benchmark, Runtime::Subprocess { .. } | Runtime::Wasm { .. }) => {
+            let info = benchmark_info(&found.dir, manifest)?;
+            if replace {
+                registry.override_benchmark(info, origin)
+            } else {
+                registry.register_benchmark(info, origin)
+            }
+            .map_err(|e| e.to_string())
+        }
+        (Kind::Engine, Runtime::Subprocess { .. }) => {
+            let info = engine_info(&found.dir, manifest)?;
+            if replace {
+                registry.override_engine(info, origin)
+            } else {
+                registry.register_engine(info, origin)
+            }
+            .map_err(|e| e.to_string())
+        }
+        (Kind::Reporter, Runtime::Templates) => {
+            let info = reporter_info(&found.dir, manifest)?;
+            if replace {
+                registry.override_reporter(info, origin)
+            } else {
+                registry.register_reporter(info, origin)
+            }
+            .map_err(|e| e.to_string())
+        }
         (Kind::Engine, Runtime::Wasm { .. }) => Err(format!(
             "plugin `{}`: an engine must serve HTTP, which a wasm module cannot; use a subprocess",
             manifest.name
         )),
         (kind, _) => Err(format!(
-            "plugin `{}`: {} plugins are not supported by this kitt yet (engine and benchmark plugins are)",
+            "plugin `{}`: a {} plugin cannot use this runtime (reporters are templates-only; engines run as subprocesses)",
             manifest.name,
             format!("{kind:?}").to_lowercase()
         )),

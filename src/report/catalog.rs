@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::registry::ReporterInfo;
+use crate::registry::{ReporterInfo, ReporterTemplates};
 
 /// The built-in reporters.
 pub fn builtin_reporters() -> Vec<ReporterInfo> {
@@ -24,6 +24,7 @@ pub fn builtin_reporters() -> Vec<ReporterInfo> {
         name: name.into(),
         description: description.into(),
         params_schema: json!({"type": "object", "additionalProperties": false, "properties": {}}),
+        templates: ReporterTemplates::BuiltIn,
     })
     .collect()
 }

@@ -19,7 +19,7 @@ const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
 /// `reports/{{ suite.name }}.md`, relative to `base`); Markdown also goes to
 /// `$GITHUB_STEP_SUMMARY` when set. Returns the file written.
 pub fn deliver(
-    reporter: &str,
+    reporter: &crate::registry::ReporterInfo,
     output: &str,
     report: &Report,
     base: &Path,
@@ -30,7 +30,7 @@ pub fn deliver(
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
-    if reporter == "markdown"
+    if reporter.name == "markdown"
         && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY")
     {
         append_step_summary(Path::new(&summary), &text)?;

@@ -6,6 +6,7 @@ use minijinja::value::{Value as JValue, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
 use super::context::Report;
+use crate::registry::{ReporterInfo, ReporterTemplates};
 
 /// Template instructions a report may take before it is stopped.
 const FUEL: u64 = 50_000_000;
@@ -117,8 +118,55 @@ fn describe(e: &Error) -> String {
     s
 }
 
-/// Renders reporter `name` over `report`.
-pub fn render(name: &str, report: &Report) -> Result<String, RenderError> {
+/// Renders a registered reporter over `report`: a built-in, or a template-only plugin's
+/// templates (which may extend the built-ins block by block).
+pub fn render(info: &ReporterInfo, report: &Report) -> Result<String, RenderError> {
+    match &info.templates {
+        ReporterTemplates::BuiltIn => render_builtin(&info.name, report),
+        ReporterTemplates::Plugin { dir, files } => {
+            let env = plugin_environment(&info.name, dir, files)?;
+            let entry = files.first().ok_or_else(|| RenderError {
+                reporter: info.name.clone(),
+                detail: "the plugin lists no templates".into(),
+            })?;
+            let template = env.get_template(entry).map_err(|e| RenderError {
+                reporter: info.name.clone(),
+                detail: describe(&e),
+            })?;
+            template
+                .render(minijinja::value::Serde(report))
+                .map_err(|e| RenderError {
+                    reporter: info.name.clone(),
+                    detail: describe(&e),
+                })
+        }
+    }
+}
+
+/// The built-in environment plus a plugin's declared template files (and nothing else).
+pub fn plugin_environment(
+    reporter: &str,
+    dir: &std::path::Path,
+    files: &[String],
+) -> Result<Environment<'static>, RenderError> {
+    let mut env = environment();
+    for file in files {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| RenderError {
+            reporter: reporter.into(),
+            detail: format!("cannot read {}: {e}", path.display()),
+        })?;
+        env.add_template_owned(file.clone(), text)
+            .map_err(|e| RenderError {
+                reporter: reporter.into(),
+                detail: describe(&e),
+            })?;
+    }
+    Ok(env)
+}
+
+/// Renders built-in reporter `name` over `report`.
+pub fn render_builtin(name: &str, report: &Report) -> Result<String, RenderError> {
     let err = |detail: String| RenderError {
         reporter: name.to_string(),
         detail,

@@ -130,7 +130,7 @@ pub async fn apply(
         run_id: run_id.clone(),
         suite: suite_name,
         prepared,
-        registry,
+        registry: registry.clone(),
         base_dir,
         cache_dir: crate::bench::dataset::cache_dir(),
         start,
@@ -138,6 +138,10 @@ pub async fn apply(
         gpus: fingerprint.gpus.len(),
     };
     let reports = checked.suite.reports.clone();
+    let reporters: Vec<Option<crate::registry::ReporterInfo>> = reports
+        .iter()
+        .map(|r| registry.reporters.get(&r.reporter).map(|e| e.info.clone()))
+        .collect();
     let finished = dispatch::run(setup, &mut store, progress, cancel).await;
     let mut out = std::io::stdout().lock();
     out.write_all(summary::render(&finished, &req.store).as_bytes())?;
@@ -146,13 +150,13 @@ pub async fn apply(
     if !reports.is_empty() {
         let report =
             crate::report::context::Report::from_results(&store.run_results(&finished.run_id)?);
-        for spec in &reports {
-            match crate::report::deliver(
-                &spec.reporter,
-                &spec.output,
-                &report,
-                std::path::Path::new("."),
-            ) {
+        for (spec, info) in reports.iter().zip(&reporters) {
+            let Some(info) = info else {
+                reports_ok = false;
+                eprintln!("error: reporter `{}` is not registered", spec.reporter);
+                continue;
+            };
+            match crate::report::deliver(info, &spec.output, &report, std::path::Path::new(".")) {
                 Ok(path) => writeln!(out, "report {}: {}", spec.reporter, path.display())?,
                 Err(e) => {
                     reports_ok = false;
