@@ -159,6 +159,8 @@ pub trait Entry {
     fn name(&self) -> &str;
     /// What kind of thing this is, for messages ("engine").
     const KIND: &'static str;
+    /// The JSON Schema of its settings (engine `config:`, node or report `params:`).
+    fn schema(&self) -> &Value;
 }
 
 impl Entry for EngineInfo {
@@ -166,6 +168,9 @@ impl Entry for EngineInfo {
         &self.name
     }
     const KIND: &'static str = "engine";
+    fn schema(&self) -> &Value {
+        &self.config_schema
+    }
 }
 
 impl Entry for BenchmarkInfo {
@@ -173,6 +178,9 @@ impl Entry for BenchmarkInfo {
         &self.name
     }
     const KIND: &'static str = "benchmark";
+    fn schema(&self) -> &Value {
+        &self.params_schema
+    }
 }
 
 impl Entry for ReporterInfo {
@@ -180,6 +188,9 @@ impl Entry for ReporterInfo {
         &self.name
     }
     const KIND: &'static str = "reporter";
+    fn schema(&self) -> &Value {
+        &self.params_schema
+    }
 }
 
 /// An entry with its origin and its compiled params schema.
@@ -258,10 +269,17 @@ impl<T: Entry> Catalog<T> {
         Ok(())
     }
 
-    /// Registers `info` in place of an entry of the same name (an explicit override).
-    fn replace(&mut self, info: T, origin: Origin) {
-        self.entries
-            .insert(info.name().to_string(), Registered::new(info, origin));
+    /// Checks the entry's schema, then registers it — in place of one of the same name when
+    /// `replace` (an explicit override), else refusing a taken name.
+    fn add(&mut self, info: T, origin: Origin, replace: bool) -> Result<(), RegistryError> {
+        check_schema(T::KIND, info.name(), info.schema(), &origin)?;
+        if replace {
+            self.entries
+                .insert(info.name().to_string(), Registered::new(info, origin));
+            Ok(())
+        } else {
+            self.register(info, origin)
+        }
     }
 
     /// The entry with this name.
@@ -347,8 +365,7 @@ impl Registry {
         info: EngineInfo,
         origin: Origin,
     ) -> Result<(), RegistryError> {
-        check_schema(EngineInfo::KIND, &info.name, &info.config_schema, &origin)?;
-        self.engines.register(info, origin)
+        self.engines.add(info, origin, false)
     }
 
     /// Registers a benchmark.
@@ -357,52 +374,7 @@ impl Registry {
         info: BenchmarkInfo,
         origin: Origin,
     ) -> Result<(), RegistryError> {
-        check_schema(
-            BenchmarkInfo::KIND,
-            &info.name,
-            &info.params_schema,
-            &origin,
-        )?;
-        self.benchmarks.register(info, origin)
-    }
-
-    /// Registers an engine, a benchmark or a reporter in place of one of the same name; for
-    /// plugins the user explicitly chose to override with.
-    pub fn override_engine(
-        &mut self,
-        info: EngineInfo,
-        origin: Origin,
-    ) -> Result<(), RegistryError> {
-        check_schema(EngineInfo::KIND, &info.name, &info.config_schema, &origin)?;
-        self.engines.replace(info, origin);
-        Ok(())
-    }
-
-    /// See `override_engine`.
-    pub fn override_benchmark(
-        &mut self,
-        info: BenchmarkInfo,
-        origin: Origin,
-    ) -> Result<(), RegistryError> {
-        check_schema(
-            BenchmarkInfo::KIND,
-            &info.name,
-            &info.params_schema,
-            &origin,
-        )?;
-        self.benchmarks.replace(info, origin);
-        Ok(())
-    }
-
-    /// See `override_engine`.
-    pub fn override_reporter(
-        &mut self,
-        info: ReporterInfo,
-        origin: Origin,
-    ) -> Result<(), RegistryError> {
-        check_schema(ReporterInfo::KIND, &info.name, &info.params_schema, &origin)?;
-        self.reporters.replace(info, origin);
-        Ok(())
+        self.benchmarks.add(info, origin, false)
     }
 
     /// Registers a reporter.
@@ -411,8 +383,35 @@ impl Registry {
         info: ReporterInfo,
         origin: Origin,
     ) -> Result<(), RegistryError> {
-        check_schema(ReporterInfo::KIND, &info.name, &info.params_schema, &origin)?;
-        self.reporters.register(info, origin)
+        self.reporters.add(info, origin, false)
+    }
+
+    /// Registers an engine in place of one of the same name; for plugins the user explicitly
+    /// chose to override with.
+    pub fn override_engine(
+        &mut self,
+        info: EngineInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
+        self.engines.add(info, origin, true)
+    }
+
+    /// See `override_engine`.
+    pub fn override_benchmark(
+        &mut self,
+        info: BenchmarkInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
+        self.benchmarks.add(info, origin, true)
+    }
+
+    /// See `override_engine`.
+    pub fn override_reporter(
+        &mut self,
+        info: ReporterInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
+        self.reporters.add(info, origin, true)
     }
 }
 
