@@ -736,3 +736,84 @@ fn a_plugin_replaces_a_builtin_only_when_asked_and_bad_templates_are_refused() {
         text(&out)
     );
 }
+
+#[test]
+fn the_three_example_plugins_install_list_and_remove() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let examples = example().parent().unwrap().to_path_buf();
+    let sources = [
+        examples.join("echo-engine"),
+        wasm_plugin(),
+        examples.join("release-notes"),
+    ];
+    for src in &sources {
+        let out = kitt(d, &["plugin", "install", src.to_str().unwrap()]);
+        assert!(out.status.success(), "{}: {}", src.display(), text(&out));
+    }
+    let list = text(&kitt(d, &["plugin", "list"]));
+    for (name, kind, runtime) in [
+        ("echo-engine", "engine", "subprocess"),
+        ("wasm-bench", "benchmark", "wasm"),
+        ("release-notes", "reporter", "templates"),
+    ] {
+        assert!(
+            list.lines().any(|l| l.starts_with(name)
+                && l.contains(kind)
+                && l.contains(runtime)
+                && l.contains(" ok ")),
+            "{name}: {list}"
+        );
+    }
+    assert!(text(&kitt(d, &["engines", "list"])).contains("echo-engine"));
+    assert!(text(&kitt(d, &["test", "list"])).contains("wasm-bench"));
+    for name in ["echo-engine", "wasm-bench", "release-notes"] {
+        assert!(kitt(d, &["plugin", "remove", name]).status.success());
+    }
+    assert!(!text(&kitt(d, &["plugin", "list"])).contains("echo-engine"));
+    assert_eq!(
+        kitt(d, &["plugin", "remove", "../etc"]).status.code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_plugin_installs_from_a_git_url() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = data.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for entry in std::fs::read_dir(example().parent().unwrap().join("release-notes"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(entry.path(), repo.join(entry.file_name())).unwrap();
+    }
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "plugin"]);
+    let url = format!("file://{}", repo.display());
+    let out = kitt(data.path(), &["plugin", "install", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        data.path()
+            .join("plugins/release-notes/release-notes.md.j2")
+            .is_file()
+    );
+    assert!(!data.path().join("plugins/release-notes/.git").exists());
+}
