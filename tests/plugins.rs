@@ -817,3 +817,48 @@ fn a_plugin_installs_from_a_git_url() {
     );
     assert!(!data.path().join("plugins/release-notes/.git").exists());
 }
+
+#[test]
+fn a_plugin_error_pointing_into_params_shows_the_suite_line() {
+    let data = tempfile::tempdir().unwrap();
+    let plugin = data.path().join("plugins/picky");
+    std::fs::create_dir_all(&plugin).unwrap();
+    std::fs::write(
+        plugin.join("plugin.toml"),
+        "manifest_version = 1\nname = \"picky\"\nkind = \"benchmark\"\nversion = \"0.1.0\"\nkitt = \">=0.1\"\n\
+         [runtime]\ntype = \"subprocess\"\ncommand = [\"python3\", \"plugin.py\"]\n\
+         [benchmark]\ncategory = \"quality_custom\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        plugin.join("plugin.py"),
+        "import json, sys\nfor line in sys.stdin:\n    m = json.loads(line)\n    if m.get('method') == 'initialize':\n        r = {'protocol_version': 1}\n    elif m.get('method') == 'run':\n        print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'error': {'code': -32000, 'message': 'keyword must not be blank', 'data': {'kind': 'user', 'retryable': False, 'pointer': '/items/1/keyword'}}}), flush=True)\n        continue\n    else:\n        break\n    print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'result': r}), flush=True)\n",
+    )
+    .unwrap();
+    let suite = data.path().join("s.yaml");
+    std::fs::write(
+        &suite,
+        "apiVersion: kitt/v1\nkind: Suite\nmetadata: {name: s, version: 1.0.0}\n\
+         engines:\n  sim: {uses: simulator}\n\
+         nodes:\n  - id: p\n    benchmark: picky\n    engine: sim\n    params:\n      items:\n        - {keyword: a}\n        - {keyword: ' '}\n",
+    )
+    .unwrap();
+    let plugins = data.path().join("plugins").display().to_string();
+    let out = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins,
+            "apply",
+            suite.to_str().unwrap(),
+            "--plain",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let expected = format!("{}:13:", suite.display());
+    assert!(
+        text(&out).contains("keyword must not be blank") && text(&out).contains(&expected),
+        "{}",
+        text(&out)
+    );
+}

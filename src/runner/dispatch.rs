@@ -87,6 +87,8 @@ pub struct Setup {
     pub carried: HashMap<usize, Carried>,
     /// GPUs on this machine (0: none seen, no limit applied).
     pub gpus: usize,
+    /// Where a pointer into a node's params is written in the suite.
+    pub locate: super::Locator,
 }
 
 /// One line of the final summary.
@@ -542,7 +544,7 @@ impl Dispatcher<'_> {
                 LegStatus::Failed,
                 Vec::new(),
                 Vec::new(),
-                vec![message],
+                vec![self.with_location(&leg.node, message)],
                 Map::new(),
                 Map::new(),
                 None,
@@ -665,6 +667,22 @@ impl Dispatcher<'_> {
             asserts: asserts_text,
             seconds: Some(seconds),
         });
+    }
+
+    /// A plugin error that points into the node's params (`at params/a/0`) gets the
+    /// suite's `file:line:col` of that place.
+    fn with_location(&self, node: &str, message: String) -> String {
+        let Some(rest) = message.split(" at params").nth(1) else {
+            return message;
+        };
+        let pointer: String = rest
+            .chars()
+            .take_while(|c| *c != ':' && *c != ' ')
+            .collect();
+        match (self.setup.locate)(node, &pointer) {
+            Some(at) => format!("{message} ({at})"),
+            None => message,
+        }
     }
 
     /// Stops each engine whose legs have all ended.

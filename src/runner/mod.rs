@@ -25,6 +25,28 @@ use crate::suite::diagnostics;
 use crate::suite::params::Override;
 use crate::suite::validate::{Unset, validate_source};
 
+/// Finds `file:line:col` of a pointer into a node's params (for plugin errors that point).
+pub type Locator = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
+
+fn locator(
+    checked: &crate::suite::validate::CheckedSuite,
+    workspace: crate::suite::workspace::Workspace,
+) -> Locator {
+    let origins = checked.origins.clone();
+    let nodes: Vec<String> = checked.suite.nodes.iter().map(|n| n.id.clone()).collect();
+    Arc::new(move |node: &str, pointer: &str| {
+        let i = nodes.iter().position(|n| n == node)?;
+        let at = origins.locate(&workspace, &format!("/nodes/{i}/params{pointer}"), false);
+        let file = workspace.sources.get(at.file);
+        Some(format!(
+            "{}:{}:{}",
+            file.path.display(),
+            at.span.line,
+            at.span.col
+        ))
+    })
+}
+
 /// What to apply and how.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyRequest {
@@ -63,9 +85,14 @@ pub async fn apply(
     let rendered =
         diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
     std::io::stderr().write_all(rendered.as_bytes())?;
-    let Some(checked) = &validation.suite else {
+    let crate::suite::validate::Validation {
+        workspace, suite, ..
+    } = validation;
+    let Some(checked) = suite else {
         return Ok(exit::FAILED);
     };
+    let checked = &checked;
+    let locate = locator(checked, workspace);
     let prepared = prepare::prepare(checked, &registry)?;
     let mut store = Store::open(&req.store)?;
     let suite_name = checked.suite.metadata.name.clone();
@@ -136,6 +163,7 @@ pub async fn apply(
         start,
         carried: choice.carried,
         gpus: fingerprint.gpus.len(),
+        locate,
     };
     let reports = checked.suite.reports.clone();
     let reporters: Vec<Option<crate::registry::ReporterInfo>> = reports

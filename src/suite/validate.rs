@@ -62,6 +62,8 @@ pub struct CheckedSuite {
     pub legs: Vec<Leg>,
     /// The stage of each node (index as in `suite.nodes`).
     pub stages: Vec<usize>,
+    /// Which file and pointer each part of the composed suite came from.
+    pub origins: Origins,
 }
 
 /// The outcome of validating one file.
@@ -210,6 +212,7 @@ fn run(
             engines,
             legs,
             stages,
+            origins: origins.clone(),
         }),
     ))
 }
