@@ -245,3 +245,89 @@ fn the_step_summary_is_truncated_before_its_limit() {
     assert!(text.len() <= 1024 * 1024, "{}", text.len());
     assert!(text.contains("Truncated"));
 }
+
+/// The headless browser: `chromium` (Debian package), failing when it is missing unless the
+/// developer set `KITT_SKIP=chromium`.
+fn chromium() -> Option<std::path::PathBuf> {
+    let skip = std::env::var("KITT_SKIP").unwrap_or_default();
+    if skip.split(',').any(|s| s.trim() == "chromium") {
+        eprintln!("SKIPPED: KITT_SKIP contains `chromium`");
+        return None;
+    }
+    let found = ["chromium", "chromium-browser"]
+        .iter()
+        .map(|name| std::process::Command::new("which").arg(name).output())
+        .filter_map(Result::ok)
+        .find(|o| o.status.success())
+        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    assert!(
+        found.is_some(),
+        "chromium not found: `apt-get install chromium` (or set KITT_SKIP=chromium to skip locally)"
+    );
+    found
+}
+
+#[test]
+fn the_html_report_renders_in_a_headless_browser() {
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    std::fs::write(
+        &page,
+        render::render_builtin("html", &fixed_report()).unwrap(),
+    )
+    .unwrap();
+    let url = format!("file://{}", page.display());
+    let profile = dir.path().join("profile");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(&browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("chromium runs")
+    };
+    let dom = run(&["--dump-dom"]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let html = String::from_utf8_lossy(&dom.stdout);
+    // The browser parsed the chart: one group per series and node (two timed nodes × 3).
+    assert_eq!(html.matches("class=\"series\"").count(), 6, "{html}");
+    assert!(html.contains("id=\"latency-chart\""));
+    let log = String::from_utf8_lossy(&dom.stderr);
+    assert!(
+        !log.contains("Uncaught")
+            && !log
+                .lines()
+                .any(|l| l.contains("CONSOLE") && l.contains("ERROR")),
+        "console errors: {log}"
+    );
+    let shot = dir.path().join("shot.png");
+    let out = run(&[
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=1200,900",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.len() > 1000 && png.starts_with(b"\x89PNG"),
+        "{} bytes",
+        png.len()
+    );
+}
