@@ -581,3 +581,36 @@ fn a_suite_on_the_real_llama_server_in_docker() {
         .expect("docker ps");
     assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty());
 }
+
+#[test]
+fn a_comparison_report_marks_a_real_slowdown() {
+    let env = Env::new();
+    let suite = |ttft: &str| {
+        format!(
+            "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: cmp, version: 1.0.0}}\n\
+             engines:\n  sim: {{uses: simulator, config: {{ttft: {ttft}, itl: 1ms}}}}\n\
+             nodes:\n  - id: latency\n    benchmark: latency\n    engine: sim\n    params: {{requests: 12, output_tokens: 2}}\n"
+        )
+    };
+    let a = env.kitt(&["apply", &env.suite("c.yaml", &suite("5ms")), "--plain"]);
+    let b = env.kitt(&["apply", &env.suite("c.yaml", &suite("80ms")), "--plain"]);
+    let (a, b) = (run_id(&a), run_id(&b));
+    let out = env.kitt(&["report", "--runs", &format!("{a},{b}")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains(&a) && md.contains(&b), "{md}");
+    let row = md
+        .lines()
+        .find(|l| l.contains("`ttft_p50_ms`"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(row.contains("**worse**"), "{row}");
+    let json = env.kitt(&[
+        "report",
+        "--runs",
+        &format!("{a},{b}"),
+        "--reporter",
+        "json",
+    ]);
+    let doc: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 2);
+}

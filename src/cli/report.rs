@@ -11,7 +11,12 @@ use crate::store::Store;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Run id, a unique prefix of one, or `last`.
-    run: String,
+    #[arg(required_unless_present = "runs")]
+    run: Option<String>,
+    /// Compare these runs side by side instead (comma separated; the first is the
+    /// reference); markdown or json.
+    #[arg(long, value_delimiter = ',', conflicts_with = "run")]
+    runs: Vec<String>,
     /// markdown, html, json, junit or csv.
     #[arg(long, short = 'r', default_value = "markdown")]
     reporter: String,
@@ -24,6 +29,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    if !args.runs.is_empty() {
+        let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
+        let comparison = crate::report::comparison::build(&store, &args.runs)?;
+        return match render::render_comparison(&args.reporter, &comparison) {
+            Ok(text) => {
+                write_out(args.output.as_ref(), &text)?;
+                Ok(exit::OK)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(exit::USAGE)
+            }
+        };
+    }
+    let run_id = args.run.clone().unwrap_or_default();
     let registry = super::registry_for(None);
     let Some(entry) = registry.reporters.get(&args.reporter) else {
         eprintln!(
@@ -34,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(exit::USAGE);
     };
     let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
-    let report = Report::from_results(&store.run_results(&args.run)?);
+    let report = Report::from_results(&store.run_results(&run_id)?);
     let text = match render::render(&entry.info, &report) {
         Ok(t) => t,
         Err(e) => {
@@ -42,15 +62,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(exit::FAILED);
         }
     };
-    match args.output {
+    write_out(args.output.as_ref(), &text)?;
+    Ok(exit::OK)
+}
+
+/// Writes to the file, or to stdout without one.
+fn write_out(output: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
+    match output {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            std::fs::write(&path, text)?;
+            std::fs::write(path, text)?;
             eprintln!("wrote {}", path.display());
         }
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
-    Ok(exit::OK)
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! delivery (files, and the GitHub step summary for Markdown).
 
 pub mod catalog;
+pub mod comparison;
 pub mod context;
 pub mod render;
 

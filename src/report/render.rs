@@ -29,6 +29,11 @@ pub const TEMPLATES: &[(&str, &str, &str)] = &[
         include_str!("templates/junit.xml.j2"),
     ),
     ("csv", "csv.csv.j2", include_str!("templates/csv.csv.j2")),
+    (
+        "compare",
+        "compare.md.j2",
+        include_str!("templates/compare.md.j2"),
+    ),
 ];
 
 /// Why a report could not be rendered: the template's name, line and what went wrong.
@@ -185,6 +190,34 @@ pub fn render_builtin(name: &str, report: &Report) -> Result<String, RenderError
     template
         .render(minijinja::value::Serde(report))
         .map_err(|e| err(describe(&e)))
+}
+
+/// Renders a comparison of runs: Markdown, or the JSON document.
+pub fn render_comparison(
+    format: &str,
+    comparison: &super::comparison::Comparison,
+) -> Result<String, RenderError> {
+    let err = |detail: String| RenderError {
+        reporter: format!("comparison ({format})"),
+        detail,
+    };
+    match format {
+        "json" => serde_json::to_string_pretty(comparison)
+            .map(|s| s + "\n")
+            .map_err(|e| err(e.to_string())),
+        "markdown" => {
+            let env = environment();
+            let template = env
+                .get_template("compare.md.j2")
+                .map_err(|e| err(describe(&e)))?;
+            template
+                .render(minijinja::value::Serde(comparison))
+                .map_err(|e| err(describe(&e)))
+        }
+        other => Err(err(format!(
+            "comparisons render as markdown or json, not {other}"
+        ))),
+    }
 }
 
 /// Renders an output path such as `reports/{{ suite.name }}.md` with the report context.
