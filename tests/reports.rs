@@ -128,6 +128,36 @@ fn fixed_report() -> Report {
             None,
         )
         .unwrap();
+    let mut sweep = node("sweep", "sweep", "succeeded", &[]);
+    sweep.params =
+        json!({"over": "concurrency", "values": [1, 4, 16], "slo": {"ttft_p99_ms": 100}});
+    sweep.outputs = json!({"over": "concurrency", "max_value": 4.0});
+    sweep.details = json!({"curve": [
+        {"value": 1.0, "passed": true, "breaches": [], "metrics": {"ttft_p99_ms": 45.0, "requests_per_s": 3.0}},
+        {"value": 4.0, "passed": true, "breaches": [], "metrics": {"ttft_p99_ms": 80.0, "requests_per_s": 11.0}},
+        {"value": 16.0, "passed": false, "breaches": ["ttft_p99_ms 240 (needs <= 100)"], "metrics": {"ttft_p99_ms": 240.0, "requests_per_s": 14.0}}
+    ]});
+    store
+        .put_node(
+            &sweep,
+            &[metric("max_value", 4.0, "value", "higher")],
+            &[],
+            None,
+        )
+        .unwrap();
+    let mut other = node("gsm8k-other", "gsm8k", "succeeded", &[]);
+    other.engine = "other".into();
+    store
+        .put_node(
+            &other,
+            &[
+                metric("accuracy", 0.55, "ratio", "higher"),
+                metric("accuracy_stderr", 0.035, "ratio", "lower"),
+            ],
+            &[],
+            None,
+        )
+        .unwrap();
     store
         .put_node(
             &node("gsm8k", "gsm8k", "succeeded", &[]),
@@ -161,6 +191,9 @@ fn markdown_puts_failures_first() {
     assert!(failed < nodes);
     assert!(md.starts_with("# ❌ fixed 1.2.3: failed"), "{md}");
     assert!(md.contains("`load[concurrency=8]` | `ttft_p99_ms` | ttft_p99_ms 180.0000 > max 100"));
+    // gsm8k ran on two engines: shown side by side.
+    let side = md.find("## gsm8k side by side").expect("side by side");
+    assert!(md[side..].contains("| `gsm8k-other` | other |"), "{md}");
 }
 
 #[test]
@@ -187,8 +220,8 @@ fn junit_parses_back_with_a_case_per_node_and_assert() {
             _ => {}
         }
     }
-    // Four nodes and two asserts.
-    assert_eq!(cases, 6);
+    // Six nodes and two asserts.
+    assert_eq!(cases, 8);
     // The failed node (a breach, so a failure) and its breached assert.
     assert_eq!(failures, 2);
     assert_eq!(skipped, 1);
@@ -306,6 +339,10 @@ fn the_html_report_renders_in_a_headless_browser() {
     // The browser parsed the chart: one group per series and node (two timed nodes × 3).
     assert_eq!(html.matches("class=\"series\"").count(), 6, "{html}");
     assert!(html.contains("id=\"latency-chart\""));
+    // The sweep's curve with its SLO line, and accuracy bars with error bars for both engines.
+    assert_eq!(html.matches("class=\"curve-series\"").count(), 1);
+    assert_eq!(html.matches("class=\"slo-line\"").count(), 1);
+    assert_eq!(html.matches("class=\"error-bar\"").count(), 2);
     let log = String::from_utf8_lossy(&dom.stderr);
     assert!(
         !log.contains("Uncaught")

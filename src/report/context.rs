@@ -28,6 +28,8 @@ pub struct Report {
     /// Breached asserts, failed nodes first.
     pub failed_asserts: Vec<FailedAssert>,
     pub nodes: Vec<Node>,
+    /// Benchmarks that ran on more than one engine.
+    pub side_by_side: Vec<SideBySide>,
     pub engines: Vec<Engine>,
     pub fingerprint: Fingerprint,
 }
@@ -91,6 +93,16 @@ pub struct Node {
     /// Metric name → value, for templates.
     pub values: BTreeMap<String, f64>,
     pub asserts: Vec<AssertRecord>,
+    /// Sweeps: each measured point (`value`, `passed`, `breaches`, `metrics`).
+    pub curve: Option<Value>,
+}
+
+/// Nodes running the same benchmark on different engines, to show side by side.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SideBySide {
+    pub benchmark: String,
+    /// Node ids, one per engine.
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -166,6 +178,7 @@ impl Report {
                     .map(|m| (m.name.clone(), m.value))
                     .collect(),
                 asserts: n.asserts.clone(),
+                curve: node.details.get("curve").cloned(),
             });
         }
         let verdict = match run.status.as_str() {
@@ -174,6 +187,28 @@ impl Report {
             "running" => "incomplete",
             _ => "failed",
         };
+        let mut side_by_side: Vec<SideBySide> = Vec::new();
+        for n in &nodes {
+            let engines_of = |b: &str| {
+                let mut e: Vec<&str> = nodes
+                    .iter()
+                    .filter(|m| m.benchmark == b)
+                    .map(|m| m.engine.as_str())
+                    .collect();
+                e.sort_unstable();
+                e.dedup();
+                e.len()
+            };
+            if engines_of(&n.benchmark) > 1 {
+                match side_by_side.iter_mut().find(|s| s.benchmark == n.benchmark) {
+                    Some(s) => s.nodes.push(n.id.clone()),
+                    None => side_by_side.push(SideBySide {
+                        benchmark: n.benchmark.clone(),
+                        nodes: vec![n.id.clone()],
+                    }),
+                }
+            }
+        }
         Report {
             format_version: FORMAT_VERSION,
             run: RunInfo {
@@ -197,6 +232,7 @@ impl Report {
             counts,
             failed_asserts,
             nodes,
+            side_by_side,
             engines,
             fingerprint: Fingerprint {
                 hash: run.fingerprint.clone(),
