@@ -614,3 +614,47 @@ fn a_comparison_report_marks_a_real_slowdown() {
     let doc: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["runs"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_template_beside_the_suite_replaces_a_builtin_block_by_block() {
+    let env = Env::new();
+    let suite = env.suite(
+        "t.yaml",
+        "apiVersion: kitt/v1\nkind: Suite\nmetadata: {name: t, version: 1.0.0}\n\
+         engines:\n  sim: {uses: simulator, config: {ttft: 2ms, itl: 1ms}}\n\
+         nodes:\n  - id: latency\n    benchmark: latency\n    engine: sim\n    params: {requests: 2, output_tokens: 2}\n\
+         reports:\n  - {reporter: markdown, output: summary.md}\n",
+    );
+    let templates = env.dir.path().join(".kitt/templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("markdown.md.j2"),
+        "{% extends \"builtin/markdown.md.j2\" %}{% block footer %}CUSTOM FOOTER for {{ suite.name }}{% endblock %}",
+    )
+    .unwrap();
+    let out = env.kitt(&["apply", &suite, "--plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let md = std::fs::read_to_string(env.dir.path().join("summary.md")).unwrap();
+    assert!(
+        md.contains("CUSTOM FOOTER for t") && md.contains("## Nodes"),
+        "{md}"
+    );
+    // Ejecting writes the built-in exactly as `show` prints it.
+    let ejected = env.dir.path().join("ejected");
+    let templates = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kitt"))
+            .arg("templates")
+            .args(args)
+            .output()
+            .expect("kitt runs")
+    };
+    let eject = templates(&["eject", "html", "--to", ejected.to_str().unwrap()]);
+    assert!(eject.status.success(), "{}", text(&eject));
+    let show = templates(&["show", "html"]);
+    assert_eq!(
+        std::fs::read(ejected.join("html.html.j2")).unwrap(),
+        show.stdout
+    );
+    let again = templates(&["eject", "html", "--to", ejected.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1), "no overwrite without --force");
+}

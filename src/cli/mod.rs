@@ -13,6 +13,7 @@ mod results;
 mod run;
 mod schema;
 mod signals;
+mod templates;
 mod test;
 mod validate;
 
@@ -47,6 +48,8 @@ enum Command {
     Run(run::Args),
     /// Render a stored run with a reporter (markdown, html, json, junit, csv).
     Report(report::Args),
+    /// List, show and eject the report templates.
+    Templates(templates::Args),
     /// Read stored runs: list, show, compare, export.
     Results(results::Args),
     /// The nodes whose resolved spec changed since the suite's last successful run.
@@ -96,6 +99,7 @@ pub fn main() -> u8 {
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Results(args) => results::run(args),
+        Command::Templates(args) => templates::run(args),
         Command::Report(args) => report::run(args),
         Command::Run(args) => run::run(args),
         Command::Diff(args) => diff::run(args),

@@ -26,6 +26,9 @@ pub struct Args {
     /// The results store.
     #[arg(long)]
     store: Option<PathBuf>,
+    /// Templates that replace built-ins, as beside this suite (`.kitt/templates/`).
+    #[arg(long)]
+    suite: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -55,7 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
     let report = Report::from_results(&store.run_results(&run_id)?);
-    let text = match render::render(&entry.info, &report) {
+    let dirs = render::override_dirs(args.suite.as_deref());
+    let text = match render::render_in(&entry.info, &report, &dirs) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

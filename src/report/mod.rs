@@ -24,8 +24,9 @@ pub fn deliver(
     output: &str,
     report: &Report,
     base: &Path,
+    template_dirs: &[std::path::PathBuf],
 ) -> anyhow::Result<std::path::PathBuf> {
-    let text = render::render(reporter, report)?;
+    let text = render::render_in(reporter, report, template_dirs)?;
     let path = base.join(render::output_path(output, report)?);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

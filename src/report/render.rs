@@ -79,6 +79,60 @@ fn csv(fields: Vec<JValue>) -> String {
         .join(",")
 }
 
+/// Where templates that replace the built-ins are looked for, lowest priority first: the
+/// user's config directory (`~/.config/kitt/templates`), then `.kitt/templates/` beside the
+/// suite.
+pub fn override_dirs(suite: Option<&std::path::Path>) -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(config) = dirs::config_dir() {
+        dirs.push(config.join("kitt").join("templates"));
+    }
+    if let Some(dir) = suite.and_then(std::path::Path::parent) {
+        let base = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        dirs.push(base.join(".kitt").join("templates"));
+    }
+    dirs
+}
+
+/// The built-in environment with the `*.j2` files of `dirs` added on top, later directories
+/// winning; a file named like a built-in replaces it, and the built-ins stay reachable as
+/// `builtin/NAME` so a replacement can extend them block by block.
+pub fn environment_with(dirs: &[std::path::PathBuf]) -> Result<Environment<'static>, RenderError> {
+    let mut env = environment();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut files: Vec<std::path::PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "j2") && p.is_file())
+            .collect();
+        files.sort();
+        for path in files {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| RenderError {
+                reporter: name.clone(),
+                detail: format!("cannot read {}: {e}", path.display()),
+            })?;
+            env.add_template_owned(name.clone(), text)
+                .map_err(|e| RenderError {
+                    reporter: name,
+                    detail: format!("{} ({})", describe(&e), path.display()),
+                })?;
+        }
+    }
+    Ok(env)
+}
+
 /// An environment holding the built-in templates.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
@@ -95,6 +149,8 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("csv", csv);
     for (_, file, text) in TEMPLATES {
         env.add_template(file, text)
+            .expect("built-in templates parse (checked by a test)");
+        env.add_template_owned(format!("builtin/{file}"), text.to_string())
             .expect("built-in templates parse (checked by a test)");
     }
     env
@@ -126,8 +182,17 @@ fn describe(e: &Error) -> String {
 /// Renders a registered reporter over `report`: a built-in, or a template-only plugin's
 /// templates (which may extend the built-ins block by block).
 pub fn render(info: &ReporterInfo, report: &Report) -> Result<String, RenderError> {
+    render_in(info, report, &[])
+}
+
+/// Like `render`, with template override directories (see `environment_with`).
+pub fn render_in(
+    info: &ReporterInfo,
+    report: &Report,
+    dirs: &[std::path::PathBuf],
+) -> Result<String, RenderError> {
     match &info.templates {
-        ReporterTemplates::BuiltIn => render_builtin(&info.name, report),
+        ReporterTemplates::BuiltIn => render_builtin_in(&info.name, report, dirs),
         ReporterTemplates::Plugin { dir, files } => {
             let env = plugin_environment(&info.name, dir, files)?;
             let entry = files.first().ok_or_else(|| RenderError {
@@ -172,6 +237,15 @@ pub fn plugin_environment(
 
 /// Renders built-in reporter `name` over `report`.
 pub fn render_builtin(name: &str, report: &Report) -> Result<String, RenderError> {
+    render_builtin_in(name, report, &[])
+}
+
+/// Renders built-in reporter `name`, with template override directories.
+pub fn render_builtin_in(
+    name: &str,
+    report: &Report,
+    dirs: &[std::path::PathBuf],
+) -> Result<String, RenderError> {
     let err = |detail: String| RenderError {
         reporter: name.to_string(),
         detail,
@@ -185,7 +259,7 @@ pub fn render_builtin(name: &str, report: &Report) -> Result<String, RenderError
         .iter()
         .find(|(n, _, _)| *n == name)
         .ok_or_else(|| err("no such built-in reporter".into()))?;
-    let env = environment();
+    let env = environment_with(dirs)?;
     let template = env.get_template(file).map_err(|e| err(describe(&e)))?;
     template
         .render(minijinja::value::Serde(report))

@@ -184,7 +184,14 @@ pub async fn apply(
                 eprintln!("error: reporter `{}` is not registered", spec.reporter);
                 continue;
             };
-            match crate::report::deliver(info, &spec.output, &report, std::path::Path::new(".")) {
+            let dirs = crate::report::render::override_dirs(Some(&req.suite_path));
+            match crate::report::deliver(
+                info,
+                &spec.output,
+                &report,
+                std::path::Path::new("."),
+                &dirs,
+            ) {
                 Ok(path) => writeln!(out, "report {}: {}", spec.reporter, path.display())?,
                 Err(e) => {
                     reports_ok = false;
