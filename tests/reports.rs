@@ -259,7 +259,10 @@ fn template_errors_name_the_template_line_and_problem() {
     let e = render::render_text("mine.md", "ok\n{{ suite.nosuch }}\n", &report)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("mine.md:2") && e.contains("undefined"), "{e}");
+    assert!(
+        e.contains("mine.md:2") && e.contains("undefined") && e.contains("suite.nosuch"),
+        "{e}"
+    );
     let e = render::render_text("broken.md", "{% for x in %}", &report)
         .unwrap_err()
         .to_string();

@@ -48,7 +48,7 @@ enum Sub {
         #[arg(long)]
         json: bool,
     },
-    /// A run as JSON or CSV (one row per metric).
+    /// A run as JSON (the report document, `kitt schema results`) or CSV (one row per metric).
     Export {
         run: String,
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
@@ -153,7 +153,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let results = store.run_results(&run)?;
             match format {
                 ExportFormat::Json => {
-                    serde_json::to_writer_pretty(&mut out, &results)?;
+                    // The report context: the document `kitt report --reporter json` writes.
+                    let report = crate::report::context::Report::from_results(&results);
+                    serde_json::to_writer_pretty(&mut out, &report)?;
                     writeln!(out)?;
                 }
                 ExportFormat::Csv => {

@@ -168,6 +168,11 @@ fn describe(e: &Error) -> String {
         }
         _ => e.to_string(),
     };
+    if let (Some(source), Some(line)) = (e.template_source(), e.line())
+        && let Some(text) = source.lines().nth(line.saturating_sub(1))
+    {
+        s.push_str(&format!(" in `{}`", text.trim()));
+    }
     if e.kind() == ErrorKind::UndefinedError {
         s.push_str(" (an undefined value: see the report context in `kitt schema results`)");
     }
