@@ -284,17 +284,20 @@ pub fn render_comparison(
         "json" => serde_json::to_string_pretty(comparison)
             .map(|s| s + "\n")
             .map_err(|e| err(e.to_string())),
-        "markdown" => {
+        "markdown" | "html" => {
+            let file = if format == "html" {
+                "compare.html.j2"
+            } else {
+                "compare.md.j2"
+            };
             let env = environment();
-            let template = env
-                .get_template("compare.md.j2")
-                .map_err(|e| err(describe(&e)))?;
+            let template = env.get_template(file).map_err(|e| err(describe(&e)))?;
             template
                 .render(minijinja::value::Serde(comparison))
                 .map_err(|e| err(describe(&e)))
         }
         other => Err(err(format!(
-            "comparisons render as markdown or json, not {other}"
+            "comparisons render as markdown, html or json, not {other}"
         ))),
     }
 }
