@@ -631,7 +631,8 @@ fn reporter_copy(dir: &Path, name: &str, template: &str) -> PathBuf {
         .unwrap()
         .replace("name = \"release-notes\"", &format!("name = \"{name}\""));
     std::fs::write(plugin.join("plugin.toml"), manifest).unwrap();
-    std::fs::write(plugin.join("release-notes.md.j2"), template).unwrap();
+    std::fs::create_dir_all(plugin.join("templates")).unwrap();
+    std::fs::write(plugin.join("templates/release-notes.md.j2"), template).unwrap();
     dir.join("plugins")
 }
 
@@ -782,11 +783,10 @@ fn a_plugin_installs_from_a_git_url() {
     let data = tempfile::tempdir().unwrap();
     let repo = data.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
-    for entry in std::fs::read_dir(example().parent().unwrap().join("release-notes"))
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(entry.path(), repo.join(entry.file_name())).unwrap();
+    let src = example().parent().unwrap().join("release-notes");
+    std::fs::create_dir_all(repo.join("templates")).unwrap();
+    for file in ["plugin.toml", "README.md", "templates/release-notes.md.j2"] {
+        std::fs::copy(src.join(file), repo.join(file)).unwrap();
     }
     let git = |args: &[&str]| {
         let out = Command::new("git")
@@ -812,7 +812,7 @@ fn a_plugin_installs_from_a_git_url() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         data.path()
-            .join("plugins/release-notes/release-notes.md.j2")
+            .join("plugins/release-notes/templates/release-notes.md.j2")
             .is_file()
     );
     assert!(!data.path().join("plugins/release-notes/.git").exists());
