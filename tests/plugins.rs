@@ -30,6 +30,23 @@ fn kitt(data: &Path, args: &[&str]) -> Output {
 
 use common::text;
 
+/// The newest stored run, as `kitt results show last --json` prints it.
+fn last_run(data: &Path) -> serde_json::Value {
+    let shown = kitt(data, &["results", "show", "last", "--json"]);
+    serde_json::from_slice(&shown.stdout).expect("a stored run")
+}
+
+/// A metric of the run's first node.
+fn first_node_metric(run: &serde_json::Value, name: &str) -> f64 {
+    run["nodes"][0]["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .find(|m| m["name"] == name)
+        .and_then(|m| m["value"].as_f64())
+        .unwrap_or_else(|| panic!("no metric {name} in {run}"))
+}
+
 #[test]
 fn the_example_plugin_installs_lists_validates_runs_and_is_removed() {
     let data = tempfile::tempdir().unwrap();
@@ -64,15 +81,9 @@ fn the_example_plugin_installs_lists_validates_runs_and_is_removed() {
         "{}",
         text(&applied)
     );
-    let shown = kitt(d, &["results", "show", "last", "--json"]);
-    let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
-    let metrics = run["nodes"][0]["metrics"].as_array().unwrap();
-    let ttft = metrics
-        .iter()
-        .find(|m| m["name"] == "ttft_mean_ms")
-        .unwrap();
+    let run = last_run(d);
     assert!(
-        ttft["value"].as_f64().unwrap() >= 10.0,
+        first_node_metric(&run, "ttft_mean_ms") >= 10.0,
         "kitt measured the plugin's requests"
     );
     assert_eq!(run["nodes"][0]["details"]["samples"]["ttft_ms"], 2);
@@ -333,14 +344,7 @@ fn an_engine_plugin_serves_a_suite_and_is_stopped() {
     let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     let latency = &run["nodes"][0];
     assert_eq!(latency["engine_uses"], "echo-engine");
-    let ttft = latency["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "ttft_p50_ms")
-        .unwrap()["value"]
-        .as_f64()
-        .unwrap();
+    let ttft = first_node_metric(&run, "ttft_p50_ms");
     assert!(ttft >= 5.0, "the echo's 5 ms pace shows: {ttft}");
     // The plugin's process (found by its working directory) and its server are gone.
     let echo_dir = plugins.join("echo-engine");
@@ -423,13 +427,7 @@ async fn an_engine_plugin_proxies_the_real_llama_server() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let shown = kitt(data.path(), &["results", "show", "last", "--json"]);
     let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
-    let tokens = run["nodes"][0]["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "output_tokens_mean")
-        .unwrap()["value"]
-        .clone();
+    let tokens = first_node_metric(&run, "output_tokens_mean");
     assert_eq!(
         tokens, 8.0,
         "llama-server's own usage came through the proxy"
@@ -497,18 +495,8 @@ fn the_wasm_plugin_generates_through_the_host_on_the_simulator() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let shown = kitt(data.path(), &["results", "show", "last", "--json"]);
-    let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
-    let metric = |name: &str| {
-        run["nodes"][0]["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["name"] == name)
-            .unwrap()["value"]
-            .as_f64()
-            .unwrap()
-    };
+    let run = last_run(data.path());
+    let metric = |name: &str| first_node_metric(&run, name);
     assert_eq!(metric("completion_tokens_mean"), 5.0);
     assert!(
         metric("ttft_mean_ms") >= 15.0,

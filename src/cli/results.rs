@@ -200,10 +200,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 /// Latency statistics beyond mean, p50 and p99 are left to `--all`.
 fn shown_by_default(metric: &str) -> bool {
-    let latency = crate::bench::performance::LATENCIES
-        .iter()
-        .any(|l| metric.starts_with(&format!("{l}_")) && metric.ends_with("_ms"));
-    !latency
+    !crate::bench::performance::is_latency_metric(metric)
         || ["_mean_ms", "_p50_ms", "_p99_ms"]
             .iter()
             .any(|s| metric.ends_with(s))
@@ -302,11 +299,7 @@ fn render_node(n: &NodeResults) -> String {
             s.push('\n');
         }
     }
-    let in_family = |m: &MetricRecord| {
-        family
-            .iter()
-            .any(|q| m.name.starts_with(&format!("{q}_")) && m.name.ends_with("_ms"))
-    };
+    let in_family = |m: &MetricRecord| crate::bench::performance::is_latency_metric(&m.name);
     for m in n.metrics.iter().filter(|m| !in_family(m)) {
         s.push_str(&format!(
             "  {:<34} {:>14} {}\n",

@@ -157,10 +157,7 @@ fn summarize_metrics(names: &[&str]) -> String {
         shown.push("{ttft,ttfo,itl,tpot,e2e}_{mean,p50,p90,p95,p99,max}_ms".into());
     }
     for n in names {
-        let in_family = latency
-            && crate::bench::performance::LATENCIES
-                .iter()
-                .any(|l| n.starts_with(&format!("{l}_")) && n.ends_with("_ms"));
+        let in_family = latency && crate::bench::performance::is_latency_metric(n);
         if !in_family {
             shown.push(n.to_string());
         }

@@ -18,6 +18,13 @@ pub const LATENCIES: [&str; 5] = ["ttft", "ttfo", "itl", "tpot", "e2e"];
 /// The statistics reported for each.
 pub const STATISTICS: [&str; 6] = ["mean", "p50", "p90", "p95", "p99", "max"];
 
+/// Whether `name` is one of the latency statistics (`ttft_p99_ms`, `e2e_mean_ms`, …).
+pub fn is_latency_metric(name: &str) -> bool {
+    name.strip_suffix("_ms")
+        .and_then(|n| n.rsplit_once('_'))
+        .is_some_and(|(q, stat)| LATENCIES.contains(&q) && STATISTICS.contains(&stat))
+}
+
 fn latency<'a>(r: &'a LoadReport, name: &str) -> &'a Latencies {
     match name {
         "ttft" => &r.ttft,
