@@ -159,6 +159,47 @@ async fn open_loop_keeps_its_rate_and_reports_goodput() {
     assert_eq!(metric(&strict, "goodput_ratio"), 0.0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_cannot_keep_up_is_marked_client_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(
+        &simulator(json!({"ttft": "0ms", "itl": "0ms", "output_tokens": 2})),
+        dir.path(),
+    )
+    .await;
+    // 200,000 sends a second is far beyond any client: it falls behind its schedule.
+    let flooded = run(
+        &engine,
+        "load",
+        json!({"rate": 200000, "arrival": "constant", "requests": 4000,
+               "input_tokens": 4, "output_tokens": 2}),
+    )
+    .await;
+    engine.cleanup().await;
+    // One request at a time against a slow engine leaves the client idle.
+    let slow = start(
+        &simulator(json!({"ttft": "30ms", "itl": "5ms"})),
+        dir.path(),
+    )
+    .await;
+    let idle = run(
+        &slow,
+        "load",
+        json!({"concurrency": 1, "requests": 3, "input_tokens": 4, "output_tokens": 2}),
+    )
+    .await;
+    slow.cleanup().await;
+    assert_eq!(metric(&flooded, "client_limited"), 1.0);
+    assert_eq!(flooded.outputs["client_limited"], json!(true));
+    let why = flooded.details["client_limited"].to_string();
+    assert!(why.contains("requests/s of the"), "{why}");
+    assert!(metric(&flooded, "client_cpu_ms_per_request") > 0.0);
+    assert!(metric(&flooded, "client_loop_busy") > 0.0);
+    assert!(metric(&flooded, "client_cpu_cores") > 0.0);
+    assert_eq!(metric(&idle, "client_limited"), 0.0, "{:?}", idle.details);
+    assert_eq!(idle.outputs["client_limited"], json!(false));
+}
+
 #[tokio::test]
 async fn a_capped_open_loop_queues_and_latency_counts_from_the_schedule() {
     let dir = tempfile::tempdir().unwrap();

@@ -131,8 +131,8 @@ fn fixed_report() -> Report {
     let mut sweep = node("sweep", "sweep", "succeeded", &[]);
     sweep.params =
         json!({"over": "concurrency", "values": [1, 4, 16], "slo": {"ttft_p99_ms": 100}});
-    sweep.outputs = json!({"over": "concurrency", "max_value": 4.0});
-    sweep.details = json!({"curve": [
+    sweep.outputs = json!({"over": "concurrency", "max_value": 4.0, "client_limited": true});
+    sweep.details = json!({"client_limited": ["Concurrency 16: the load loop was busy 97 % of the run: requests waited for the client"], "curve": [
         {"value": 1.0, "passed": true, "breaches": [], "metrics": {"ttft_p99_ms": 45.0, "requests_per_s": 3.0}},
         {"value": 4.0, "passed": true, "breaches": [], "metrics": {"ttft_p99_ms": 80.0, "requests_per_s": 11.0}},
         {"value": 16.0, "passed": false, "breaches": ["ttft_p99_ms 240 (needs <= 100)"], "metrics": {"ttft_p99_ms": 240.0, "requests_per_s": 14.0}}
@@ -194,6 +194,32 @@ fn markdown_puts_failures_first() {
     // gsm8k ran on two engines: shown side by side.
     let side = md.find("## gsm8k side by side").expect("side by side");
     assert!(md[side..].contains("| `gsm8k-other` | other |"), "{md}");
+}
+
+#[test]
+fn a_client_limited_node_is_warned_about() {
+    let report = fixed_report();
+    let warned: Vec<&str> = report
+        .nodes
+        .iter()
+        .filter(|n| !n.warnings.is_empty())
+        .map(|n| n.id.as_str())
+        .collect();
+    assert_eq!(warned, ["sweep"]);
+    let md = render::render_builtin("markdown", &report).unwrap();
+    let section = md.find("## Warnings").expect("warnings section");
+    assert!(section < md.find("## Nodes").unwrap());
+    assert!(
+        md.contains("- ⚠️ `sweep`: client_limited: kitt's client, not the engine, was the bottleneck, so these figures describe the client (Concurrency 16: the load loop was busy 97 %"),
+        "{md}"
+    );
+    let html = render::render_builtin("html", &report).unwrap();
+    assert!(html.contains("<h2>Warnings</h2>"));
+    let xml = render::render_builtin("junit", &report).unwrap();
+    assert!(
+        xml.contains("<system-out>warning: client_limited: kitt&#x27;s client"),
+        "{xml}"
+    );
 }
 
 #[test]

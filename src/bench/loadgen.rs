@@ -117,6 +117,15 @@ pub struct LoadReport {
     pub timeline: Vec<(f64, u64)>,
     /// CPU time kitt's process used during the run (client, and the simulator if in-process).
     pub cpu: Duration,
+    /// Cores kitt's process may run on.
+    pub cores: f64,
+    /// Time the load loop itself was running (sending, reading, parsing, recording).
+    pub loop_busy: Duration,
+    /// Open loop: from the first to the last measured request's scheduled send.
+    pub scheduled_span: Duration,
+    /// Whether this was an open loop, and whether `max_concurrency` capped it.
+    pub open_loop: bool,
+    pub capped: bool,
     pub wall: Duration,
     /// A uniform sample of the measured requests.
     pub samples: super::samples::Reservoir,
@@ -145,6 +154,15 @@ impl LoadReport {
 
     pub fn goodput(&self) -> f64 {
         per_second(self.good as f64, self.window)
+    }
+
+    /// Open loop: sends per second the schedule asked for over the measured sends.
+    pub fn scheduled_rate(&self) -> f64 {
+        let n = self.measured();
+        if n < 2 {
+            return 0.0;
+        }
+        per_second((n - 1) as f64, self.scheduled_span)
     }
 
     /// Sends per second over the measured sends.
@@ -201,79 +219,107 @@ pub async fn run(
     let mut in_flight: InFlight<'_> = FuturesUnordered::new();
     let send = |index, scheduled, ready| send(engine, workload, index, scheduled, ready);
     let start = rec.start;
-    match &spec.pattern {
-        Pattern::Closed { concurrency } => {
-            let mut next = 0u64;
-            let more = |next: u64| match spec.stop {
-                Stop::Requests(n) => next < n,
-                Stop::Duration(d) => start.elapsed() < d,
-            };
-            while (in_flight.len() as u64) < u64::from(*concurrency) && more(next) {
-                let now = Instant::now();
-                in_flight.push(send(next, now, now));
-                next += 1;
-            }
-            rec.concurrency(in_flight.len());
-            while let Some(done) = in_flight.next().await {
-                rec.record(done);
-                on_progress(rec.finished);
-                if more(next) {
+    let ((), loop_busy) = busy_time(async {
+        match &spec.pattern {
+            Pattern::Closed { concurrency } => {
+                let mut next = 0u64;
+                let more = |next: u64| match spec.stop {
+                    Stop::Requests(n) => next < n,
+                    Stop::Duration(d) => start.elapsed() < d,
+                };
+                while (in_flight.len() as u64) < u64::from(*concurrency) && more(next) {
                     let now = Instant::now();
                     in_flight.push(send(next, now, now));
                     next += 1;
                 }
                 rec.concurrency(in_flight.len());
+                while let Some(done) = in_flight.next().await {
+                    rec.record(done);
+                    on_progress(rec.finished);
+                    if more(next) {
+                        let now = Instant::now();
+                        in_flight.push(send(next, now, now));
+                        next += 1;
+                    }
+                    rec.concurrency(in_flight.len());
+                }
             }
-        }
-        Pattern::Open {
-            schedule,
-            max_concurrency,
-        } => {
-            let cap = max_concurrency.map_or(usize::MAX, |c| c as usize);
-            let mut offsets = schedule.offsets.iter().enumerate().peekable();
-            loop {
-                let due = offsets.peek().map(|(_, o)| start + **o);
-                match due {
-                    Some(at) if in_flight.len() < cap => {
-                        tokio::select! {
-                            biased;
-                            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+            Pattern::Open {
+                schedule,
+                max_concurrency,
+            } => {
+                let cap = max_concurrency.map_or(usize::MAX, |c| c as usize);
+                let pacer = super::pacer::Pacer::new();
+                let mut offsets = schedule.offsets.iter().enumerate().peekable();
+                loop {
+                    let due = offsets.peek().map(|(_, o)| start + **o);
+                    match due {
+                        Some(at) if in_flight.len() < cap => {
+                            tokio::select! {
+                                biased;
+                                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                                    rec.record(done);
+                                    on_progress(rec.finished);
+                                }
+                                _ = pacer.sleep_until(at) => {
+                                    let (i, _) = offsets.next().expect("peeked");
+                                    in_flight.push(send(i as u64, at, at));
+                                }
+                            }
+                        }
+                        Some(at) => {
+                            // At the cap: the next send waits for a slot.
+                            if let Some(done) = in_flight.next().await {
                                 rec.record(done);
                                 on_progress(rec.finished);
                             }
-                            _ = tokio::time::sleep_until(at.into()) => {
+                            let now = Instant::now();
+                            if now >= at {
                                 let (i, _) = offsets.next().expect("peeked");
-                                in_flight.push(send(i as u64, at, at));
+                                in_flight.push(send(i as u64, at, now));
                             }
                         }
+                        None => match in_flight.next().await {
+                            Some(done) => {
+                                rec.record(done);
+                                on_progress(rec.finished);
+                            }
+                            None => break,
+                        },
                     }
-                    Some(at) => {
-                        // At the cap: the next send waits for a slot.
-                        if let Some(done) = in_flight.next().await {
-                            rec.record(done);
-                            on_progress(rec.finished);
-                        }
-                        let now = Instant::now();
-                        if now >= at {
-                            let (i, _) = offsets.next().expect("peeked");
-                            in_flight.push(send(i as u64, at, now));
-                        }
-                    }
-                    None => match in_flight.next().await {
-                        Some(done) => {
-                            rec.record(done);
-                            on_progress(rec.finished);
-                        }
-                        None => break,
-                    },
+                    rec.concurrency(in_flight.len());
                 }
-                rec.concurrency(in_flight.len());
             }
         }
-    }
+    })
+    .await;
     let mut report = rec.finish();
     report.cpu = cpu_time().saturating_sub(cpu_before);
+    report.cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+    report.loop_busy = loop_busy;
+    if let Pattern::Open {
+        max_concurrency, ..
+    } = &spec.pattern
+    {
+        report.open_loop = true;
+        report.capped = max_concurrency.is_some();
+    }
     report
+}
+
+/// Runs a future and adds up the time spent polling it: how busy the load loop kept its
+/// thread.
+async fn busy_time<F: Future>(work: F) -> (F::Output, Duration) {
+    let mut work = std::pin::pin!(work);
+    let mut total = Duration::ZERO;
+    let output = std::future::poll_fn(|cx| {
+        let began = Instant::now();
+        let poll = work.as_mut().poll(cx);
+        total += began.elapsed();
+        poll
+    })
+    .await;
+    (output, total)
 }
 
 /// Builds request `index` and the future that sends and times it.
@@ -323,6 +369,7 @@ struct Recorder {
     report: LoadReport,
     finished: u64,
     first_send: Option<Instant>,
+    last_scheduled: Option<Instant>,
     last_send: Option<Instant>,
     last_end: Option<Instant>,
     in_flight: u64,
@@ -346,6 +393,7 @@ impl Recorder {
             report: LoadReport::default(),
             finished: 0,
             first_send: None,
+            last_scheduled: None,
             last_send: None,
             last_end: None,
             in_flight: 0,
@@ -399,6 +447,10 @@ impl Recorder {
         r.queue_wait
             .record(s.ready.saturating_duration_since(s.scheduled));
         self.first_send = Some(self.first_send.map_or(s.scheduled, |f| f.min(s.scheduled)));
+        self.last_scheduled = Some(
+            self.last_scheduled
+                .map_or(s.scheduled, |l| l.max(s.scheduled)),
+        );
         self.last_send = Some(self.last_send.map_or(s.sent, |l| l.max(s.sent)));
         self.last_end = Some(self.last_end.map_or(s.ended, |l| l.max(s.ended)));
         let at_ms = (s.scheduled.saturating_duration_since(self.start)).as_secs_f64() as f32 * 1e3;
@@ -490,6 +542,9 @@ impl Recorder {
         }
         if let (Some(first), Some(last)) = (self.first_send, self.last_send) {
             self.report.send_span = last.saturating_duration_since(first);
+        }
+        if let (Some(first), Some(last)) = (self.first_send, self.last_scheduled) {
+            self.report.scheduled_span = last.saturating_duration_since(first);
         }
         let secs = wall.as_secs_f64();
         self.report.concurrency_mean = if secs > 0.0 { self.area / secs } else { 0.0 };

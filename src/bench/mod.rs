@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod dataset;
 pub mod hf;
 pub mod loadgen;
+pub mod pacer;
 pub mod params;
 pub mod performance;
 pub mod quality;

@@ -65,5 +65,9 @@ pub fn run_request(request: &ApplyRequest) -> anyhow::Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     let registry = Arc::new(super::registry_for(Some(&request.suite_path)));
-    runtime.block_on(apply(request, registry, super::signals::interrupted()))
+    // On a worker thread, load generators poll their sockets on the thread that reads them.
+    let request = request.clone();
+    let work = runtime
+        .spawn(async move { apply(&request, registry, super::signals::interrupted()).await });
+    runtime.block_on(work).context("the run's task failed")?
 }

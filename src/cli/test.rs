@@ -81,7 +81,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(until_interrupted(run_one(&registry, *run)))
+            // On a worker thread, the run polls its sockets on the thread that reads them.
+            let work =
+                runtime.spawn(async move { until_interrupted(run_one(&registry, *run)).await });
+            runtime
+                .block_on(work)
+                .context("the benchmark's task failed")?
         }
     }
 }

@@ -1,7 +1,8 @@
-//! The measurement client every engine shares: OpenAI-compatible requests over a pooled
-//! reqwest client, streamed through kitt's SSE parser with a monotonic timestamp per read.
+//! The measurement client every engine shares: OpenAI-compatible requests, streamed through
+//! kitt's SSE parser with a monotonic timestamp per read. Plain `http` endpoints go through
+//! kitt's lean HTTP/1.1 client (`http1`); `https` ones through a pooled reqwest client.
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -9,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Map, Value};
 
 use super::generation::{Accumulator, GenerationRequest, GenerationResult};
+use super::http1::{self, ReadError, WireError};
 use super::sse::Parser;
 use super::wire::{self, Chunk};
 
@@ -83,6 +85,8 @@ impl ClientError {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// The lean client for a plain-`http` base URL, and the URL's path prefix.
+    plain: Option<(Arc<http1::Pool>, String)>,
     base_url: String,
     model: String,
     api_key: Option<String>,
@@ -119,8 +123,10 @@ impl Client {
             url: base_url.clone(),
             reason: e.to_string(),
         })?;
+        let plain = plain_pool(&base_url, &options);
         Ok(Client {
             http,
+            plain,
             base_url,
             model: model.to_string(),
             api_key,
@@ -165,6 +171,14 @@ impl Client {
         extra_body: &Map<String, Value>,
     ) -> Result<GenerationResult, ClientError> {
         let url = self.url(req);
+        if let Some((pool, prefix)) = &self.plain {
+            let body = serde_json::to_vec(&wire::request_body(req, &self.model, extra_body))
+                .map_err(|e| ClientError::Protocol {
+                    url: url.clone(),
+                    reason: format!("cannot encode the request: {e}"),
+                })?;
+            return self.generate_plain(pool, prefix, &url, req, body).await;
+        }
         let body = wire::request_body(req, &self.model, extra_body);
         let mut builder = self.http.post(&url).json(&body);
         if let Some(key) = &self.api_key {
@@ -197,24 +211,89 @@ impl Client {
                 .bytes()
                 .await
                 .map_err(|e| self.transport_error(&url, e))?;
-            let e2e = start.elapsed();
-            let chunk: Chunk =
-                serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
-                    url: url.clone(),
-                    reason: format!("response is not an OpenAI completion: {e}"),
-                })?;
-            if let Some(error) = &chunk.error {
-                return Err(ClientError::StreamError {
-                    url,
-                    chunks: 0,
-                    message: wire::error_message(&serde_json::json!({"error": error}))
-                        .unwrap_or_default(),
-                });
+            whole_answer(&url, &bytes, start.elapsed())
+        }
+    }
+
+    /// `generate` over kitt's own HTTP/1.1 client.
+    async fn generate_plain(
+        &self,
+        pool: &http1::Pool,
+        prefix: &str,
+        url: &str,
+        req: &GenerationRequest,
+        body: Vec<u8>,
+    ) -> Result<GenerationResult, ClientError> {
+        let wire = |e| self.wire_error(url, e);
+        // The request's buffers are gone before the (possibly long) answer is read.
+        let mut response = {
+            let bearer = self.api_key.as_ref().map(|k| format!("Bearer {k}"));
+            let mut headers = vec![("Content-Type", "application/json")];
+            if req.stream {
+                headers.push(("Accept", "text/event-stream"));
             }
-            let mut acc = Accumulator::default();
-            acc.chunk(chunk, e2e);
-            acc.done();
-            Ok(acc.finish(e2e, 0))
+            if let Some(b) = &bearer {
+                headers.push(("Authorization", b.as_str()));
+            }
+            let path = format!("{prefix}{}", req.endpoint.path());
+            let request = http1::Request {
+                method: "POST",
+                path: &path,
+                headers: &headers,
+                body: &body,
+            };
+            pool.send(&request).await.map_err(wire)?
+        };
+        drop(body);
+        let start = response.sent_at;
+        if !(200..300).contains(&response.status) {
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let text = response.bytes(1 << 20).await.map_err(wire)?;
+            return Err(http_error(url, status, &String::from_utf8_lossy(&text)));
+        }
+        if !req.stream {
+            let bytes = response.bytes(64 << 20).await.map_err(wire)?;
+            return whole_answer(url, &bytes, start.elapsed());
+        }
+        let mut stream = StreamState::new(start);
+        loop {
+            let more = response
+                .read(|bytes, at| stream.bytes(self, url, bytes, at))
+                .await
+                .map_err(|e| match e {
+                    ReadError::Wire(e) => wire(e),
+                    ReadError::Consumer(e) => e,
+                })?;
+            if stream.acc.done_marker() {
+                // Measured; what is left of the body only decides whether the connection
+                // can be kept.
+                response.drain(Duration::from_secs(1)).await;
+                break;
+            }
+            if !more {
+                break;
+            }
+        }
+        stream.end(self, url)
+    }
+
+    fn wire_error(&self, url: &str, e: WireError) -> ClientError {
+        let url = url.to_string();
+        match e {
+            WireError::Connect(e) => ClientError::Connect {
+                url,
+                reason: e.to_string(),
+            },
+            WireError::ConnectTimeout(after) => ClientError::Connect {
+                url,
+                reason: format!("no connection within {after:?}"),
+            },
+            WireError::ReadTimeout(after) => ClientError::ReadTimeout { url, after },
+            WireError::Malformed(reason) => ClientError::Protocol { url, reason },
+            e => ClientError::Transport {
+                url,
+                reason: e.to_string(),
+            },
         }
     }
 
@@ -225,38 +304,15 @@ impl Client {
         start: Instant,
     ) -> Result<GenerationResult, ClientError> {
         let mut body = response.bytes_stream();
-        let mut parser = Parser::default();
-        let mut acc = Accumulator::default();
-        let mut last_byte = start.elapsed();
-        'read: while let Some(read) = body.next().await {
+        let mut stream = StreamState::new(start);
+        while let Some(read) = body.next().await {
             let bytes = read.map_err(|e| self.transport_error(url, e))?;
-            let at = start.elapsed();
-            last_byte = at;
-            let events = parser.push(&bytes).map_err(|e| ClientError::Protocol {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
-            for event in events {
-                if self.event(url, &event.data, at, &mut acc)? {
-                    break 'read;
-                }
+            stream.bytes(self, url, &bytes, Instant::now())?;
+            if stream.acc.done_marker() {
+                break;
             }
         }
-        if !acc.done_marker()
-            && let Some(event) = parser.finish().map_err(|e| ClientError::Protocol {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?
-        {
-            self.event(url, &event.data, last_byte, &mut acc)?;
-        }
-        if !acc.done_marker() && acc.finish_reason().is_none() {
-            return Err(ClientError::Truncated {
-                url: url.to_string(),
-                chunks: acc.chunks(),
-            });
-        }
-        Ok(acc.finish(last_byte, parser.comments))
+        stream.end(self, url)
     }
 
     /// Handles one event's data; returns true at `[DONE]`.
@@ -348,6 +404,105 @@ impl Client {
     fn transport_error(&self, url: &str, e: reqwest::Error) -> ClientError {
         transport_error(url, e, self.options.read_timeout)
     }
+}
+
+/// One streamed answer being read: the SSE parser, what it produced, and when.
+struct StreamState {
+    start: Instant,
+    parser: Parser,
+    acc: Accumulator,
+    last_byte: Duration,
+}
+
+impl StreamState {
+    fn new(start: Instant) -> Self {
+        StreamState {
+            start,
+            parser: Parser::default(),
+            acc: Accumulator::default(),
+            last_byte: Duration::ZERO,
+        }
+    }
+
+    /// Takes the bytes of one read, which arrived `at`; events after `[DONE]` are ignored.
+    fn bytes(
+        &mut self,
+        client: &Client,
+        url: &str,
+        bytes: &[u8],
+        at: Instant,
+    ) -> Result<(), ClientError> {
+        if self.acc.done_marker() {
+            return Ok(());
+        }
+        let at = at.saturating_duration_since(self.start);
+        self.last_byte = at;
+        let events = self.parser.push(bytes).map_err(|e| ClientError::Protocol {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        for event in events {
+            if client.event(url, &event.data, at, &mut self.acc)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream ended (or `[DONE]` came): the result, or why it is incomplete.
+    fn end(mut self, client: &Client, url: &str) -> Result<GenerationResult, ClientError> {
+        if !self.acc.done_marker()
+            && let Some(event) = self.parser.finish().map_err(|e| ClientError::Protocol {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?
+        {
+            client.event(url, &event.data, self.last_byte, &mut self.acc)?;
+        }
+        if !self.acc.done_marker() && self.acc.finish_reason().is_none() {
+            return Err(ClientError::Truncated {
+                url: url.to_string(),
+                chunks: self.acc.chunks(),
+            });
+        }
+        Ok(self.acc.finish(self.last_byte, self.parser.comments))
+    }
+}
+
+/// A whole (non-streamed) answer read in `e2e`.
+fn whole_answer(url: &str, bytes: &[u8], e2e: Duration) -> Result<GenerationResult, ClientError> {
+    let chunk: Chunk = serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol {
+        url: url.to_string(),
+        reason: format!("response is not an OpenAI completion: {e}"),
+    })?;
+    if let Some(error) = &chunk.error {
+        return Err(ClientError::StreamError {
+            url: url.to_string(),
+            chunks: 0,
+            message: wire::error_message(&serde_json::json!({"error": error})).unwrap_or_default(),
+        });
+    }
+    let mut acc = Accumulator::default();
+    acc.chunk(chunk, e2e);
+    acc.done();
+    Ok(acc.finish(e2e, 0))
+}
+
+/// kitt's own HTTP/1.1 client for a plain-`http` base URL, with the URL's path prefix.
+fn plain_pool(base_url: &str, options: &ClientOptions) -> Option<(Arc<http1::Pool>, String)> {
+    let url = reqwest::Url::parse(base_url).ok()?;
+    if url.scheme() != "http" {
+        return None;
+    }
+    let pool = http1::Pool::new(
+        url.host_str()?,
+        url.port_or_known_default()?,
+        options.pool_max_idle_per_host,
+        options.connect_timeout,
+        options.read_timeout,
+    );
+    let prefix = url.path().trim_end_matches('/').to_string();
+    Some((Arc::new(pool), prefix))
 }
 
 /// Whether sending failed because a kept-alive connection was closed under it before any

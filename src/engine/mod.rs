@@ -11,6 +11,7 @@ pub mod checks;
 pub mod client;
 pub mod error;
 pub mod generation;
+pub mod http1;
 pub mod launch;
 pub mod preflight;
 pub mod profiles;

@@ -10,13 +10,15 @@ pub struct Event {
     pub event: Option<String>,
 }
 
-/// Incremental SSE parser. Bytes are buffered until a blank line ends an event; only then
-/// are they decoded, so multi-byte characters split across reads arrive whole.
+/// Incremental SSE parser. Lines are taken straight from each read; only an unfinished
+/// line is kept between reads, and a line's bytes are decoded once its event is complete,
+/// so multi-byte characters split across reads arrive whole.
 #[derive(Debug, Default)]
 pub struct Parser {
-    buffer: Vec<u8>,
-    /// Bytes of `buffer` already scanned for a line end.
-    scanned: usize,
+    /// The start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+    /// The last read ended in CR: a LF opening the next read belongs to that line end.
+    after_cr: bool,
     data: Vec<u8>,
     has_data: bool,
     event: Option<String>,
@@ -31,43 +33,46 @@ pub struct InvalidUtf8(String);
 
 impl Parser {
     /// Adds bytes from one read and returns the events they complete, in order.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Event>, InvalidUtf8> {
-        self.buffer.extend_from_slice(bytes);
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<Event>, InvalidUtf8> {
         let mut events = Vec::new();
-        let mut line_start = 0;
-        let mut i = self.scanned;
-        while i < self.buffer.len() {
-            let b = self.buffer[i];
-            if b == b'\n' || b == b'\r' {
-                let line_end = i;
-                // A CR LF pair is one line end; a CR at the end of the buffer waits for more.
-                if b == b'\r' {
-                    if i + 1 == self.buffer.len() {
-                        break;
-                    }
-                    if self.buffer[i + 1] == b'\n' {
-                        i += 1;
-                    }
-                }
-                let line = self.buffer[line_start..line_end].to_vec();
-                if let Some(event) = self.line(&line)? {
-                    events.push(event);
-                }
-                line_start = i + 1;
+        if self.after_cr && !bytes.is_empty() {
+            self.after_cr = false;
+            if bytes[0] == b'\n' {
+                bytes = &bytes[1..];
             }
-            i += 1;
         }
-        self.buffer.drain(..line_start);
-        self.scanned = i - line_start;
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', bytes) {
+            let event = if self.partial.is_empty() {
+                self.line(&bytes[..end])?
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(&bytes[..end]);
+                let event = self.line(&line);
+                line.clear();
+                self.partial = line;
+                event?
+            };
+            events.extend(event);
+            // A CR LF pair is one line end, even when a read splits it.
+            let mut next = end + 1;
+            if bytes[end] == b'\r' {
+                match bytes.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
+            bytes = &bytes[next..];
+        }
+        self.partial.extend_from_slice(bytes);
         Ok(events)
     }
 
     /// Ends the stream: an event not closed by a blank line is still returned, as browsers
     /// do not but servers that close without a trailing blank line expect.
     pub fn finish(&mut self) -> Result<Option<Event>, InvalidUtf8> {
-        if !self.buffer.is_empty() {
-            let rest = std::mem::take(&mut self.buffer);
-            self.scanned = 0;
+        if !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
             self.line(&rest)?;
         }
         self.dispatch()
@@ -159,6 +164,27 @@ mod tests {
             &[b"event: x\r\ndata: one\r\ndata:two\r", b"\n\r\ndata: tail"],
         );
         assert_eq!(got, vec!["one\ntwo", "tail"]);
+    }
+
+    #[test]
+    fn every_line_end_at_every_split() {
+        for stream in [
+            &b"data: a\r\n\r\ndata: b\r\n\r\n"[..],
+            b"data: a\r\rdata: b\r\r",
+            b"data: a\n\ndata: b\n\n",
+        ] {
+            for one in 0..=stream.len() {
+                for two in one..=stream.len() {
+                    let mut p = Parser::default();
+                    let parts = [&stream[..one], &stream[one..two], &stream[two..]];
+                    assert_eq!(
+                        all(&mut p, &parts),
+                        vec!["a", "b"],
+                        "{stream:?} at {one}, {two}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

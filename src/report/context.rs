@@ -95,6 +95,8 @@ pub struct Node {
     pub asserts: Vec<AssertRecord>,
     /// Sweeps: each measured point (`value`, `passed`, `breaches`, `metrics`).
     pub curve: Option<Value>,
+    /// What makes the figures less than they seem, e.g. kitt's client was the bottleneck.
+    pub warnings: Vec<String>,
 }
 
 /// Nodes running the same benchmark on different engines, to show side by side.
@@ -179,6 +181,7 @@ impl Report {
                     .collect(),
                 asserts: n.asserts.clone(),
                 curve: node.details.get("curve").cloned(),
+                warnings: warnings(&node.details),
             });
         }
         let verdict = match run.status.as_str() {
@@ -248,4 +251,17 @@ pub const RESULTS_SCHEMA: &str = include_str!("../../schemas/results.schema.json
 /// Generates the results document's JSON Schema.
 pub fn generate_schema() -> Value {
     crate::suite::schema::generate::<Report>()
+}
+
+/// A node's warnings, from what its benchmark recorded in the details.
+fn warnings(details: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(why) = details.get("client_limited").and_then(Value::as_array) {
+        let why: Vec<&str> = why.iter().filter_map(Value::as_str).collect();
+        out.push(format!(
+            "client_limited: kitt's client, not the engine, was the bottleneck, so these figures describe the client ({})",
+            why.join("; ")
+        ));
+    }
+    out
 }

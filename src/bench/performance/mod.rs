@@ -72,6 +72,12 @@ pub fn report_load(outcome: &mut Outcome, r: &LoadReport) {
         outcome.set("send_lag_p99_ms", lag.p99);
         outcome.set("send_lag_max_ms", lag.max);
     }
+    let wall = r.wall.as_secs_f64();
+    if wall > 0.0 {
+        outcome.set("client_cpu_cores", r.cpu.as_secs_f64() / wall);
+        outcome.set("client_loop_busy", r.loop_busy.as_secs_f64() / wall);
+    }
+    mark_client_limits(outcome, &client_limits(r));
     outcome.detail(
         "requests",
         json!({
@@ -105,6 +111,66 @@ pub fn report_load(outcome: &mut Outcome, r: &LoadReport) {
     }
 }
 
+/// Above this share of its thread, the load loop (or of the cores, kitt's process) was the
+/// bottleneck.
+const SATURATED: f64 = 0.9;
+/// Open-loop sends later than this (p99) mean the client did not keep the schedule.
+const LATE_SEND_MS: f64 = 1.0;
+/// An uncapped open loop below this share of its scheduled rate fell behind.
+const RATE_KEPT: f64 = 0.99;
+
+/// Why kitt's own client, not the server, limited a load run; empty when it did not.
+pub fn client_limits(r: &LoadReport) -> Vec<String> {
+    let mut why = Vec::new();
+    let wall = r.wall.as_secs_f64();
+    if wall <= 0.0 || r.measured() == 0 {
+        return why;
+    }
+    let busy = r.loop_busy.as_secs_f64() / wall;
+    if busy >= SATURATED {
+        why.push(format!(
+            "the load loop was busy {:.0} % of the run: requests waited for the client",
+            busy * 100.0
+        ));
+    }
+    let cores = r.cpu.as_secs_f64() / wall;
+    if cores >= SATURATED * r.cores {
+        why.push(format!(
+            "kitt's process used {cores:.2} of the {} cores it may use",
+            r.cores
+        ));
+    }
+    // Closed loops send when a slot frees, so only an open loop has a schedule to keep.
+    if let Some(lag) = r.send_lag.summary().filter(|_| r.open_loop)
+        && lag.p99 > LATE_SEND_MS
+    {
+        why.push(format!(
+            "sends were late: send lag p99 {:.3} ms (over {LATE_SEND_MS} ms)",
+            lag.p99
+        ));
+    }
+    let (asked, achieved) = (r.scheduled_rate(), r.achieved_rate());
+    if r.open_loop && !r.capped && asked > 0.0 && achieved < RATE_KEPT * asked {
+        why.push(format!(
+            "sent {achieved:.1} requests/s of the {asked:.1} scheduled"
+        ));
+    }
+    why
+}
+
+/// Records whether the client limited the run: the `client_limited` metric (1 or 0), the
+/// output of the same name, and the reasons in the details.
+pub fn mark_client_limits(outcome: &mut Outcome, why: &[String]) {
+    let limited = !why.is_empty();
+    outcome.set("client_limited", if limited { 1.0 } else { 0.0 });
+    outcome
+        .outputs
+        .insert("client_limited".into(), json!(limited));
+    if limited {
+        outcome.detail("client_limited", why);
+    }
+}
+
 /// The metric names `report_load` may set, with units and directions, for the catalog.
 pub fn load_metric_names() -> Vec<(String, &'static str, bool)> {
     let mut names = Vec::new();
@@ -126,8 +192,87 @@ pub fn load_metric_names() -> Vec<(String, &'static str, bool)> {
         ("send_lag_p50_ms", "ms", false),
         ("send_lag_p99_ms", "ms", false),
         ("send_lag_max_ms", "ms", false),
+        ("client_cpu_cores", "cores", false),
+        ("client_loop_busy", "ratio", false),
+        ("client_limited", "flag", false),
     ] {
         names.push((n.to_string(), unit, higher));
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A ten-second run of 1,000 requests on one core that kept up with everything.
+    fn relaxed() -> LoadReport {
+        let mut r = LoadReport::default();
+        r.ok = 1000;
+        r.wall = Duration::from_secs(10);
+        r.cpu = Duration::from_secs(1);
+        r.cores = 1.0;
+        r.loop_busy = Duration::from_secs(1);
+        r.send_span = Duration::from_secs(10);
+        r.scheduled_span = Duration::from_secs(10);
+        r.open_loop = true;
+        for _ in 0..1000 {
+            r.send_lag.record(Duration::from_micros(20));
+        }
+        r
+    }
+
+    #[test]
+    fn a_client_with_room_is_not_limited() {
+        assert_eq!(client_limits(&relaxed()), Vec::<String>::new());
+        let mut o = Outcome::default();
+        mark_client_limits(&mut o, &[]);
+        assert_eq!(o.get("client_limited"), Some(0.0));
+        assert_eq!(o.outputs["client_limited"], json!(false));
+    }
+
+    #[test]
+    fn each_sign_of_a_saturated_client_is_named() {
+        let mut busy = relaxed();
+        busy.loop_busy = Duration::from_millis(9500);
+        let why = client_limits(&busy);
+        assert!(why.len() == 1 && why[0].contains("busy 95 %"), "{why:?}");
+
+        let mut cpu = relaxed();
+        cpu.cpu = Duration::from_millis(9200);
+        let why = client_limits(&cpu);
+        assert!(
+            why.len() == 1 && why[0].contains("0.92 of the 1 cores"),
+            "{why:?}"
+        );
+
+        let mut late = relaxed();
+        for _ in 0..100 {
+            late.send_lag.record(Duration::from_millis(3));
+        }
+        let why = client_limits(&late);
+        assert!(
+            why.len() == 1 && why[0].contains("send lag p99 3.0"),
+            "{why:?}"
+        );
+
+        let mut behind = relaxed();
+        behind.send_span = Duration::from_secs(11);
+        let why = client_limits(&behind);
+        assert!(
+            why.len() == 1 && why[0].contains("requests/s of the 99.9"),
+            "{why:?}"
+        );
+        // A capped open loop may fall behind its schedule by design: that is queueing.
+        behind.capped = true;
+        assert!(client_limits(&behind).is_empty());
+
+        let mut o = Outcome::default();
+        mark_client_limits(&mut o, &client_limits(&busy));
+        assert_eq!(o.get("client_limited"), Some(1.0));
+        assert_eq!(o.outputs["client_limited"], json!(true));
+        assert!(o.details["client_limited"][0].as_str().is_some());
+    }
 }

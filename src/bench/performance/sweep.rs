@@ -133,12 +133,14 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
     let mut hashes = Vec::new();
     let mut point_errors: Vec<String> = Vec::new();
     let mut stop_reason = "every value was measured".to_string();
+    let mut client = ClientCost::default();
 
     let mut measure = async |value: f64| -> Result<(CurvePoint, Outcome), BenchError> {
         let point = point_for(&p, value);
         let measured = load::run_point(ctx, &workload, p.workload.seed, &point).await?;
         let mut o = Outcome::default();
         load::report_point(&mut o, &measured);
+        client.add(&o, &super::client_limits(&measured.report), p.over, value);
         hashes.push(measured.schedule_hash.clone());
         let breaches = breaches(&o, &slo);
         point_errors.extend(
@@ -239,6 +241,7 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
         .outputs
         .insert("stop_reason".into(), json!(stop_reason));
     outcome.outputs.insert("over".into(), json!(p.over));
+    client.report(&mut outcome);
     outcome.detail("curve", &curve);
     outcome.detail("schedule_hashes", &hashes);
     outcome.errors = point_errors;
@@ -249,6 +252,43 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
             .insert(0, format!("no {} value met the SLOs", over_name(p.over)));
     }
     Ok(outcome)
+}
+
+/// The client's cost over all points: the highest of each figure, and every point where
+/// the client was the bottleneck.
+#[derive(Default)]
+struct ClientCost {
+    highest: Vec<(&'static str, f64)>,
+    limits: Vec<String>,
+}
+
+impl ClientCost {
+    const METRICS: [&'static str; 4] = [
+        "client_cpu_ms_per_request",
+        "client_cpu_cores",
+        "client_loop_busy",
+        "send_lag_p99_ms",
+    ];
+
+    fn add(&mut self, point: &Outcome, limits: &[String], over: Over, value: f64) {
+        for name in Self::METRICS {
+            if let Some(v) = point.get(name) {
+                match self.highest.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, h)) => *h = h.max(v),
+                    None => self.highest.push((name, v)),
+                }
+            }
+        }
+        self.limits
+            .extend(limits.iter().map(|why| format!("{over:?} {value}: {why}")));
+    }
+
+    fn report(&self, outcome: &mut Outcome) {
+        for (name, v) in &self.highest {
+            outcome.set(name, *v);
+        }
+        super::mark_client_limits(outcome, &self.limits);
+    }
 }
 
 fn over_name(over: Over) -> &'static str {
