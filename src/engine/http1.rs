@@ -145,8 +145,10 @@ impl Pool {
             });
         }
         let mut head = Vec::new();
+        let mut read_at;
         loop {
             self.wait_readable(&stream).await?;
+            read_at = Instant::now();
             let got = SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 match stream.try_read(&mut scratch) {
@@ -190,6 +192,7 @@ impl Pool {
                     keep_alive: parsed.keep_alive,
                     body: parsed.framing,
                     pending: rest,
+                    pending_at: read_at,
                     sent_at,
                 });
             }
@@ -477,8 +480,9 @@ pub struct Response<'p> {
     pub status: u16,
     keep_alive: bool,
     body: Framing,
-    /// Body bytes that came with the head, not yet handed out.
+    /// Body bytes that came with the head, not yet handed out, and when they were read.
     pending: Vec<u8>,
+    pending_at: Instant,
     /// When the request was written on the connection that answered.
     pub sent_at: Instant,
 }
@@ -502,8 +506,7 @@ impl Response<'_> {
         let mut failure = None;
         if !self.pending.is_empty() {
             let pending = std::mem::take(&mut self.pending);
-            let at = self.sent_at.max(Instant::now());
-            self.decode(&pending, at, &mut each, &mut failure)?;
+            self.decode(&pending, self.pending_at, &mut each, &mut failure)?;
             return Ok(self.settle());
         }
         if self.body.complete() {
