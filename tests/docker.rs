@@ -50,6 +50,7 @@ async fn containers_with(docker: &Docker, label: &str, value: &str) -> Vec<Strin
 }
 
 fn context(dir: &Path) -> StartContext {
+    common::supervisor();
     StartContext {
         run_dir: dir.to_path_buf(),
         default_startup_timeout: Duration::from_secs(60),

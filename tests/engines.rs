@@ -14,6 +14,7 @@ use kitt::suite::model::{EngineSpec, RuntimeMode, Sampling};
 use serde_json::json;
 
 fn context(dir: &std::path::Path) -> StartContext {
+    common::supervisor();
     StartContext {
         run_dir: dir.to_path_buf(),
         default_startup_timeout: Duration::from_secs(60),

@@ -230,6 +230,7 @@ async fn fault(script: &str) -> (PluginError, Vec<i32>) {
     let script = format!("# {marker}\n{script}");
     let (dir, manifest) = misbehaving(&script);
     let logs = dir.path().join("logs");
+    common::supervisor();
     let started = PluginProcess::start(dir.path(), &manifest, &logs).await;
     let error = match started {
         Err(e) => e,

@@ -374,7 +374,7 @@ fn kind(value: &Value) -> &'static str {
 
 /// kitt's dataset cache: `<data dir>/datasets`.
 pub fn cache_dir() -> PathBuf {
-    crate::engine::runtime::data_dir().join("datasets")
+    crate::paths::data_dir().join("datasets")
 }
 
 #[cfg(test)]

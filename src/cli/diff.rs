@@ -30,14 +30,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let registry = super::registry_for(Some(&args.suite));
     let validation = validate_file(&args.suite, &registry, &args.params, Unset::Error);
     let text = diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
-    std::io::stderr().write_all(text.as_bytes())?;
+    crate::output::stderr().write_all(text.as_bytes())?;
     let Some(checked) = &validation.suite else {
         return Ok(exit::FAILED);
     };
     let prepared = prepare::prepare(checked, &registry)?;
     let store = Store::open(&crate::store::default_path(args.store.as_deref()))?;
     let (changes, against) = selection::changes(&prepared, &store, &checked.suite.metadata.name)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     if args.json {
         serde_json::to_writer_pretty(
             &mut out,

@@ -132,7 +132,7 @@ pub(super) async fn until_interrupted(
     tokio::select! {
         outcome = work => outcome,
         _ = super::signals::interrupted() => {
-            eprintln!("interrupted: stopping engines");
+            crate::errln!("interrupted: stopping engines");
             Ok(exit::INTERRUPTED)
         }
     }
@@ -185,7 +185,7 @@ async fn list(registry: &Registry, json: bool) -> anyhow::Result<u8> {
             }
         })
         .collect();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, &engines)?;
         writeln!(out)?;
@@ -217,7 +217,7 @@ async fn list(registry: &Registry, json: bool) -> anyhow::Result<u8> {
 async fn check(registry: &Registry, engine: &EngineArgs) -> anyhow::Result<u8> {
     let spec = engine.spec()?;
     let checks = check_engine(registry, &spec).await;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(out, "{:<9} {:<7} DETAIL", "CHECK", "RESULT")?;
     for c in &checks {
         let status = match c.status {
@@ -257,25 +257,25 @@ async fn try_engine(
     json: bool,
 ) -> anyhow::Result<u8> {
     let ctx = StartContext::new_run();
-    eprintln!("starting `{}` (run {})", spec.uses, ctx.run_id);
+    crate::errln!("starting `{}` (run {})", spec.uses, ctx.run_id);
     let engine = match crate::engine::initialize(registry, &spec.uses, &spec, &ctx).await {
         Ok(engine) => engine,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             return Ok(engine_exit(&e));
         }
     };
-    eprintln!("`{}` is healthy at {}", engine.name, engine.base_url);
+    crate::errln!("`{}` is healthy at {}", engine.name, engine.base_url);
     let outcome = engine.generate(&request).await;
     engine.cleanup().await;
     let result = match outcome {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: engine `{}`: {e}", spec.uses);
+            crate::errln!("error: engine `{}`: {e}", spec.uses);
             return Ok(exit::FAILED);
         }
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, &result)?;
         writeln!(out)?;
@@ -312,7 +312,7 @@ async fn gc(all: bool, dry_run: bool, docker_host: Option<&str>) -> anyhow::Resu
     let client = match docker::connect("gc", docker_host).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            crate::errln!("error: {}", e.message);
             return Ok(exit::UNAVAILABLE);
         }
     };
@@ -320,12 +320,12 @@ async fn gc(all: bool, dry_run: bool, docker_host: Option<&str>) -> anyhow::Resu
         .await
         .context("cannot list containers")?;
     if orphans.is_empty() {
-        println!("no containers left behind by kitt");
+        crate::outln!("no containers left behind by kitt");
         return Ok(exit::OK);
     }
     for o in &orphans {
         let verb = if dry_run { "would remove" } else { "removing" };
-        println!(
+        crate::outln!(
             "{verb} {} ({}), engine `{}`, run {}, owner {}",
             o.name,
             &o.id[..o.id.len().min(12)],

@@ -14,7 +14,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let f = Fingerprint::detect();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     if args.json {
         let mut v = serde_json::to_value(&f)?;
         v["hash"] = serde_json::json!(f.hash());

@@ -85,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .replace("{file}", &args.path.display().to_string())
         .replace("{name}", &name);
     std::fs::write(&args.path, text).with_context(|| format!("writing {}", args.path.display()))?;
-    println!(
+    crate::outln!(
         "wrote {} and {}",
         args.path.display(),
         schema_path.display()

@@ -73,13 +73,29 @@ enum Command {
 pub(crate) fn registry_for(suite: Option<&std::path::Path>) -> crate::registry::Registry {
     let (registry, problems) = crate::plugin::discovery::load_registry(suite);
     for p in problems {
-        eprintln!("warning: {p}");
+        crate::errln!("warning: {p}");
     }
     registry
 }
 
 /// Runs kitt with the process arguments and returns the exit code.
 pub fn main() -> u8 {
+    if let Some(code) = crate::process::supervisor::main_if_asked() {
+        return code;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        crate::process::set_executable(exe);
+    }
+    std::panic::set_hook(Box::new(|info| {
+        crate::errln!("internal error (a bug in kitt, please report it): {info}");
+    }));
+    match std::panic::catch_unwind(run_cli) {
+        Ok(code) => code,
+        Err(_) => exit::INTERNAL,
+    }
+}
+
+fn run_cli() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -88,6 +104,7 @@ pub fn main() -> u8 {
             } else {
                 exit::OK
             };
+            // clap's own printing; a closed pipe is an error it returns, not a panic.
             let _ = e.print();
             return code;
         }
@@ -110,11 +127,18 @@ pub fn main() -> u8 {
         Command::Engines(args) => engines::run(args),
         Command::Test(args) => test::run(args),
     };
-    match outcome {
+    let code = match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            exit::INTERNAL
+            crate::errln!("error: {e:#}");
+            exit::code_for(&e)
         }
+    };
+    match crate::output::stdout_failure() {
+        Some(why) if code == exit::OK => {
+            crate::errln!("error: {why}");
+            exit::FAILED
+        }
+        _ => code,
     }
 }

@@ -35,12 +35,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let registry = super::registry_for(Some(&args.suite));
     let validation = validate_file(&args.suite, &registry, &args.params, Unset::Error);
     let text = diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
-    std::io::stderr().write_all(text.as_bytes())?;
+    crate::output::stderr().write_all(text.as_bytes())?;
     let Some(checked) = &validation.suite else {
         return Ok(exit::FAILED);
     };
     let plan = plan(checked);
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = crate::output::stdout();
     match args.format {
         PlanFormat::Text => stdout.write_all(plan.render_text().as_bytes())?,
         PlanFormat::Dot => stdout.write_all(plan.render_dot().as_bytes())?,

@@ -74,7 +74,7 @@ fn runtime_name(m: &Manifest) -> &'static str {
 
 fn list(suite: Option<&Path>) -> anyhow::Result<u8> {
     let mut registry = Registry::with_builtins();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(
         out,
         "{:<20} {:<10} {:<9} {:<11} {:<8} SOURCE",
@@ -119,11 +119,11 @@ fn check(dir: &Path) -> anyhow::Result<u8> {
     let manifest = match Manifest::load(dir) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             return Ok(exit::FAILED);
         }
     };
-    println!(
+    crate::outln!(
         "manifest: ok ({} {} {})",
         manifest.name,
         manifest.version,
@@ -134,10 +134,10 @@ fn check(dir: &Path) -> anyhow::Result<u8> {
         manifest: Ok(manifest.clone()),
     };
     if let Err(e) = register(&mut Registry::with_builtins(), &found) {
-        eprintln!("error: {e}");
+        crate::errln!("error: {e}");
         return Ok(exit::FAILED);
     }
-    println!("registration: ok");
+    crate::outln!("registration: ok");
     if !matches!(manifest.runtime, Runtime::Templates) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -147,18 +147,18 @@ fn check(dir: &Path) -> anyhow::Result<u8> {
         let outcome: Result<serde_json::Value, String> = runtime.block_on(async {
             if let Runtime::Wasm { .. } = manifest.runtime {
                 let module = WasmPlugin::load(dir, &manifest).map_err(|e| e.to_string())?;
-                println!("module: ok (sha256 matches)");
+                crate::outln!("module: ok (sha256 matches)");
                 let described = module
                     .call("describe", serde_json::json!({}), None)
                     .await
                     .map_err(|e| e.to_string());
-                println!("handshake: ok");
+                crate::outln!("handshake: ok");
                 return described;
             }
             let mut p = PluginProcess::start(dir, &manifest, logs.path())
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("handshake: ok (features: {})", p.features.join(", "));
+            crate::outln!("handshake: ok (features: {})", p.features.join(", "));
             let described = p
                 .call(
                     "describe",
@@ -189,16 +189,16 @@ fn check(dir: &Path) -> anyhow::Result<u8> {
                     a.sort();
                     b.sort();
                     if a != b {
-                        eprintln!(
+                        crate::errln!(
                             "error: `describe` lists metrics {b:?}, the manifest declares {a:?}"
                         );
                         return Ok(exit::FAILED);
                     }
                 }
-                println!("describe: ok");
+                crate::outln!("describe: ok");
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::errln!("error: {e}");
                 return Ok(exit::FAILED);
             }
         }
@@ -256,7 +256,7 @@ fn install(source: &str, force: bool) -> anyhow::Result<u8> {
     let manifest = match Manifest::load(&dir) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             return Ok(exit::FAILED);
         }
     };
@@ -265,13 +265,13 @@ fn install(source: &str, force: bool) -> anyhow::Result<u8> {
         manifest: Ok(manifest.clone()),
     };
     if let Err(e) = register(&mut Registry::with_builtins(), &found) {
-        eprintln!("error: {e}");
+        crate::errln!("error: {e}");
         return Ok(exit::FAILED);
     }
     let target = installed_dir().join(&manifest.name);
     if target.exists() {
         if !force {
-            eprintln!(
+            crate::errln!(
                 "error: plugin `{}` is already installed at {}; pass --force to replace it",
                 manifest.name,
                 target.display()
@@ -284,11 +284,11 @@ fn install(source: &str, force: bool) -> anyhow::Result<u8> {
     let _ = std::fs::remove_dir_all(&staging);
     if let Err(e) = copy_tree(&dir, &staging) {
         let _ = std::fs::remove_dir_all(&staging);
-        eprintln!("error: {e:#}");
+        crate::errln!("error: {e:#}");
         return Ok(exit::FAILED);
     }
     std::fs::rename(&staging, &target)?;
-    println!(
+    crate::outln!(
         "installed {} {} at {}",
         manifest.name,
         manifest.version,
@@ -301,7 +301,7 @@ fn remove(name: &str) -> anyhow::Result<u8> {
     let target = installed_dir().join(name);
     if name.contains(['/', '\\']) || name.starts_with('.') || !target.join("plugin.toml").is_file()
     {
-        eprintln!(
+        crate::errln!(
             "error: no installed plugin `{name}` in {} (see `kitt plugin list`)",
             installed_dir().display()
         );
@@ -309,7 +309,7 @@ fn remove(name: &str) -> anyhow::Result<u8> {
     }
     std::fs::remove_dir_all(&target)
         .with_context(|| format!("cannot remove {}", target.display()))?;
-    println!("removed {name}");
+    crate::outln!("removed {name}");
     Ok(exit::OK)
 }
 
@@ -388,7 +388,7 @@ for line in sys.stdin:
 fn scaffold(name: &str) -> anyhow::Result<u8> {
     let dir = PathBuf::from(name);
     if dir.exists() {
-        eprintln!(
+        crate::errln!(
             "error: {} exists; choose another name or remove it",
             dir.display()
         );
@@ -406,7 +406,7 @@ fn scaffold(name: &str) -> anyhow::Result<u8> {
     )?;
     std::fs::write(dir.join("params.schema.json"), SCAFFOLD_SCHEMA)?;
     std::fs::write(dir.join("plugin.py"), SCAFFOLD_PLUGIN)?;
-    println!(
+    crate::outln!(
         "wrote {0}/plugin.toml, {0}/params.schema.json and {0}/plugin.py; try `kitt plugin check {0}`",
         dir.display()
     );

@@ -41,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 Ok(exit::OK)
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::errln!("error: {e}");
                 Ok(exit::USAGE)
             }
         };
@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let run_id = args.run.clone().unwrap_or_default();
     let registry = super::registry_for(None);
     let Some(entry) = registry.reporters.get(&args.reporter) else {
-        eprintln!(
+        crate::errln!(
             "error: no reporter named `{}`; {}",
             args.reporter,
             registry.reporters.unknown_hint(&args.reporter)
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let text = match render::render_in(&entry.info, &report, &dirs) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             return Ok(exit::FAILED);
         }
     };
@@ -78,9 +78,9 @@ fn write_out(output: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
                 std::fs::create_dir_all(dir)?;
             }
             std::fs::write(path, text)?;
-            eprintln!("wrote {}", path.display());
+            crate::errln!("wrote {}", path.display());
         }
-        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+        None => crate::output::stdout().write_all(text.as_bytes())?,
     }
     Ok(())
 }

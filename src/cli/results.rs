@@ -64,7 +64,7 @@ enum ExportFormat {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     match args.command {
         Sub::List { suite, limit, json } => {
             let runs = store.runs(suite.as_deref(), limit)?;

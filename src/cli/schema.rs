@@ -29,6 +29,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Which::Plugin => crate::plugin::PLUGIN_SCHEMA,
         Which::Results => crate::report::context::RESULTS_SCHEMA,
     };
-    print!("{text}");
+    crate::output::emit(crate::output::Stream::Stdout, text.as_bytes());
     Ok(exit::OK)
 }

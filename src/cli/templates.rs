@@ -42,7 +42,7 @@ fn find(name: &str) -> Option<(&'static str, &'static str)> {
 
 fn unknown(name: &str) -> u8 {
     let names: Vec<&str> = TEMPLATES.iter().map(|(r, _, _)| *r).collect();
-    eprintln!(
+    crate::errln!(
         "error: no built-in template `{name}`; templates: {}",
         names.join(", ")
     );
@@ -50,7 +50,7 @@ fn unknown(name: &str) -> u8 {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     match args.command {
         Sub::List { suite } => {
             writeln!(out, "{:<14} {:<18} SOURCE", "REPORTER", "TEMPLATE")?;
@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             };
             let path = to.join(file);
             if path.exists() && !force {
-                eprintln!(
+                crate::errln!(
                     "error: {} exists; pass --force to overwrite it",
                     path.display()
                 );

@@ -107,7 +107,7 @@ fn list(registry: &Registry, category: Option<&str>, json: bool) -> anyhow::Resu
     if let Some(c) = category
         && !categories.contains(&c)
     {
-        eprintln!(
+        crate::errln!(
             "error: no category `{c}`; categories: {}",
             categories.join(", ")
         );
@@ -130,7 +130,7 @@ fn list(registry: &Registry, category: Option<&str>, json: bool) -> anyhow::Resu
             metrics: b.info.metrics.iter().map(|m| m.name.as_str()).collect(),
         })
         .collect();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, &rows)?;
         writeln!(out)?;
@@ -247,7 +247,7 @@ fn param_rows(schema: &Value) -> Vec<ParamRow> {
 fn find<'a>(registry: &'a Registry, name: &str) -> Option<&'a Registered<BenchmarkInfo>> {
     let found = registry.benchmarks.get(name);
     if found.is_none() {
-        eprintln!(
+        crate::errln!(
             "error: no benchmark named `{name}`; {}",
             registry.benchmarks.unknown_hint(name)
         );
@@ -260,7 +260,7 @@ fn show(registry: &Registry, name: &str, json: bool) -> anyhow::Result<u8> {
         return Ok(exit::USAGE);
     };
     let info = &entry.info;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, info)?;
         writeln!(out)?;
@@ -302,11 +302,11 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
     let params = Value::Object(key_values(&args.params, "--param")?);
     let spec = args.flags.spec(&args.engine)?;
     let start = StartContext::new_run();
-    eprintln!("starting `{}` (run {})", spec.uses, start.run_id);
+    crate::errln!("starting `{}` (run {})", spec.uses, start.run_id);
     let engine = match crate::engine::initialize(registry, &spec.uses, &spec, &start).await {
         Ok(engine) => engine,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             return Ok(engine_exit(&e));
         }
     };
@@ -325,7 +325,7 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
             None => std::env::current_dir().context("cannot read the current directory")?,
         },
         cache_dir: bench::dataset::cache_dir(),
-        progress: Arc::new(|line: &str| eprintln!("  {line}")),
+        progress: Arc::new(|line: &str| crate::errln!("  {line}")),
         tally: Arc::default(),
         run_dir: start.run_dir.clone(),
     };
@@ -334,11 +334,11 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
     let result = match outcome {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: `{}`: {e}", args.name);
+            crate::errln!("error: `{}`: {e}", args.name);
             return Ok(exit::FAILED);
         }
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &result)?;
         writeln!(out)?;

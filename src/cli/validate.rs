@@ -53,10 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         })
         .collect();
     let all_valid = results.iter().all(|(_, v)| !v.has_errors());
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = crate::output::stdout();
     match args.format {
         Format::Human => {
-            let mut stderr = std::io::stderr().lock();
+            let mut stderr = crate::output::stderr();
             for (path, v) in &results {
                 let text = diagnostics::render_human(&v.diagnostics, &v.workspace.sources);
                 stderr.write_all(text.as_bytes())?;

@@ -54,7 +54,7 @@ pub fn plugin_dirs(suite: Option<&Path>) -> Vec<PathBuf> {
 
 /// Where `kitt plugin install` puts plugins.
 pub fn installed_dir() -> PathBuf {
-    crate::engine::runtime::data_dir().join("plugins")
+    crate::paths::data_dir().join("plugins")
 }
 
 /// A plugin directory found, with its manifest or why it could not be read.

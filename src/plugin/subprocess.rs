@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin};
@@ -19,6 +17,7 @@ use super::manifest::{Manifest, Runtime};
 use super::protocol::{self, Message, RpcError};
 use crate::bench::BenchContext;
 use crate::engine::generation::{Endpoint, GenerationRequest};
+use crate::process::log::{Tail, capture};
 
 /// The longest line a plugin may write (a longer one is a flood, and fatal).
 const MAX_LINE: usize = 16 * 1024 * 1024;
@@ -26,6 +25,12 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 const GRACE: Duration = Duration::from_secs(2);
 /// Handshake deadline when the manifest sets none.
 const DEFAULT_STARTUP: Duration = Duration::from_secs(10);
+/// Most bytes of a plugin's stderr kept in its log file.
+const STDERR_CAP: u64 = 16 * 1024 * 1024;
+/// Most `log` notifications of one call shown on kitt's output; the rest are counted.
+const LOG_LINES_PER_CALL: u32 = 200;
+/// Longest `log` message shown; longer ones are cut.
+const LOG_MESSAGE_CHARS: usize = 1000;
 
 /// Why a plugin call failed. Every variant names the plugin; the plugin's faults carry its
 /// last stderr lines.
@@ -87,10 +92,14 @@ pub(crate) fn outcome(plugin: &str, method: &str, answer: Message) -> Result<Val
 pub struct PluginProcess {
     name: String,
     child: Child,
-    pgid: Pid,
+    pgid: i32,
     stdin: ChildStdin,
     lines: mpsc::Receiver<Result<String, String>>,
     stderr_path: PathBuf,
+    stderr: Tail,
+    /// `log` notifications shown during the current call, and those held back.
+    logs_shown: u32,
+    logs_held: u64,
     next_id: u64,
     /// Raw metric samples the plugin sent (`sample` notifications).
     pub samples: Vec<(String, f64)>,
@@ -169,13 +178,14 @@ impl PluginProcess {
         std::fs::create_dir_all(log_dir)
             .map_err(|e| fail(format!("cannot create {}: {e}", log_dir.display())))?;
         let stderr_path = log_dir.join(format!("plugin-{name}.stderr.log"));
-        let stderr = std::fs::File::create(&stderr_path)
+        let (stderr_fd, stderr) = capture(stderr_path.clone(), STDERR_CAP)
             .map_err(|e| fail(format!("cannot create {}: {e}", stderr_path.display())))?;
         let cookie = format!(
             "{:016x}",
             crate::bench::workload::mix(std::process::id() as u64, now_nanos())
         );
-        let mut cmd = tokio::process::Command::new(&program_path);
+        let mut cmd =
+            crate::process::supervised(&program_path, GRACE).map_err(|e| fail(e.to_string()))?;
         cmd.args(&command[1..])
             .current_dir(dir)
             .env_clear()
@@ -189,8 +199,7 @@ impl PluginProcess {
             .env("KITT_PLUGIN_DIR", dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .process_group(0)
+            .stderr(Stdio::from(stderr_fd))
             .kill_on_drop(true);
         let mut child = cmd
             .spawn()
@@ -208,10 +217,13 @@ impl PluginProcess {
         let mut process = PluginProcess {
             name,
             child,
-            pgid: Pid::from_raw(pid as i32),
+            pgid: pid as i32,
             stdin,
             lines: rx,
             stderr_path,
+            stderr,
+            logs_shown: 0,
+            logs_held: 0,
             next_id: 1,
             samples: Vec::new(),
             features: Vec::new(),
@@ -233,9 +245,9 @@ impl PluginProcess {
         Ok(process)
     }
 
-    /// The process id (also its process group's id).
+    /// The process id of the plugin's supervisor (also its process group's id).
     pub fn pid(&self) -> i32 {
-        self.pgid.as_raw()
+        self.pgid
     }
 
     /// Why the process has ended, if it has.
@@ -259,9 +271,7 @@ impl PluginProcess {
 
     /// The last lines the plugin wrote to stderr, formatted for an error message.
     fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(10)..];
+        let tail = self.stderr.lines(10);
         if tail.is_empty() {
             String::new()
         } else {
@@ -306,6 +316,8 @@ impl PluginProcess {
         host: Option<&BenchContext<'_>>,
     ) -> Result<Value, PluginError> {
         let id = request.id.clone();
+        self.logs_shown = 0;
+        self.logs_held = 0;
         if let Err(e) = self.send(&request).await {
             return Err(self.exited(method, &e).await);
         }
@@ -349,8 +361,20 @@ impl PluginProcess {
                     )
                     .await);
             }
+            self.report_held_logs(host);
             return outcome(&self.name, method, msg);
         }
+    }
+
+    /// Says how many `log` notifications of the call were not shown.
+    fn report_held_logs(&mut self, host: Option<&BenchContext<'_>>) {
+        if let (Some(h), n @ 1..) = (host, self.logs_held) {
+            h.say(&format!(
+                "[{}] {n} more log messages not shown (at most {LOG_LINES_PER_CALL} a call)",
+                self.name
+            ));
+        }
+        self.logs_held = 0;
     }
 
     async fn send(&mut self, m: &Message) -> Result<(), String> {
@@ -368,9 +392,22 @@ impl PluginProcess {
         let params = msg.params.unwrap_or(Value::Null);
         match method {
             "log" => {
+                if self.logs_shown >= LOG_LINES_PER_CALL {
+                    self.logs_held += 1;
+                    return;
+                }
+                self.logs_shown += 1;
                 let text = params.get("message").and_then(Value::as_str).unwrap_or("");
+                let mut shown: String = text
+                    .chars()
+                    .take(LOG_MESSAGE_CHARS)
+                    .filter(|c| !c.is_control() || *c == '\t')
+                    .collect();
+                if text.chars().count() > LOG_MESSAGE_CHARS {
+                    shown.push_str(" …");
+                }
                 if let Some(h) = host {
-                    h.say(&format!("[{}] {text}", self.name));
+                    h.say(&format!("[{}] {shown}", self.name));
                 }
             }
             "progress" => {
@@ -430,17 +467,9 @@ impl PluginProcess {
         }
     }
 
-    /// SIGTERM to the group, SIGKILL after the grace period.
+    /// SIGTERM, the grace period, then the whole tree is ended by the supervisor.
     async fn kill(&mut self) {
-        let _ = killpg(self.pgid, Signal::SIGTERM);
-        if tokio::time::timeout(GRACE, self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = killpg(self.pgid, Signal::SIGKILL);
-        }
-        let _ = killpg(self.pgid, Signal::SIGKILL);
-        let _ = self.child.wait().await;
+        crate::process::stop(&mut self.child, self.pgid, GRACE).await;
     }
 
     /// Asks the plugin to exit (`shutdown`), then stops the group whatever it does.
@@ -453,10 +482,8 @@ impl PluginProcess {
             .is_err()
         {
             self.kill().await;
-        } else {
-            // Children it left behind go too.
-            let _ = killpg(self.pgid, Signal::SIGKILL);
         }
+        // Children it left behind were ended by its supervisor when it exited.
     }
 }
 
@@ -464,14 +491,16 @@ impl std::fmt::Debug for PluginProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginProcess")
             .field("name", &self.name)
-            .field("pid", &self.pgid.as_raw())
+            .field("pid", &self.pgid)
             .finish_non_exhaustive()
     }
 }
 
 impl Drop for PluginProcess {
     fn drop(&mut self) {
-        let _ = killpg(self.pgid, Signal::SIGKILL);
+        if matches!(self.child.try_wait(), Ok(None)) {
+            crate::process::stop_now(&mut self.child, self.pgid);
+        }
     }
 }
 

@@ -84,7 +84,7 @@ pub async fn apply(
     );
     let rendered =
         diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
-    std::io::stderr().write_all(rendered.as_bytes())?;
+    crate::output::stderr().write_all(rendered.as_bytes())?;
     let crate::suite::validate::Validation {
         workspace, suite, ..
     } = validation;
@@ -99,7 +99,7 @@ pub async fn apply(
     let choice = selection::choose(req, &prepared, &store, &suite_name)?;
     if req.dry_run {
         let plan = crate::suite::plan::plan(checked);
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::output::stdout();
         out.write_all(plan.render_text().as_bytes())?;
         writeln!(out, "\n{}", choice.describe(&prepared))?;
         writeln!(out, "dry run: nothing was started")?;
@@ -149,9 +149,7 @@ pub async fn apply(
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let mut start = crate::engine::runtime::StartContext::new_run();
-    start.run_dir = crate::engine::runtime::data_dir()
-        .join("runs")
-        .join(&run_id);
+    start.run_dir = crate::paths::data_dir().join("runs").join(&run_id);
     start.run_id = run_id.clone();
     let setup = dispatch::Setup {
         run_id: run_id.clone(),
@@ -171,7 +169,7 @@ pub async fn apply(
         .map(|r| registry.reporters.get(&r.reporter).map(|e| e.info.clone()))
         .collect();
     let finished = dispatch::run(setup, &mut store, progress, cancel).await;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     out.write_all(summary::render(&finished, &req.store).as_bytes())?;
     // The suite's reports, also when nodes failed or the run was interrupted.
     let mut reports_ok = true;
@@ -181,7 +179,7 @@ pub async fn apply(
         for (spec, info) in reports.iter().zip(&reporters) {
             let Some(info) = info else {
                 reports_ok = false;
-                eprintln!("error: reporter `{}` is not registered", spec.reporter);
+                crate::errln!("error: reporter `{}` is not registered", spec.reporter);
                 continue;
             };
             let dirs = crate::report::render::override_dirs(Some(&req.suite_path));
@@ -195,7 +193,7 @@ pub async fn apply(
                 Ok(path) => writeln!(out, "report {}: {}", spec.reporter, path.display())?,
                 Err(e) => {
                     reports_ok = false;
-                    eprintln!("error: {e:#}");
+                    crate::errln!("error: {e:#}");
                 }
             }
         }

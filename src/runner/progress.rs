@@ -2,7 +2,6 @@
 //! timestamped lines otherwise (CI logs).
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +32,7 @@ fn stamp() -> String {
 impl Progress {
     /// Bars when stderr is a terminal and `plain` is not asked for, lines otherwise.
     pub fn new(plain: bool) -> Progress {
-        let bars = (!plain && std::io::stderr().is_terminal())
+        let bars = (!plain && crate::output::stderr_is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress {
             bars,
@@ -43,11 +42,13 @@ impl Progress {
 
     /// A line about the run (not one leg).
     pub fn say(&self, text: &str) {
+        // indicatif draws on stderr itself, so its text is masked here, at its edge.
+        let text = crate::redact::text(text);
         match &self.bars {
             Some(m) => {
                 let _ = m.println(text);
             }
-            None => eprintln!("[{}] {text}", stamp()),
+            None => crate::errln!("[{}] {text}", stamp()),
         }
     }
 
@@ -55,17 +56,17 @@ impl Progress {
     pub fn sink(&self, who: &str) -> Sink {
         let who = who.to_string();
         match (&self.bars, self.legs.get(&who).and_then(|l| l.bar.clone())) {
-            (Some(_), Some(bar)) => {
-                Arc::new(move |line: &str| bar.set_message(line.trim().to_string()))
-            }
+            (Some(_), Some(bar)) => Arc::new(move |line: &str| {
+                bar.set_message(crate::redact::text(line.trim()).into_owned())
+            }),
             (Some(m), None) => {
                 let m = m.clone();
                 Arc::new(move |line: &str| {
-                    let _ = m.println(format!("  {who}: {}", line.trim()));
+                    let _ = m.println(crate::redact::text(&format!("  {who}: {}", line.trim())));
                 })
             }
             (None, _) => Arc::new(move |line: &str| {
-                eprintln!("[{}]   {who}: {}", stamp(), line.trim());
+                crate::errln!("[{}]   {who}: {}", stamp(), line.trim());
             }),
         }
     }
@@ -126,7 +127,7 @@ impl Progress {
                     } else {
                         String::new()
                     };
-                    eprintln!("[{}]   {id}: {done}{of} done", stamp());
+                    crate::errln!("[{}]   {id}: {done}{of} done", stamp());
                 }
             }
         }

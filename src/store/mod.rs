@@ -28,7 +28,7 @@ pub fn default_path(flag: Option<&Path>) -> PathBuf {
     if let Some(p) = std::env::var_os("KITT_STORE") {
         return PathBuf::from(p);
     }
-    crate::engine::runtime::data_dir().join("kitt.db")
+    crate::paths::data_dir().join("kitt.db")
 }
 
 impl Store {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: a canned HTTP server for fault injection, and
 //! the real components (llama-server, the model, Docker) with their explicit skip switches.
 #![allow(dead_code)]
+// Tests print with the std macros; the output edge rule is for kitt itself.
+#![allow(clippy::disallowed_macros)]
 
 pub mod images;
 
@@ -9,6 +11,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// Lets library calls that start processes (native engines, plugins) run them under the
+/// kitt binary's supervisor, as the binary itself does.
+pub fn supervisor() {
+    kitt::process::set_executable(env!("CARGO_BIN_EXE_kitt"));
+}
 
 /// One step of a canned response.
 #[derive(Debug, Clone)]
@@ -140,6 +148,7 @@ fn cache_dir() -> PathBuf {
 /// The llama-server binary: `$LLAMA_SERVER`, else the cache `scripts/fetch-llama.sh` fills.
 /// Panics (fails the test) when it is missing.
 pub fn llama_server() -> PathBuf {
+    supervisor();
     let path = std::env::var_os("LLAMA_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| cache_dir().join("llama-server/11434.0.0/bin/llama-server"));

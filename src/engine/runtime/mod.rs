@@ -29,24 +29,14 @@ impl StartContext {
     /// reporting progress on stderr.
     pub fn new_run() -> Self {
         let run_id = new_run_id();
-        let run_dir = data_dir().join("runs").join(&run_id);
+        let run_dir = crate::paths::data_dir().join("runs").join(&run_id);
         StartContext {
             run_id,
             run_dir,
             default_startup_timeout: Duration::from_secs(600),
-            progress: std::sync::Arc::new(|line: &str| eprintln!("  {line}")),
+            progress: std::sync::Arc::new(|line: &str| crate::errln!("  {line}")),
         }
     }
-}
-
-/// kitt's data directory: `$KITT_DATA_DIR`, else the platform's (`~/.local/share/kitt`).
-pub fn data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KITT_DATA_DIR") {
-        return PathBuf::from(dir);
-    }
-    dirs::data_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("kitt")
 }
 
 /// A run id: Unix time in seconds, the process id and a counter, sortable and unique per host.

@@ -1,16 +1,14 @@
-//! The native runtime: the engine's own binary in its own process group, logging to the
-//! run directory, terminated then killed (the whole group) on cleanup or drop.
+//! The native runtime: the engine's own binary under kitt's supervisor (its own process
+//! group; nothing below it outlives kitt), its output pumped into a capped log in the run
+//! directory, terminated then killed on cleanup or drop.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-
-use crate::engine::error::{EngineError, ErrorKind, last_lines};
+use crate::engine::error::{EngineError, ErrorKind};
 use crate::engine::launch::Command;
+use crate::process::log::{LOG_CAP, Tail, capture};
 
 /// Time a process gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(10);
@@ -20,8 +18,9 @@ const GRACE: Duration = Duration::from_secs(10);
 pub struct NativeProcess {
     engine: String,
     child: Option<tokio::process::Child>,
-    pgid: Pid,
+    pgid: i32,
     log_path: PathBuf,
+    tail: Tail,
 }
 
 impl NativeProcess {
@@ -42,26 +41,32 @@ impl NativeProcess {
             )
         })?;
         let log_path = log_dir.join(format!("{}.log", sanitize(engine)));
-        let log = File::create(&log_path).map_err(|e| {
+        let cannot_log = |e: std::io::Error| {
             fail(
                 ErrorKind::Failed,
                 format!("cannot create {}: {e}", log_path.display()),
             )
-        })?;
-        let log_err = log.try_clone().map_err(|e| {
-            fail(
-                ErrorKind::Failed,
-                format!("cannot share {}: {e}", log_path.display()),
+        };
+        // stdout and stderr share one log, as a terminal would show them.
+        let (log, tail) = capture(log_path.clone(), LOG_CAP).map_err(cannot_log)?;
+        let log_err = log.try_clone().map_err(cannot_log)?;
+        if !program_exists(program) {
+            return Err(fail(
+                ErrorKind::Config,
+                format!("cannot start `{program}`: no such file or program on PATH"),
             )
-        })?;
-        let mut cmd = tokio::process::Command::new(program);
+            .hint(format!(
+                "install `{program}` or put its path in the engine's `config.binary`"
+            )));
+        }
+        let mut cmd = crate::process::supervised(program, GRACE)
+            .map_err(|e| fail(ErrorKind::Failed, e.to_string()))?;
         cmd.args(&command.args)
             .envs(command.env.iter().map(|(k, v)| (k, v)))
             .envs(secrets.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .process_group(0)
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
             .kill_on_drop(false);
         let child = cmd.spawn().map_err(|e| {
             let err = fail(ErrorKind::Config, format!("cannot start `{program}`: {e}"));
@@ -79,12 +84,12 @@ impl NativeProcess {
                 format!("`{program}` exited before kitt could see it"),
             )
         })?;
-        let pgid = Pid::from_raw(pid as i32);
         Ok(NativeProcess {
             engine: engine.to_string(),
             child: Some(child),
-            pgid,
+            pgid: pid as i32,
             log_path,
+            tail,
         })
     }
 
@@ -92,9 +97,9 @@ impl NativeProcess {
         &self.log_path
     }
 
-    /// The process id (also the process group id).
+    /// The process id of the engine's supervisor (also the process group id).
     pub fn pid(&self) -> i32 {
-        self.pgid.as_raw()
+        self.pgid
     }
 
     /// Fails with the last log lines when the process has exited.
@@ -123,44 +128,35 @@ impl NativeProcess {
         }
     }
 
-    /// The last `n` lines of the engine's log.
+    /// The last `n` lines of the engine's output.
     pub fn log_tail(&self, n: usize) -> Vec<String> {
-        std::fs::read(&self.log_path)
-            .map(|b| last_lines(&String::from_utf8_lossy(&b), n))
-            .unwrap_or_default()
+        self.tail.lines(n)
     }
 
-    /// SIGTERM to the group, SIGKILL after the grace period, then reaps the process.
+    /// SIGTERM, the grace period, then the whole tree is ended by the supervisor.
     pub async fn stop(mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = killpg(self.pgid, Signal::SIGTERM);
-        if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-            let _ = killpg(self.pgid, Signal::SIGKILL);
-            let _ = child.wait().await;
+        if let Some(mut child) = self.child.take() {
+            crate::process::stop(&mut child, self.pgid, GRACE).await;
         }
-        // Children that left the group leader behind still get the signal.
-        let _ = killpg(self.pgid, Signal::SIGKILL);
     }
 }
 
 impl Drop for NativeProcess {
-    /// The path taken on panic, error or cancellation: no grace, the group is killed.
+    /// The path taken on panic, error or cancellation: no grace, the tree is killed.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = killpg(self.pgid, Signal::SIGTERM);
-            for _ in 0..20 {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = killpg(self.pgid, Signal::SIGKILL);
-            let _ = child.start_kill();
-            let _ = child.try_wait();
+            crate::process::stop_now(&mut child, self.pgid);
         }
     }
+}
+
+/// Whether `program` names a file, or a program found on `PATH`.
+fn program_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 fn sanitize(name: &str) -> String {
