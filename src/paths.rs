@@ -47,6 +47,8 @@ pub enum PathError {
     BadName { kind: NameKind, name: String },
     #[error("{path} is {what}; kitt never writes over it")]
     Protected { path: String, what: &'static str },
+    #[error("{path} is a directory holding {what}; kitt never writes over it")]
+    Holds { path: String, what: &'static str },
     #[error("{path} is a symbolic link; kitt does not write or delete through links")]
     Link { path: String },
     #[error("{path} is outside {base}, where it belongs")]
@@ -127,6 +129,20 @@ fn canonical_prefix(dir: &Path) -> PathBuf {
     }
 }
 
+/// The root of the repository holding `file` (the nearest directory above it with `.git`),
+/// else the directory of `file`; canonical. Files a suite pulls in must stay inside it.
+pub fn suite_root(file: &Path) -> PathBuf {
+    let dir = resolve(file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let dir = dir.canonicalize().unwrap_or(dir);
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(&dir)
+        .to_path_buf()
+}
+
 /// The places kitt must never write over or delete, and the check against them.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
@@ -169,8 +185,11 @@ impl Guard {
             return Err(PathError::Link { path: shown });
         }
         for (protected, what) in &self.protected {
-            if protected == &resolved || protected.starts_with(&resolved) {
+            if protected == &resolved {
                 return Err(PathError::Protected { path: shown, what });
+            }
+            if protected.starts_with(&resolved) {
+                return Err(PathError::Holds { path: shown, what });
             }
         }
         Ok(resolved)

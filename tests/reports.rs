@@ -59,11 +59,13 @@ fn fixed_report() -> Report {
             git_dirty: Some(false),
             started_at: 1_700_000_000.0,
             ended_at: Some(1_700_000_060.0),
-            status: "failed".into(),
+            status: kitt::store::RunStatus::Failed,
             kitt_version: "0.1.0".into(),
             fingerprint: "c0ffee000000".into(),
             fingerprint_summary: "no GPU; 2 × test CPU; 24 GiB; Test OS; kernel 6".into(),
             params: json!({"requests": 10}),
+            owner: None,
+            heartbeat_at: None,
         })
         .unwrap();
     let latency = [

@@ -216,7 +216,8 @@ pub async fn run(
     Ok(assemble(info, outcome, warmup, started.elapsed()))
 }
 
-fn check_params(entry: &Registered<BenchmarkInfo>, params: &Value) -> Result<(), BenchError> {
+/// Checks params against the benchmark's schema, naming each problem and where it is.
+pub fn check_params(entry: &Registered<BenchmarkInfo>, params: &Value) -> Result<(), BenchError> {
     let validator = entry
         .validator(&entry.info.params_schema)
         .map_err(|e| BenchError::Params(e.to_string()))?;

@@ -13,6 +13,9 @@ use serde_json::Value;
 
 use super::hf;
 
+/// Largest dataset file read, in bytes.
+pub const MAX_DATASET_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// Where a benchmark's items come from: a path, or a full description.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
@@ -162,7 +165,7 @@ pub fn read_file(path: &Path, format: Option<Format>) -> Result<Vec<Row>, Datase
             }
         },
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::fsio::read_text(path, MAX_DATASET_BYTES).map_err(|e| {
         error(
             &name,
             format!("cannot read it: {e} (paths are relative to the suite's directory)"),

@@ -17,5 +17,6 @@ pub mod workload;
 mod contract;
 
 pub use contract::{
-    BenchContext, BenchError, BenchResult, Driver, Metric, Outcome, Tally, WarmupSummary, run,
+    BenchContext, BenchError, BenchResult, Driver, Metric, Outcome, Tally, WarmupSummary,
+    check_params, run,
 };

@@ -18,6 +18,7 @@ pub fn schema_of<T: JsonSchema>() -> Value {
         .to_value();
     crate::suite::schema::drop_null_alternatives(&mut value);
     drop_null_defaults(&mut value);
+    bound_integers(&mut value);
     if let Some(map) = value.as_object_mut() {
         map.remove("$schema");
         map.remove("title");
@@ -25,6 +26,39 @@ pub fn schema_of<T: JsonSchema>() -> Value {
         map.insert("additionalProperties".into(), Value::Bool(false));
     }
     value
+}
+
+/// Gives every integer with a Rust width (`format: uint32`, ...) the bounds of that width, so
+/// a value that cannot be parsed (`requests: 1e38`) is refused by `kitt validate` at its
+/// line, not when the node runs.
+fn bound_integers(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let bounds: Option<(i128, i128)> = match map.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some((0, u8::MAX.into())),
+                Some("uint16") => Some((0, u16::MAX.into())),
+                Some("uint32") => Some((0, u32::MAX.into())),
+                Some("uint64" | "uint") => Some((0, u64::MAX.into())),
+                Some("int8") => Some((i8::MIN.into(), i8::MAX.into())),
+                Some("int16") => Some((i16::MIN.into(), i16::MAX.into())),
+                Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+                Some("int64" | "int") => Some((i64::MIN.into(), i64::MAX.into())),
+                _ => None,
+            };
+            if let Some((low, high)) = bounds {
+                let number = |n: i128| -> Value {
+                    u64::try_from(n)
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::from(n as i64))
+                };
+                map.entry("minimum").or_insert_with(|| number(low));
+                map.entry("maximum").or_insert_with(|| number(high));
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
 }
 
 /// Removes `default: null` (an absent optional param), which would contradict the type.

@@ -41,6 +41,9 @@ pub struct RunFlags {
     /// Plain timestamped progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Let the suite's reports replace files kitt did not write (never the store or the suite).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -54,6 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         dry_run: args.run.dry_run,
         store: crate::store::default_path(args.run.store.as_deref()),
         plain: args.run.plain,
+        force: args.run.force,
     };
     run_request(&request)
 }
@@ -67,7 +71,11 @@ pub fn run_request(request: &ApplyRequest) -> anyhow::Result<u8> {
     let registry = Arc::new(super::registry_for(Some(&request.suite_path)));
     // On a worker thread, load generators poll their sockets on the thread that reads them.
     let request = request.clone();
-    let work = runtime
-        .spawn(async move { apply(&request, registry, super::signals::interrupted()).await });
-    runtime.block_on(work).context("the run's task failed")?
+    let work = runtime.spawn(async move {
+        crate::process::interrupt::install();
+        apply(&request, registry, crate::process::interrupt::interrupted()).await
+    });
+    runtime
+        .block_on(work)
+        .map_err(|e| crate::exit::internal(format!("the run's task failed: {e}")))?
 }

@@ -32,6 +32,9 @@ pub struct EngineFlags {
     /// Health wait limit, e.g. 2m.
     #[arg(long)]
     pub startup_timeout: Option<String>,
+    /// Longest one request may take, e.g. 30s (default 10m).
+    #[arg(long)]
+    pub request_timeout: Option<String>,
 }
 
 fn parse_mode(text: &str) -> Result<RuntimeMode, String> {
@@ -65,7 +68,13 @@ impl EngineFlags {
             .as_deref()
             .map(crate::suite::model::Duration::parse)
             .transpose()
-            .map_err(|e| anyhow::anyhow!("--startup-timeout: {e}"))?;
+            .map_err(|e| crate::exit::usage(format!("--startup-timeout: {e}")))?;
+        let request_timeout = self
+            .request_timeout
+            .as_deref()
+            .map(crate::suite::model::Duration::parse)
+            .transpose()
+            .map_err(|e| crate::exit::usage(format!("--request-timeout: {e}")))?;
         Ok(EngineSpec {
             uses: uses.to_string(),
             model: self.model.clone(),
@@ -76,6 +85,7 @@ impl EngineFlags {
             args: self.args.clone(),
             config,
             startup_timeout,
+            request_timeout,
             ..EngineSpec::default()
         })
     }

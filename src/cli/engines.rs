@@ -131,7 +131,7 @@ pub(super) async fn until_interrupted(
 ) -> anyhow::Result<u8> {
     tokio::select! {
         outcome = work => outcome,
-        _ = super::signals::interrupted() => {
+        _ = crate::process::interrupt::interrupted() => {
             crate::errln!("interrupted: stopping engines");
             Ok(exit::INTERRUPTED)
         }

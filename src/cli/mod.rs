@@ -12,7 +12,6 @@ mod report;
 mod results;
 mod run;
 mod schema;
-mod signals;
 mod templates;
 mod test;
 mod validate;
@@ -82,6 +81,12 @@ pub(crate) fn registry_for(suite: Option<&std::path::Path>) -> crate::registry::
 pub fn main() -> u8 {
     if let Some(code) = crate::process::supervisor::main_if_asked() {
         return code;
+    }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == crate::report::sandbox::ARG)
+    {
+        return crate::report::sandbox::child_main();
     }
     if let Ok(exe) = std::env::current_exe() {
         crate::process::set_executable(exe);

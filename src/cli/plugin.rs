@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::exit;
+use crate::paths::{Guard, NameKind, child, component, resolve};
 use crate::plugin::discovery::{Discovered, discover, installed_dir, plugin_dirs, register};
 use crate::plugin::manifest::{Kind, Manifest, Runtime};
 use crate::plugin::subprocess::PluginProcess;
@@ -241,10 +242,17 @@ fn install(source: &str, force: bool) -> anyhow::Result<u8> {
     let clone;
     let dir = if source.contains("://") || source.starts_with("git@") {
         clone = tempfile::tempdir()?;
-        let status = std::process::Command::new("git")
-            .args(["clone", "--depth", "1", source])
-            .arg(clone.path().join("src"))
-            .status()
+        let mut git = crate::process::supervised("git", Duration::from_secs(2))?;
+        // `--` ends git's options: the source is always a URL, never a flag.
+        git.args(["clone", "--depth", "1", "--"])
+            .arg(source)
+            .arg(clone.path().join("src"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let status = runtime
+            .block_on(async { git.status().await })
             .context("cannot run git")?;
         if !status.success() {
             bail!("git clone {source} failed");
@@ -268,26 +276,62 @@ fn install(source: &str, force: bool) -> anyhow::Result<u8> {
         crate::errln!("error: {e}");
         return Ok(exit::FAILED);
     }
-    let target = installed_dir().join(&manifest.name);
-    if target.exists() {
-        if !force {
-            crate::errln!(
-                "error: plugin `{}` is already installed at {}; pass --force to replace it",
-                manifest.name,
-                target.display()
-            );
-            return Ok(exit::FAILED);
-        }
-        std::fs::remove_dir_all(&target)?;
+    let plugins = installed_dir();
+    let target = child(&plugins, NameKind::Plugin, &manifest.name)?;
+    let guard = Guard::for_kitt().with_store(&crate::store::default_path(None));
+    let resolved = guard.check_remove(&target, &plugins)?;
+    if resolve(&dir).starts_with(&resolved) {
+        bail!(
+            "{} is the installed copy of `{}` itself; install from the plugin's source instead",
+            dir.display(),
+            manifest.name
+        );
     }
-    let staging = installed_dir().join(format!(".installing-{}", manifest.name));
+    if target.exists() && !force {
+        crate::errln!(
+            "error: plugin `{}` is already installed at {}; pass --force to replace it",
+            manifest.name,
+            target.display()
+        );
+        return Ok(exit::FAILED);
+    }
+    // Staged beside the target under a name no plugin can have (names start with a letter or
+    // digit), then swapped in: a failure at any step leaves the installed version working.
+    std::fs::create_dir_all(&plugins)
+        .with_context(|| format!("cannot create {}", plugins.display()))?;
+    let staging = plugins.join(format!(
+        ".installing-{}-{}",
+        manifest.name,
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&staging);
     if let Err(e) = copy_tree(&dir, &staging) {
         let _ = std::fs::remove_dir_all(&staging);
         crate::errln!("error: {e:#}");
         return Ok(exit::FAILED);
     }
-    std::fs::rename(&staging, &target)?;
+    let old = plugins.join(format!(
+        ".replaced-{}-{}",
+        manifest.name,
+        std::process::id()
+    ));
+    let had_old = target.exists();
+    if had_old {
+        std::fs::rename(&target, &old)
+            .with_context(|| format!("cannot move {} aside", target.display()))?;
+    }
+    if let Err(e) = std::fs::rename(&staging, &target) {
+        if had_old {
+            let _ = std::fs::rename(&old, &target);
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+        bail!("cannot move the new version into {}: {e}", target.display());
+    }
+    if had_old {
+        let old = guard.check_remove(&old, &plugins)?;
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove the replaced copy {}", old.display()))?;
+    }
     crate::outln!(
         "installed {} {} at {}",
         manifest.name,
@@ -298,15 +342,18 @@ fn install(source: &str, force: bool) -> anyhow::Result<u8> {
 }
 
 fn remove(name: &str) -> anyhow::Result<u8> {
-    let target = installed_dir().join(name);
-    if name.contains(['/', '\\']) || name.starts_with('.') || !target.join("plugin.toml").is_file()
-    {
-        crate::errln!(
-            "error: no installed plugin `{name}` in {} (see `kitt plugin list`)",
-            installed_dir().display()
-        );
-        return Ok(exit::FAILED);
-    }
+    let plugins = installed_dir();
+    let target = match child(&plugins, NameKind::Plugin, name) {
+        Ok(t) if t.join("plugin.toml").is_file() => t,
+        _ => {
+            return Err(exit::usage(format!(
+                "no installed plugin `{name}` in {} (see `kitt plugin list`)",
+                plugins.display()
+            )));
+        }
+    };
+    let guard = Guard::for_kitt().with_store(&crate::store::default_path(None));
+    let target = guard.check_remove(&target, &plugins)?;
     std::fs::remove_dir_all(&target)
         .with_context(|| format!("cannot remove {}", target.display()))?;
     crate::outln!("removed {name}");
@@ -387,6 +434,19 @@ for line in sys.stdin:
 
 fn scaffold(name: &str) -> anyhow::Result<u8> {
     let dir = PathBuf::from(name);
+    // The last component becomes the plugin's name: it must be one `plugin check` accepts.
+    let plugin_name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    if component(NameKind::Plugin, &plugin_name).is_err()
+        || plugin_name.chars().any(|c| c.is_ascii_uppercase())
+    {
+        return Err(exit::usage(format!(
+            "`{name}`: a plugin's name (the directory's last part) must start with a letter or digit and hold only a-z, 0-9, `.`, `_` and `-`"
+        )));
+    }
     if dir.exists() {
         crate::errln!(
             "error: {} exists; choose another name or remove it",
@@ -394,11 +454,6 @@ fn scaffold(name: &str) -> anyhow::Result<u8> {
         );
         return Ok(exit::FAILED);
     }
-    let plugin_name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(name)
-        .to_lowercase();
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("plugin.toml"),

@@ -29,55 +29,74 @@ pub struct Args {
     /// Templates that replace built-ins, as beside this suite (`.kitt/templates/`).
     #[arg(long)]
     suite: Option<PathBuf>,
+    /// Replace an existing file kitt did not write (never the store).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let store_path = crate::store::default_path(args.store.as_deref());
     if !args.runs.is_empty() {
-        let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
+        let store = Store::open_existing(&store_path)?;
         let comparison = crate::report::comparison::build(&store, &args.runs)?;
-        return match render::render_comparison(&args.reporter, &comparison) {
-            Ok(text) => {
-                write_out(args.output.as_ref(), &text)?;
-                Ok(exit::OK)
-            }
-            Err(e) => {
-                crate::errln!("error: {e}");
-                Ok(exit::USAGE)
-            }
-        };
+        let text = render::render_comparison(&args.reporter, &comparison)
+            .map_err(|e| crate::exit::usage(e.to_string()))?;
+        write_out(args.output.as_ref(), &text, &store_path, args.force)?;
+        return Ok(exit::OK);
     }
     let run_id = args.run.clone().unwrap_or_default();
     let registry = super::registry_for(None);
     let Some(entry) = registry.reporters.get(&args.reporter) else {
-        crate::errln!(
-            "error: no reporter named `{}`; {}",
+        return Err(crate::exit::usage(format!(
+            "no reporter named `{}`; {}",
             args.reporter,
             registry.reporters.unknown_hint(&args.reporter)
-        );
-        return Ok(exit::USAGE);
+        )));
     };
-    let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
+    let store = Store::open_existing(&store_path)?;
     let report = Report::from_results(&store.run_results(&run_id)?);
+    drop(store);
     let dirs = render::override_dirs(args.suite.as_deref());
-    let text = match render::render_in(&entry.info, &report, &dirs) {
-        Ok(t) => t,
-        Err(e) => {
-            crate::errln!("error: {e}");
-            return Ok(exit::FAILED);
-        }
-    };
-    write_out(args.output.as_ref(), &text)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::exit::internal(format!("cannot start the async runtime: {e}")))?;
+    let rendered = runtime.block_on(async {
+        crate::process::interrupt::install();
+        crate::report::sandbox::render(
+            &entry.info,
+            &report,
+            &dirs,
+            crate::process::interrupt::interrupted(),
+        )
+        .await
+    });
+    if crate::process::interrupt::seen() {
+        return Ok(exit::INTERRUPTED);
+    }
+    let text = rendered?;
+    write_out(args.output.as_ref(), &text, &store_path, args.force)?;
     Ok(exit::OK)
 }
 
-/// Writes to the file, or to stdout without one.
-fn write_out(output: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
+/// Writes to the file (under the rules every report file follows), or to stdout.
+fn write_out(
+    output: Option<&PathBuf>,
+    text: &str,
+    store_path: &std::path::Path,
+    force: bool,
+) -> anyhow::Result<()> {
     match output {
         Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(path, text)?;
+            // Recording the file needs a store kitt can write; without one only new files
+            // (or --force) are written.
+            let store = Store::open(store_path).ok();
+            let rules = crate::report::write::Rules {
+                guard: crate::paths::Guard::for_kitt().with_store(store_path),
+                force,
+                store: store.as_ref(),
+            };
+            crate::report::write::write(path, text, &rules)?;
             crate::errln!("wrote {}", path.display());
         }
         None => crate::output::stdout().write_all(text.as_bytes())?,

@@ -55,9 +55,10 @@ pub fn build(
     let spec = serde_json::to_value(flags.spec(engine)?)?;
     let (path, doc) = match suite {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let limits = Limits::default();
+            let text = crate::fsio::read_text(path, limits.max_bytes as u64)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let loaded = load_yaml(&text, &Limits::default()).map_err(|e| {
+            let loaded = load_yaml(&text, &limits).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: {} (run `kitt validate {}`)",
                     path.display(),
@@ -121,6 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         dry_run: args.run.dry_run,
         store: crate::store::default_path(args.run.store.as_deref()),
         plain: args.run.plain,
+        force: args.run.force,
     };
     super::apply::run_request(&request)
 }

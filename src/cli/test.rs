@@ -300,6 +300,11 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
         return Ok(exit::USAGE);
     };
     let params = Value::Object(key_values(&args.params, "--param")?);
+    // Params are checked before an engine is started (which can take minutes).
+    if let Err(e) = bench::check_params(entry, &params) {
+        crate::errln!("error: `{}`: {e}", args.name);
+        return Ok(exit::USAGE);
+    }
     let spec = args.flags.spec(&args.engine)?;
     let start = StartContext::new_run();
     crate::errln!("starting `{}` (run {})", spec.uses, start.run_id);

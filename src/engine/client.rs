@@ -14,13 +14,22 @@ use super::http1::{self, ReadError, WireError};
 use super::sse::Parser;
 use super::wire::{self, Chunk};
 
+/// Longest a request may take unless the engine sets `request_timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// Most bytes kitt reads of one response (a stream's chunks included).
+pub const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
+/// Most bytes kitt reads of an error answer or a probe's JSON.
+const MAX_SMALL_BODY: usize = 1024 * 1024;
+/// Output chunks tolerated beyond a request's `max_tokens` (servers may split a token).
+const EXTRA_CHUNKS: u64 = 64;
+
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes of a response, headers included.
     pub read_timeout: Duration,
-    /// Longest a whole request may take, when set.
+    /// Longest a whole request may take (sending, waiting and reading every byte).
     pub request_timeout: Option<Duration>,
     /// Idle connections kept per host.
     pub pool_max_idle_per_host: usize,
@@ -31,7 +40,7 @@ impl Default for ClientOptions {
         ClientOptions {
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(120),
-            request_timeout: None,
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             pool_max_idle_per_host: 1024,
         }
     }
@@ -201,16 +210,18 @@ impl Client {
         };
         let status = response.status();
         if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            return Err(http_error(&url, status, &text));
+            let body = self
+                .body_capped(&url, response, MAX_SMALL_BODY)
+                .await
+                .unwrap_or_default();
+            return Err(http_error(&url, status, &String::from_utf8_lossy(&body)));
         }
         if req.stream {
-            self.read_stream(&url, response, start).await
+            self.read_stream(&url, req, response, start).await
         } else {
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| self.transport_error(&url, e))?;
+            let bytes = self
+                .body_capped(&url, response, MAX_RESPONSE_BYTES as usize)
+                .await?;
             whole_answer(&url, &bytes, start.elapsed())
         }
     }
@@ -248,14 +259,17 @@ impl Client {
         let start = response.sent_at;
         if !(200..300).contains(&response.status) {
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let text = response.bytes(1 << 20).await.map_err(wire)?;
+            let text = response.bytes(MAX_SMALL_BODY).await.map_err(wire)?;
             return Err(http_error(url, status, &String::from_utf8_lossy(&text)));
         }
         if !req.stream {
-            let bytes = response.bytes(64 << 20).await.map_err(wire)?;
+            let bytes = response
+                .bytes(MAX_RESPONSE_BYTES as usize)
+                .await
+                .map_err(wire)?;
             return whole_answer(url, &bytes, start.elapsed());
         }
-        let mut stream = StreamState::new(start);
+        let mut stream = StreamState::new(start, req);
         loop {
             let more = response
                 .read(|bytes, at| stream.bytes(self, url, bytes, at))
@@ -300,11 +314,12 @@ impl Client {
     async fn read_stream(
         &self,
         url: &str,
+        req: &GenerationRequest,
         response: reqwest::Response,
         start: Instant,
     ) -> Result<GenerationResult, ClientError> {
         let mut body = response.bytes_stream();
-        let mut stream = StreamState::new(start);
+        let mut stream = StreamState::new(start, req);
         while let Some(read) = body.next().await {
             let bytes = read.map_err(|e| self.transport_error(url, e))?;
             stream.bytes(self, url, &bytes, Instant::now())?;
@@ -388,10 +403,8 @@ impl Client {
             .await
             .map_err(|e| self.transport_error(url, e))?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| self.transport_error(url, e))?;
+        let body = self.body_capped(url, response, MAX_SMALL_BODY).await?;
+        let text = String::from_utf8_lossy(&body);
         if !status.is_success() {
             return Err(http_error(url, status, &text));
         }
@@ -401,26 +414,61 @@ impl Client {
         })
     }
 
+    /// A reqwest response's body, refused past `cap` bytes.
+    async fn body_capped(
+        &self,
+        url: &str,
+        response: reqwest::Response,
+        cap: usize,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut body = response.bytes_stream();
+        let mut bytes = Vec::new();
+        while let Some(read) = body.next().await {
+            let read = read.map_err(|e| self.transport_error(url, e))?;
+            if bytes.len() + read.len() > cap {
+                return Err(ClientError::Protocol {
+                    url: url.to_string(),
+                    reason: format!(
+                        "the answer is larger than {cap} bytes; kitt stopped reading it"
+                    ),
+                });
+            }
+            bytes.extend_from_slice(&read);
+        }
+        Ok(bytes)
+    }
+
     fn transport_error(&self, url: &str, e: reqwest::Error) -> ClientError {
         transport_error(url, e, self.options.read_timeout)
     }
 }
 
-/// One streamed answer being read: the SSE parser, what it produced, and when.
+/// One streamed answer being read: the SSE parser, what it produced, and when; and the
+/// caps that stop a stream that never ends.
 struct StreamState {
     start: Instant,
     parser: Parser,
     acc: Accumulator,
     last_byte: Duration,
+    bytes_read: u64,
+    /// The request's `max_tokens`, and the most output chunks accepted for it (twice as
+    /// many, at least 64 more: servers may split a token).
+    max_tokens: Option<(u32, u64)>,
 }
 
 impl StreamState {
-    fn new(start: Instant) -> Self {
+    fn new(start: Instant, req: &GenerationRequest) -> Self {
+        let max_tokens = req
+            .sampling
+            .max_tokens
+            .map(|n| (n, (2 * u64::from(n)).max(u64::from(n) + EXTRA_CHUNKS)));
         StreamState {
             start,
             parser: Parser::default(),
             acc: Accumulator::default(),
             last_byte: Duration::ZERO,
+            bytes_read: 0,
+            max_tokens,
         }
     }
 
@@ -437,6 +485,16 @@ impl StreamState {
         }
         let at = at.saturating_duration_since(self.start);
         self.last_byte = at;
+        self.bytes_read += bytes.len() as u64;
+        if self.bytes_read > MAX_RESPONSE_BYTES {
+            return Err(ClientError::Protocol {
+                url: url.to_string(),
+                reason: format!(
+                    "the answer is larger than {} MiB; kitt stopped reading it",
+                    MAX_RESPONSE_BYTES >> 20
+                ),
+            });
+        }
         let events = self.parser.push(bytes).map_err(|e| ClientError::Protocol {
             url: url.to_string(),
             reason: e.to_string(),
@@ -444,6 +502,16 @@ impl StreamState {
         for event in events {
             if client.event(url, &event.data, at, &mut self.acc)? {
                 break;
+            }
+            if let Some((tokens, max)) = self.max_tokens
+                && self.acc.chunks() as u64 > max
+            {
+                return Err(ClientError::Protocol {
+                    url: url.to_string(),
+                    reason: format!(
+                        "it sent more than {max} output chunks for a request of at most {tokens} tokens (max_tokens); kitt stopped reading"
+                    ),
+                });
             }
         }
         Ok(())

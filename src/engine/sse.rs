@@ -1,6 +1,12 @@
 //! A Server-Sent Events parser over a byte stream: feed it reads as they arrive, get whole
 //! events back. Written by hand so each event keeps the arrival time of the read that
-//! completed it, and so a UTF-8 character split across reads is never mangled.
+//! completed it, so a UTF-8 character split across reads is never mangled, and so a line
+//! or an event that never ends cannot grow without bound ([`MAX_LINE`], [`MAX_EVENT`]).
+
+/// Longest line the parser holds, in bytes (one streamed chunk is far smaller).
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
+/// Most `data` bytes one event may gather, in bytes.
+pub const MAX_EVENT: usize = 4 * 1024 * 1024;
 
 /// One parsed event: its `data:` lines joined by `\n` (other fields are ignored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +32,20 @@ pub struct Parser {
     pub comments: u64,
 }
 
-/// What went wrong decoding an event.
+/// What went wrong reading the event stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("server-sent event is not valid UTF-8: {0}")]
-pub struct InvalidUtf8(String);
+pub enum SseError {
+    #[error("server-sent event is not valid UTF-8: {0}")]
+    InvalidUtf8(String),
+    #[error("a server-sent event line is longer than {MAX_LINE} bytes without a line end")]
+    LineTooLong,
+    #[error("a server-sent event gathered more than {MAX_EVENT} bytes of data without ending")]
+    EventTooLarge,
+}
 
 impl Parser {
     /// Adds bytes from one read and returns the events they complete, in order.
-    pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<Event>, InvalidUtf8> {
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<Event>, SseError> {
         let mut events = Vec::new();
         if self.after_cr && !bytes.is_empty() {
             self.after_cr = false;
@@ -64,13 +76,16 @@ impl Parser {
             }
             bytes = &bytes[next..];
         }
+        if self.partial.len() + bytes.len() > MAX_LINE {
+            return Err(SseError::LineTooLong);
+        }
         self.partial.extend_from_slice(bytes);
         Ok(events)
     }
 
     /// Ends the stream: an event not closed by a blank line is still returned, as browsers
     /// do not but servers that close without a trailing blank line expect.
-    pub fn finish(&mut self) -> Result<Option<Event>, InvalidUtf8> {
+    pub fn finish(&mut self) -> Result<Option<Event>, SseError> {
         if !self.partial.is_empty() {
             let rest = std::mem::take(&mut self.partial);
             self.line(&rest)?;
@@ -79,7 +94,7 @@ impl Parser {
     }
 
     /// Handles one line without its line end.
-    fn line(&mut self, line: &[u8]) -> Result<Option<Event>, InvalidUtf8> {
+    fn line(&mut self, line: &[u8]) -> Result<Option<Event>, SseError> {
         if line.is_empty() {
             return self.dispatch();
         }
@@ -99,6 +114,9 @@ impl Parser {
         };
         match field {
             b"data" => {
+                if self.data.len() + value.len() + 1 > MAX_EVENT {
+                    return Err(SseError::EventTooLarge);
+                }
                 if self.has_data {
                     self.data.push(b'\n');
                 }
@@ -111,7 +129,7 @@ impl Parser {
         Ok(None)
     }
 
-    fn dispatch(&mut self) -> Result<Option<Event>, InvalidUtf8> {
+    fn dispatch(&mut self) -> Result<Option<Event>, SseError> {
         if !self.has_data {
             self.event = None;
             return Ok(None);
@@ -125,10 +143,10 @@ impl Parser {
     }
 }
 
-fn decode(bytes: Vec<u8>) -> Result<String, InvalidUtf8> {
+fn decode(bytes: Vec<u8>) -> Result<String, SseError> {
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.into_bytes();
-        InvalidUtf8(String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned())
+        SseError::InvalidUtf8(String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned())
     })
 }
 
@@ -185,6 +203,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn endless_lines_and_events_are_refused_at_their_caps() {
+        let mut p = Parser::default();
+        let piece = vec![b'x'; 1 << 20];
+        let mut err = None;
+        for _ in 0..8 {
+            if let Err(e) = p.push(&piece) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(err, Some(SseError::LineTooLong));
+        assert!(p.partial.len() <= MAX_LINE);
+        let mut p = Parser::default();
+        let line = format!("data: {}\n", "y".repeat(64 * 1024));
+        let mut err = None;
+        for _ in 0..100 {
+            if let Err(e) = p.push(line.as_bytes()) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(err, Some(SseError::EventTooLarge));
+        assert!(p.data.len() <= MAX_EVENT);
     }
 
     #[test]

@@ -85,11 +85,19 @@ pub fn resolve_mode(
 
 fn client(
     instance: &str,
+    spec: &EngineSpec,
     base_url: &str,
     model: &str,
     api_key: Option<String>,
 ) -> Result<Client, EngineError> {
-    Client::new(base_url, model, api_key, ClientOptions::default())
+    let options = ClientOptions {
+        request_timeout: Some(
+            spec.request_timeout
+                .map_or(crate::engine::client::DEFAULT_REQUEST_TIMEOUT, |d| d.0),
+        ),
+        ..ClientOptions::default()
+    };
+    Client::new(base_url, model, api_key, options)
         .map_err(|e| EngineError::new(instance, ErrorKind::Failed, e.to_string()))
 }
 
@@ -115,7 +123,7 @@ async fn start_simulator(instance: &str, spec: &EngineSpec) -> Result<RunningEng
         )
     })?;
     let base_url = sim.base_url();
-    let client = client(instance, &base_url, &model, None)?;
+    let client = client(instance, spec, &base_url, &model, None)?;
     Ok(RunningEngine::new(
         instance,
         spec,
@@ -167,7 +175,7 @@ async fn start_external(
         e
     })?;
     let model = served_name(spec, None);
-    let client = client(instance, &base_url, &model, api_key)?;
+    let client = client(instance, spec, &base_url, &model, api_key)?;
     Ok(RunningEngine::new(
         instance,
         spec,
@@ -352,7 +360,7 @@ async fn finish_start(
         handle.stop().await;
         return Err(e);
     }
-    let client = match client(instance, &base_url, &model, None) {
+    let client = match client(instance, spec, &base_url, &model, None) {
         Ok(c) => c,
         Err(e) => {
             handle.stop().await;
@@ -542,7 +550,7 @@ async fn start_plugin(
         process.stop().await;
         return Err(e);
     }
-    let client = client(instance, &base_url, &model, None)?;
+    let client = client(instance, spec, &base_url, &model, None)?;
     Ok(RunningEngine::new(
         instance,
         spec,

@@ -89,8 +89,8 @@ fn params_schema(dir: &Path, manifest: &Manifest) -> Result<Value, String> {
     let Some(file) = &manifest.params_schema else {
         return Ok(json!({"type": "object"}));
     };
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path)
+    let path = Manifest::file(dir, file, "params_schema")?;
+    let text = crate::fsio::read_text(&path, crate::plugin::manifest::MAX_FILE)
         .map_err(|e| format!("cannot read its params schema {}: {e}", path.display()))?;
     let schema: Value = serde_json::from_str(&text).map_err(|e| {
         format!(
@@ -187,11 +187,7 @@ fn reporter_info(dir: &Path, manifest: &Manifest) -> Result<ReporterInfo, String
         return Err("[reporter] lists no templates".into());
     }
     for file in &facts.templates {
-        if file.contains("..") || Path::new(file).is_absolute() {
-            return Err(format!(
-                "template `{file}` must be a path inside the plugin directory"
-            ));
-        }
+        Manifest::file(dir, file, "template")?;
     }
     crate::report::render::plugin_environment(&manifest.name, dir, &facts.templates)
         .map_err(|e| e.to_string())?;

@@ -11,6 +11,10 @@ use crate::suite::model::Duration;
 
 /// The manifest format this kitt reads.
 pub const MANIFEST_VERSION: u32 = 1;
+/// Largest manifest, params schema or template file read from a plugin, in bytes.
+pub const MAX_FILE: u64 = 1024 * 1024;
+/// Largest wasm module read from a plugin, in bytes.
+pub const MAX_MODULE: u64 = 64 * 1024 * 1024;
 
 /// A plugin's manifest.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -194,13 +198,20 @@ impl Manifest {
     /// Reads and checks `dir/plugin.toml` against this kitt.
     pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join("plugin.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError {
+        let text = crate::fsio::read_text(&path, MAX_FILE).map_err(|e| ManifestError {
             path: path.clone(),
-            line_col: None,
+            line_col: e.position().map(|(line, col, _)| (line, col)),
             message: format!("cannot read it: {e}"),
             hint: Some("a plugin is a directory holding plugin.toml".into()),
         })?;
         Manifest::parse(&path, &text)
+    }
+
+    /// The path of a file the manifest names (a template, the params schema, the wasm
+    /// module): relative, and inside the plugin directory.
+    pub fn file(dir: &Path, relative: &str, what: &str) -> Result<PathBuf, String> {
+        crate::paths::inside(dir, relative)
+            .map_err(|_| format!("{what} `{relative}` must be a path inside the plugin directory"))
     }
 
     /// Parses and checks manifest text read from `path`.
@@ -242,19 +253,23 @@ impl Manifest {
                 Some("upgrade kitt, or write the manifest for version 1"),
             ));
         }
-        if !manifest
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-            || manifest.name.is_empty()
+        let lowercase = !manifest.name.chars().any(|c| c.is_ascii_uppercase());
+        if !lowercase
+            || crate::paths::component(crate::paths::NameKind::Plugin, &manifest.name).is_err()
         {
             return Err(err(
                 "name",
                 format!(
-                    "name `{}` may hold only a-z, 0-9, `.`, `_` and `-`",
-                    manifest.name
+                    "name `{}` must start with a letter or digit and hold only a-z, 0-9, `.`, `_` and `-`",
+                    manifest
+                        .name
+                        .chars()
+                        .take(crate::paths::MAX_NAME)
+                        .collect::<String>()
                 ),
-                None,
+                Some(
+                    "the name becomes the plugin's directory, so `.`, `..` and hidden names are refused",
+                ),
             ));
         }
         semver::Version::parse(&manifest.version).map_err(|e| {

@@ -106,8 +106,8 @@ impl WasmPlugin {
         else {
             return Err(start_error(name, "it is not a wasm plugin".into()));
         };
-        let path = dir.join(module);
-        let bytes = std::fs::read(&path)
+        let path = Manifest::file(dir, module, "module").map_err(|e| start_error(name, e))?;
+        let bytes = crate::fsio::read_bytes(&path, crate::plugin::manifest::MAX_MODULE)
             .map_err(|e| start_error(name, format!("cannot read {}: {e}", path.display())))?;
         let digest: String = Sha256::digest(&bytes)
             .iter()

@@ -2,6 +2,7 @@
 //! kitt's supervisor so that none outlives kitt, however kitt ends; and how such a process
 //! tree is stopped.
 
+pub mod interrupt;
 pub mod log;
 pub mod procfs;
 pub mod supervisor;

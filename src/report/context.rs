@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::store::read::RunResults;
 use crate::store::time::format_utc;
-use crate::store::{AssertRecord, MetricRecord};
+use crate::store::{AssertRecord, MetricRecord, RunStatus};
 
 /// The version of this document's shape.
 pub const FORMAT_VERSION: u32 = 1;
@@ -184,11 +184,11 @@ impl Report {
                 warnings: warnings(&node.details),
             });
         }
-        let verdict = match run.status.as_str() {
-            "succeeded" => "passed",
-            "interrupted" => "interrupted",
-            "running" => "incomplete",
-            _ => "failed",
+        let verdict = match run.status {
+            RunStatus::Succeeded => "passed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Running | RunStatus::Abandoned => "incomplete",
+            RunStatus::Failed => "failed",
         };
         let mut side_by_side: Vec<SideBySide> = Vec::new();
         for n in &nodes {
@@ -216,7 +216,7 @@ impl Report {
             format_version: FORMAT_VERSION,
             run: RunInfo {
                 id: run.id.clone(),
-                status: run.status.clone(),
+                status: run.status.to_string(),
                 started: format_utc(run.started_at),
                 ended: run.ended_at.map(format_utc),
                 seconds: run.ended_at.map(|e| e - run.started_at),

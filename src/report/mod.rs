@@ -5,6 +5,8 @@ pub mod catalog;
 pub mod comparison;
 pub mod context;
 pub mod render;
+pub mod sandbox;
+pub mod write;
 
 use std::io::Write;
 use std::path::Path;
@@ -16,26 +18,25 @@ use self::context::Report;
 /// GitHub's limit on a step summary.
 const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
 
-/// Renders `reporter` over `report` into `output` (a path pattern such as
-/// `reports/{{ suite.name }}.md`, relative to `base`); Markdown also goes to
-/// `$GITHUB_STEP_SUMMARY` when set. Returns the file written.
+/// Writes a rendered report `text` to `output` (a path pattern such as
+/// `reports/{{ suite.name }}.md`, which must stay inside `base`) under `rules`; Markdown
+/// also goes to `$GITHUB_STEP_SUMMARY` when set. Returns the file written.
 pub fn deliver(
     reporter: &crate::registry::ReporterInfo,
     output: &str,
     report: &Report,
     base: &Path,
-    template_dirs: &[std::path::PathBuf],
+    text: &str,
+    rules: &write::Rules<'_>,
 ) -> anyhow::Result<std::path::PathBuf> {
-    let text = render::render_in(reporter, report, template_dirs)?;
-    let path = base.join(render::output_path(output, report)?);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    let relative = render::output_path(output, report)?;
+    let path = crate::paths::inside(base, &relative)
+        .map_err(|e| anyhow::anyhow!("report output `{output}`: {e}"))?;
+    let path = write::write(&path, text, rules)?;
     if reporter.name == "markdown"
         && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY")
     {
-        append_step_summary(Path::new(&summary), &text)?;
+        append_step_summary(Path::new(&summary), text)?;
     }
     Ok(path)
 }
@@ -59,6 +60,6 @@ pub fn append_step_summary(file: &Path, text: &str) -> anyhow::Result<()> {
         .append(true)
         .open(file)
         .with_context(|| format!("cannot open {}", file.display()))?;
-    f.write_all(body.as_bytes())?;
+    f.write_all(crate::redact::text(&body).as_bytes())?;
     Ok(())
 }

@@ -10,6 +10,8 @@ use crate::registry::{ReporterInfo, ReporterTemplates};
 
 /// Template instructions a report may take before it is stopped.
 const FUEL: u64 = 50_000_000;
+/// Largest template file read (overrides and plugin templates), in bytes.
+pub const MAX_TEMPLATE: u64 = 1024 * 1024;
 
 /// The built-in templates, by reporter name.
 pub const TEMPLATES: &[(&str, &str, &str)] = &[
@@ -119,7 +121,23 @@ pub fn environment_with(dirs: &[std::path::PathBuf]) -> Result<Environment<'stat
                 .and_then(|n| n.to_str())
                 .unwrap_or_default()
                 .to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| RenderError {
+            // A link may point only inside the repository (or directory) the override is in:
+            // a suite's repository cannot make kitt render a file from elsewhere.
+            let root = crate::paths::suite_root(&path);
+            if path
+                .canonicalize()
+                .is_ok_and(|real| !real.starts_with(&root))
+            {
+                return Err(RenderError {
+                    reporter: name,
+                    detail: format!(
+                        "{} is a link to a file outside {}; template overrides must be files inside it",
+                        path.display(),
+                        root.display()
+                    ),
+                });
+            }
+            let text = crate::fsio::read_text(&path, MAX_TEMPLATE).map_err(|e| RenderError {
                 reporter: name.clone(),
                 detail: format!("cannot read {}: {e}", path.display()),
             })?;
@@ -159,8 +177,11 @@ pub fn environment() -> Environment<'static> {
 /// Describes a minijinja error with the template, the line and the cause.
 fn describe(e: &Error) -> String {
     let what = match e.kind() {
-        ErrorKind::SyntaxError => "syntax error: ",
-        _ => "",
+        ErrorKind::SyntaxError => "syntax error: ".to_string(),
+        ErrorKind::OutOfFuel => format!(
+            "the template took more than {FUEL} steps (or the memory they stand for) and was stopped"
+        ),
+        _ => String::new(),
     };
     let mut s = match (e.name(), e.line()) {
         (Some(name), Some(line)) => {
@@ -171,7 +192,14 @@ fn describe(e: &Error) -> String {
     if let (Some(source), Some(line)) = (e.template_source(), e.line())
         && let Some(text) = source.lines().nth(line.saturating_sub(1))
     {
-        s.push_str(&format!(" in `{}`", text.trim()));
+        let text = text.trim();
+        let quoted: String = text.chars().take(200).collect();
+        let more = if quoted.len() < text.len() {
+            " …"
+        } else {
+            ""
+        };
+        s.push_str(&format!(" in `{quoted}{more}`"));
     }
     if e.kind() == ErrorKind::UndefinedError {
         s.push_str(" (an undefined value: see the report context in `kitt schema results`)");
@@ -193,7 +221,7 @@ pub fn render(info: &ReporterInfo, report: &Report) -> Result<String, RenderErro
 /// Like `render`, with template override directories (see `environment_with`).
 pub fn render_in(
     info: &ReporterInfo,
-    report: &Report,
+    report: &impl serde::Serialize,
     dirs: &[std::path::PathBuf],
 ) -> Result<String, RenderError> {
     match &info.templates {
@@ -226,8 +254,11 @@ pub fn plugin_environment(
 ) -> Result<Environment<'static>, RenderError> {
     let mut env = environment();
     for file in files {
-        let path = dir.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| RenderError {
+        let path = crate::paths::inside(dir, file).map_err(|e| RenderError {
+            reporter: reporter.into(),
+            detail: e.to_string(),
+        })?;
+        let text = crate::fsio::read_text(&path, MAX_TEMPLATE).map_err(|e| RenderError {
             reporter: reporter.into(),
             detail: format!("cannot read {}: {e}", path.display()),
         })?;
@@ -248,7 +279,7 @@ pub fn render_builtin(name: &str, report: &Report) -> Result<String, RenderError
 /// Renders built-in reporter `name`, with template override directories.
 pub fn render_builtin_in(
     name: &str,
-    report: &Report,
+    report: &impl serde::Serialize,
     dirs: &[std::path::PathBuf],
 ) -> Result<String, RenderError> {
     let err = |detail: String| RenderError {

@@ -23,7 +23,7 @@ use crate::engine::error::EngineError;
 use crate::engine::runtime::StartContext;
 use crate::registry::{Direction, Registry};
 use crate::store::time::now;
-use crate::store::{MetricRecord, NodeRecord, Store};
+use crate::store::{MetricRecord, NodeRecord, RunStatus, Store};
 use crate::suite::model::{GpuRequest, RunIf};
 
 /// Where a leg stands.
@@ -107,8 +107,10 @@ pub struct SummaryRow {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Finished {
     pub run_id: String,
-    /// succeeded, failed or interrupted.
-    pub status: String,
+    /// Succeeded, failed or interrupted; failed whenever a result could not be stored.
+    pub status: RunStatus,
+    /// Store writes that failed (a full disk): what was measured but is not in the store.
+    pub store_errors: Vec<String>,
     pub rows: Vec<SummaryRow>,
     /// `leg: metric measured vs bound`.
     pub breaches: Vec<String>,
@@ -153,6 +155,8 @@ struct Dispatcher<'s> {
     rows: Vec<Option<SummaryRow>>,
     breaches: Vec<String>,
     failures: Vec<String>,
+    store_errors: Vec<String>,
+    last_heartbeat: std::time::Instant,
 }
 
 /// Runs the legs of `setup`, writing to `store`, until done or `cancel` resolves.
@@ -191,6 +195,8 @@ pub async fn run(
         rows: vec![None; legs],
         breaches: Vec::new(),
         failures: Vec::new(),
+        store_errors: Vec::new(),
+        last_heartbeat: std::time::Instant::now(),
     };
     for (i, c) in d.setup.carried.clone() {
         let leg = &d.setup.prepared.legs[i];
@@ -390,7 +396,7 @@ impl Dispatcher<'_> {
             &[],
             None,
         ) {
-            self.progress.say(&format!("warning: {e:#}"));
+            self.store_failed(e);
         }
         let registry = self.setup.registry.clone();
         let sink = self.progress.sink(&leg.id);
@@ -643,7 +649,7 @@ impl Dispatcher<'_> {
             .store
             .put_node(&record, &metrics, &assert_records, sample_arg)
         {
-            self.progress.say(&format!("warning: {e:#}"));
+            self.store_failed(e);
         }
         let key = key_metrics(&outputs, &metrics);
         let asserts_text = if assert_records.is_empty() {
@@ -728,6 +734,12 @@ impl Dispatcher<'_> {
     }
 
     fn tick(&mut self) {
+        if self.last_heartbeat.elapsed() >= crate::store::owner::HEARTBEAT_EVERY {
+            self.last_heartbeat = std::time::Instant::now();
+            if let Err(e) = self.store.heartbeat(&self.setup.run_id) {
+                self.progress.say(&format!("warning: {e:#}"));
+            }
+        }
         let tallies: Vec<(usize, (u64, u64))> =
             self.tallies.iter().map(|(i, t)| (*i, t.get())).collect();
         for (i, t) in tallies {
@@ -757,7 +769,9 @@ impl Dispatcher<'_> {
                         json!({}),
                         json!({}),
                     );
-                    let _ = self.store.put_node(&record, &[], &[], None);
+                    if let Err(e) = self.store.put_node(&record, &[], &[], None) {
+                        self.store_failed(e);
+                    }
                     self.rows[i] = Some(SummaryRow {
                         leg: leg.id.clone(),
                         benchmark: leg.benchmark.clone(),
@@ -788,24 +802,37 @@ impl Dispatcher<'_> {
         }
     }
 
-    fn finish(self, interrupted: bool) -> Finished {
-        let failed = self.status.iter().any(|s| s.failed());
+    /// A result that could not be stored: said at once, and the run cannot succeed.
+    fn store_failed(&mut self, e: anyhow::Error) {
+        let message = format!("{e:#}");
+        self.progress.say(&format!("error: {message}"));
+        self.store_errors.push(message);
+    }
+
+    fn finish(mut self, interrupted: bool) -> Finished {
+        let failed = self.status.iter().any(|s| s.failed()) || !self.store_errors.is_empty();
         let status = if interrupted {
-            "interrupted"
+            RunStatus::Interrupted
         } else if failed {
-            "failed"
+            RunStatus::Failed
         } else {
-            "succeeded"
+            RunStatus::Succeeded
         };
         if let Err(e) = self
             .store
             .set_run_status(&self.setup.run_id, status, Some(now()))
         {
-            self.progress.say(&format!("warning: {e:#}"));
+            self.store_failed(e);
         }
+        let status = if interrupted || self.store_errors.is_empty() {
+            status
+        } else {
+            RunStatus::Failed
+        };
         Finished {
             run_id: self.setup.run_id.clone(),
-            status: status.into(),
+            status,
+            store_errors: self.store_errors,
             rows: self.rows.into_iter().flatten().collect(),
             breaches: self.breaches,
             failures: self.failures,

@@ -15,12 +15,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
-
 use crate::exit;
 use crate::fingerprint::Fingerprint;
 use crate::registry::Registry;
-use crate::store::{RunRecord, Store};
+use crate::store::{RunRecord, RunStatus, Store};
 use crate::suite::diagnostics;
 use crate::suite::params::Override;
 use crate::suite::validate::{Unset, validate_source};
@@ -61,6 +59,8 @@ pub struct ApplyRequest {
     pub store: PathBuf,
     /// Plain progress lines even on a terminal.
     pub plain: bool,
+    /// Let reports replace files kitt did not write.
+    pub force: bool,
 }
 
 /// Applies a suite; returns the exit code (0 held, 1 invalid/failed/breached, 130
@@ -72,8 +72,19 @@ pub async fn apply(
 ) -> anyhow::Result<u8> {
     let text = match &req.suite_text {
         Some(t) => t.clone(),
-        None => std::fs::read_to_string(&req.suite_path)
-            .with_context(|| format!("cannot read {}", req.suite_path.display()))?,
+        None => {
+            let mut workspace = crate::suite::workspace::Workspace::default();
+            let limits = crate::suite::load::Limits::default();
+            match crate::suite::compose::read_source(&mut workspace, &req.suite_path, &limits, None)
+            {
+                Ok(text) => text,
+                Err(diagnostics) => {
+                    let rendered = diagnostics::render_human(&diagnostics, &workspace.sources);
+                    crate::output::stderr().write_all(rendered.as_bytes())?;
+                    return Ok(exit::FAILED);
+                }
+            }
+        }
     };
     let validation = validate_source(
         &req.suite_path,
@@ -92,6 +103,9 @@ pub async fn apply(
         return Ok(exit::FAILED);
     };
     let checked = &checked;
+    let suite_files: Vec<PathBuf> = (0..)
+        .map_while(|i| workspace.sources.try_get(i).map(|f| f.path.clone()))
+        .collect();
     let locate = locator(checked, workspace);
     let prepared = prepare::prepare(checked, &registry)?;
     let mut store = Store::open(&req.store)?;
@@ -108,7 +122,7 @@ pub async fn apply(
     let fingerprint = Fingerprint::detect();
     let run_id = match &choice.resume {
         Some(id) => {
-            store.set_run_status(id, "running", None)?;
+            store.take_over(id)?;
             id.clone()
         }
         None => {
@@ -124,11 +138,13 @@ pub async fn apply(
                 git_dirty: origin.git_dirty,
                 started_at: crate::store::time::now(),
                 ended_at: None,
-                status: "running".into(),
+                status: RunStatus::Running,
                 kitt_version: env!("CARGO_PKG_VERSION").into(),
                 fingerprint: fingerprint.hash(),
                 fingerprint_summary: fingerprint.summary(),
                 params: serde_json::to_value(&checked.params)?,
+                owner: None,
+                heartbeat_at: None,
             })?;
             selection::copy_carried(&mut store, &choice, &prepared, &id)?;
             id
@@ -149,7 +165,17 @@ pub async fn apply(
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let mut start = crate::engine::runtime::StartContext::new_run();
-    start.run_dir = crate::paths::data_dir().join("runs").join(&run_id);
+    // Logs go beside the store the run is written to (a test's or CI's own directory).
+    let store_dir = req
+        .store
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    start.run_dir = crate::paths::child(
+        &store_dir.join("runs"),
+        crate::paths::NameKind::Run,
+        &run_id,
+    )?;
     start.run_id = run_id.clone();
     let setup = dispatch::Setup {
         run_id: run_id.clone(),
@@ -164,43 +190,91 @@ pub async fn apply(
         locate,
     };
     let reports = checked.suite.reports.clone();
-    let reporters: Vec<Option<crate::registry::ReporterInfo>> = reports
-        .iter()
-        .map(|r| registry.reporters.get(&r.reporter).map(|e| e.info.clone()))
-        .collect();
     let finished = dispatch::run(setup, &mut store, progress, cancel).await;
     let mut out = crate::output::stdout();
     out.write_all(summary::render(&finished, &req.store).as_bytes())?;
+    drop(out);
     // The suite's reports, also when nodes failed or the run was interrupted.
-    let mut reports_ok = true;
-    if !reports.is_empty() {
-        let report =
-            crate::report::context::Report::from_results(&store.run_results(&finished.run_id)?);
-        for (spec, info) in reports.iter().zip(&reporters) {
-            let Some(info) = info else {
-                reports_ok = false;
-                crate::errln!("error: reporter `{}` is not registered", spec.reporter);
-                continue;
-            };
-            let dirs = crate::report::render::override_dirs(Some(&req.suite_path));
-            match crate::report::deliver(
-                info,
+    let guard = suite_files.iter().fold(
+        crate::paths::Guard::for_kitt().with_store(&req.store),
+        |g, f| g.protect(f, "a file of the suite"),
+    );
+    let reports_ok = if reports.is_empty() || finished.status == RunStatus::Interrupted {
+        true
+    } else {
+        render_reports(
+            req,
+            &registry,
+            &reports,
+            &mut store,
+            &finished.run_id,
+            &guard,
+        )
+        .await?
+    };
+    if !finished.store_errors.is_empty() {
+        crate::errln!(
+            "error: {} results could not be stored in {}; the run is not complete (is the disk full?)",
+            finished.store_errors.len(),
+            req.store.display()
+        );
+    }
+    Ok(match finished.status {
+        _ if crate::process::interrupt::seen() => exit::INTERRUPTED,
+        RunStatus::Interrupted => exit::INTERRUPTED,
+        RunStatus::Succeeded if reports_ok => exit::OK,
+        _ => exit::FAILED,
+    })
+}
+
+/// Renders and writes the suite's reports; false when one of them failed. Stops at Ctrl-C.
+async fn render_reports(
+    req: &ApplyRequest,
+    registry: &Registry,
+    reports: &[crate::suite::model::ReportSpec],
+    store: &mut Store,
+    run_id: &str,
+    guard: &crate::paths::Guard,
+) -> anyhow::Result<bool> {
+    use crate::process::interrupt;
+    let report = crate::report::context::Report::from_results(&store.run_results(run_id)?);
+    let dirs = crate::report::render::override_dirs(Some(&req.suite_path));
+    let mut ok = true;
+    for spec in reports {
+        if interrupt::seen() {
+            crate::errln!("interrupted: the remaining reports were not written");
+            return Ok(false);
+        }
+        let Some(entry) = registry.reporters.get(&spec.reporter) else {
+            ok = false;
+            crate::errln!("error: reporter `{}` is not registered", spec.reporter);
+            continue;
+        };
+        let rendered =
+            crate::report::sandbox::render(&entry.info, &report, &dirs, interrupt::interrupted())
+                .await;
+        let rules = crate::report::write::Rules {
+            guard: guard.clone(),
+            force: req.force,
+            store: Some(&*store),
+        };
+        let written = rendered.map_err(anyhow::Error::from).and_then(|text| {
+            crate::report::deliver(
+                &entry.info,
                 &spec.output,
                 &report,
                 std::path::Path::new("."),
-                &dirs,
-            ) {
-                Ok(path) => writeln!(out, "report {}: {}", spec.reporter, path.display())?,
-                Err(e) => {
-                    reports_ok = false;
-                    crate::errln!("error: {e:#}");
-                }
+                &text,
+                &rules,
+            )
+        });
+        match written {
+            Ok(path) => crate::outln!("report {}: {}", spec.reporter, path.display()),
+            Err(e) => {
+                ok = false;
+                crate::errln!("error: {e:#}");
             }
         }
     }
-    Ok(match finished.status.as_str() {
-        "interrupted" => exit::INTERRUPTED,
-        "succeeded" if reports_ok => exit::OK,
-        _ => exit::FAILED,
-    })
+    Ok(ok)
 }

@@ -35,6 +35,9 @@ pub struct PreparedLeg {
     pub spec_hash: String,
 }
 
+/// How long a leg may run when its node sets no `timeout`.
+pub const DEFAULT_NODE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
 /// The legs and engines of a run.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -105,7 +108,7 @@ pub fn prepare(checked: &CheckedSuite, registry: &Registry) -> anyhow::Result<Pr
             policy: leg.policy,
             sampling,
             warmup,
-            timeout: body.timeout.map(|d| d.0),
+            timeout: Some(body.timeout.map_or(DEFAULT_NODE_TIMEOUT, |d| d.0)),
             attempts: retry.as_ref().map_or(1, |r| r.attempts.max(1)),
             backoff: retry
                 .and_then(|r| r.backoff)

@@ -110,11 +110,10 @@ pub fn choose(
     if let Some(id) = &req.resume {
         let run = store.find_run(id)?;
         if run.suite != suite {
-            anyhow::bail!(
+            return Err(crate::exit::usage(format!(
                 "run {} is of suite `{}`, not `{suite}`; resume it with its own suite",
-                run.id,
-                run.suite
-            );
+                run.id, run.suite
+            )));
         }
         let done: HashMap<String, NodeRecord> = store
             .nodes(&run.id)?
@@ -149,7 +148,9 @@ pub fn choose(
                 let hint = crate::registry::suggest(node, names)
                     .map(|s| format!("did you mean `{s}`?"))
                     .unwrap_or_else(|| "see `kitt plan`".into());
-                anyhow::bail!("--only {node}: the suite has no node `{node}`; {hint}");
+                return Err(crate::exit::usage(format!(
+                    "--only {node}: the suite has no node `{node}`; {hint}"
+                )));
             }
             idx.extend(legs);
         }

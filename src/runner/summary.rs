@@ -49,6 +49,16 @@ pub fn render(f: &Finished, store: &Path) -> String {
             out.push_str(&format!("  {e}\n"));
         }
     }
+    if !f.store_errors.is_empty() {
+        out.push_str(&format!(
+            "\nNot stored ({} writes to {} failed; the run is incomplete):\n",
+            f.store_errors.len(),
+            store.display()
+        ));
+        for e in f.store_errors.iter().take(5) {
+            out.push_str(&format!("  {e}\n"));
+        }
+    }
     out.push_str(&format!(
         "\nrun {} {}; stored in {} (`kitt results show {}`)\n",
         f.run_id,

@@ -77,26 +77,72 @@ const STEPS: &[&str] = &[
         FOREIGN KEY (run_id, leg) REFERENCES nodes (run_id, leg) ON DELETE CASCADE
     );
     ",
+    // 2: who runs a run (host, pid and its start time, a heartbeat), so a run whose
+    // process died reads as abandoned and a live one cannot be resumed twice; the report
+    // files kitt wrote, so it never overwrites a file it did not write.
+    "
+    ALTER TABLE runs ADD COLUMN owner_host TEXT;
+    ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+    ALTER TABLE runs ADD COLUMN owner_start INTEGER;
+    ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
+    CREATE TABLE written_files (
+        path TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        written_at REAL NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this kitt writes.
 pub const VERSION: i64 = STEPS.len() as i64;
 
-/// Applies the missing steps, each in its own transaction.
-pub fn migrate(conn: &Connection) -> anyhow::Result<()> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+/// The schema version of an open store.
+pub fn version(conn: &Connection) -> anyhow::Result<i64> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+}
+
+/// Refuses a store written by a newer kitt.
+pub fn check_not_newer(current: i64) -> anyhow::Result<()> {
     if current > VERSION {
         anyhow::bail!(
             "the store has schema version {current}, newer than this kitt's {VERSION}; use a newer kitt"
         );
     }
-    for (i, step) in STEPS.iter().enumerate().skip(current as usize) {
-        conn.execute_batch(&format!(
-            "BEGIN; {step} PRAGMA user_version = {}; COMMIT;",
-            i + 1
-        ))?;
-    }
     Ok(())
+}
+
+/// Applies the missing steps. Each runs in an immediate transaction that reads the version
+/// again once it holds the write lock, so kitts opening a new store at once never apply a
+/// step twice.
+pub fn migrate(conn: &Connection) -> anyhow::Result<()> {
+    check_not_newer(version(conn)?)?;
+    if version(conn)? == VERSION {
+        return Ok(());
+    }
+    loop {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let step = (|| {
+            let current = version(conn)?;
+            check_not_newer(current)?;
+            let Some(step) = STEPS.get(current as usize) else {
+                return Ok(false);
+            };
+            conn.execute_batch(&format!("{step} PRAGMA user_version = {};", current + 1))?;
+            Ok::<bool, anyhow::Error>(true)
+        })();
+        match step {
+            Ok(more) => {
+                conn.execute_batch("COMMIT")?;
+                if !more {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

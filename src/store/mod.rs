@@ -2,6 +2,7 @@
 //! runs, their nodes, metrics, asserts and per-request samples, written as a run goes.
 
 mod migrations;
+pub mod owner;
 pub mod read;
 pub mod records;
 pub mod time;
@@ -10,9 +11,9 @@ pub mod write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
-pub use records::{AssertRecord, MetricRecord, NodeRecord, RunRecord};
+pub use records::{AssertRecord, MetricRecord, NodeRecord, RunRecord, RunStatus};
 
 /// An open store.
 pub struct Store {
@@ -31,6 +32,15 @@ pub fn default_path(flag: Option<&Path>) -> PathBuf {
     crate::paths::data_dir().join("kitt.db")
 }
 
+/// A path as the file part of an SQLite URI (`%`, `?` and `#` escaped).
+fn uri_path(path: &Path) -> String {
+    path.display()
+        .to_string()
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23")
+}
+
 impl Store {
     /// Opens (creating when missing) the store at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> anyhow::Result<Store> {
@@ -40,6 +50,9 @@ impl Store {
         }
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the results store {}", path.display()))?;
+        // Fails fast, with the path, on a file that is not a store.
+        migrations::version(&conn)
+            .with_context(|| format!("cannot read the results store {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .context("cannot switch the store to WAL mode")?;
@@ -52,7 +65,8 @@ impl Store {
         })
     }
 
-    /// Opens an existing store for reading; a missing file is an error that says so.
+    /// Opens an existing store for reading only: it works on a read-only file or mount, and
+    /// a missing file is an error that says so.
     pub fn open_existing(path: &Path) -> anyhow::Result<Store> {
         if !path.exists() {
             anyhow::bail!(
@@ -60,7 +74,38 @@ impl Store {
                 path.display()
             );
         }
-        Store::open(path)
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .and_then(|c| {
+                // A WAL store on a read-only mount cannot create its shared-memory file; it is
+                // then read as immutable (nothing else can be writing it there).
+                c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+                    .map(|_| c)
+            })
+            .or_else(|_| {
+                let uri = format!("file:{}?immutable=1", uri_path(path));
+                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+            })
+            .with_context(|| format!("cannot open the results store {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version = migrations::version(&conn)
+            .with_context(|| format!("cannot read the results store {}", path.display()))?;
+        migrations::check_not_newer(version)?;
+        if version < migrations::VERSION {
+            // An older store: bring it up to date when it can be written, else read it as is.
+            drop(conn);
+            if let Ok(store) = Store::open(path) {
+                return Ok(store);
+            }
+            anyhow::bail!(
+                "the results store {} has schema version {version} and cannot be upgraded here (read-only); open it once with write access",
+                path.display()
+            );
+        }
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -1,17 +1,38 @@
 //! Reading runs back: lists, one run whole, baselines and the last successful spec hashes.
 
-use anyhow::Context;
 use rusqlite::{OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::Store;
-use super::records::{AssertRecord, MetricRecord, NodeRecord, RunRecord};
+use super::owner::Owner;
+use super::records::{AssertRecord, MetricRecord, NodeRecord, RunRecord, RunStatus};
 
 fn parse_json(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-fn run_row(r: &Row) -> rusqlite::Result<RunRecord> {
+pub(super) fn run_row(r: &Row) -> rusqlite::Result<RunRecord> {
+    let owner = match (
+        r.get::<_, Option<String>>("owner_host")?,
+        r.get::<_, Option<i32>>("owner_pid")?,
+        r.get::<_, Option<i64>>("owner_start")?,
+    ) {
+        (Some(host), Some(pid), Some(start)) => Some(Owner {
+            host,
+            pid,
+            start: start as u64,
+        }),
+        _ => None,
+    };
+    let heartbeat_at: Option<f64> = r.get("heartbeat_at")?;
+    let mut status = RunStatus::parse(&r.get::<_, String>("status")?);
+    if status == RunStatus::Running
+        && !owner
+            .as_ref()
+            .is_some_and(|o| o.alive(heartbeat_at, super::time::now()))
+    {
+        status = RunStatus::Abandoned;
+    }
     Ok(RunRecord {
         id: r.get("id")?,
         suite: r.get("suite")?,
@@ -22,11 +43,13 @@ fn run_row(r: &Row) -> rusqlite::Result<RunRecord> {
         git_dirty: r.get("git_dirty")?,
         started_at: r.get("started_at")?,
         ended_at: r.get("ended_at")?,
-        status: r.get("status")?,
+        status,
         kitt_version: r.get("kitt_version")?,
         fingerprint: r.get("fingerprint")?,
         fingerprint_summary: r.get("fingerprint_summary")?,
         params: parse_json(r.get("params")?),
+        owner,
+        heartbeat_at,
     })
 }
 
@@ -90,24 +113,23 @@ impl Store {
                 .runs(None, 1)?
                 .into_iter()
                 .next()
-                .context("the store holds no run yet");
+                .ok_or_else(|| crate::exit::usage("the store holds no run yet"));
         }
         let mut stmt = self
             .conn
-            .prepare("SELECT * FROM runs WHERE id = ?1 OR id LIKE ?1 || '%' LIMIT 2")?;
+            .prepare("SELECT * FROM runs WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2")?;
         let found: Vec<RunRecord> = stmt
             .query_map(params![id], run_row)?
             .collect::<Result<_, _>>()?;
         match found.len() {
-            0 => anyhow::bail!(
+            0 => Err(crate::exit::usage(format!(
                 "no run `{id}` in {} (see `kitt results list`)",
                 self.path.display()
-            ),
+            ))),
             1 => Ok(found.into_iter().next().expect("one")),
-            _ => found
-                .into_iter()
-                .find(|r| r.id == id)
-                .with_context(|| format!("`{id}` matches several runs; give more of the id")),
+            _ => found.into_iter().find(|r| r.id == id).ok_or_else(|| {
+                crate::exit::usage(format!("`{id}` matches several runs; give more of the id"))
+            }),
         }
     }
 
@@ -183,11 +205,15 @@ impl Store {
             .optional()?)
     }
 
-    /// A run with all its nodes, metrics and asserts.
+    /// A run with all its nodes, metrics and asserts. In an abandoned run, a leg stored as
+    /// running reads as abandoned.
     pub fn run_results(&self, id: &str) -> anyhow::Result<RunResults> {
         let run = self.find_run(id)?;
         let mut nodes = Vec::new();
-        for node in self.nodes(&run.id)? {
+        for mut node in self.nodes(&run.id)? {
+            if run.status == RunStatus::Abandoned && node.status == "running" {
+                node.status = "abandoned".into();
+            }
             let metrics = self.metrics(&run.id, &node.leg)?;
             let asserts = self.asserts(&run.id, &node.leg)?;
             nodes.push(NodeResults {
@@ -197,5 +223,19 @@ impl Store {
             });
         }
         Ok(RunResults { run, nodes })
+    }
+}
+
+impl Store {
+    /// The content digest kitt recorded when it last wrote the file at `path` (absolute).
+    pub fn written(&self, path: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sha256 FROM written_files WHERE path = ?1",
+                params![path],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 }

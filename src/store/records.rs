@@ -3,6 +3,49 @@
 use serde::Serialize;
 use serde_json::Value;
 
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Its owner is working on it.
+    Running,
+    Succeeded,
+    Failed,
+    /// Stopped by Ctrl-C or SIGTERM.
+    Interrupted,
+    /// Stored as running, but its owner is gone (killed, crashed, power lost); resumable.
+    Abandoned,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Abandoned => "abandoned",
+        }
+    }
+
+    /// The status stored as `text` (unknown text reads as failed).
+    pub fn parse(text: &str) -> RunStatus {
+        match text {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "interrupted" => RunStatus::Interrupted,
+            "abandoned" => RunStatus::Abandoned,
+            _ => RunStatus::Failed,
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One `kitt apply`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
@@ -17,13 +60,19 @@ pub struct RunRecord {
     /// Unix seconds.
     pub started_at: f64,
     pub ended_at: Option<f64>,
-    /// running, succeeded, failed, interrupted.
-    pub status: String,
+    /// As stored; a running run whose owner is gone reads as abandoned.
+    pub status: RunStatus,
     pub kitt_version: String,
     pub fingerprint: String,
     pub fingerprint_summary: String,
     /// The suite params the run used.
     pub params: Value,
+    /// The process working on the run (none in stores written before owners were kept).
+    #[serde(skip)]
+    pub owner: Option<super::owner::Owner>,
+    /// When the owner last said it was alive (Unix seconds).
+    #[serde(skip)]
+    pub heartbeat_at: Option<f64>,
 }
 
 /// One leg of a run: a benchmark on an engine with its rendered params.

@@ -5,36 +5,55 @@ use anyhow::Context;
 use rusqlite::params;
 
 use super::Store;
-use super::records::{AssertRecord, MetricRecord, NodeRecord, RunRecord};
+use super::owner::Owner;
+use super::records::{AssertRecord, MetricRecord, NodeRecord, RunRecord, RunStatus};
 
+/// A value as the JSON text of a column, secrets masked.
 fn json(v: &impl serde::Serialize) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+    let text = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+    crate::redact::text(&text).into_owned()
+}
+
+/// A text column, secrets masked.
+fn text(v: &str) -> String {
+    crate::redact::text(v).into_owned()
+}
+
+/// An optional text column, secrets masked.
+fn opt(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(text)
 }
 
 impl Store {
-    /// Records the start of a run.
+    /// Records the start of a run, owned by this process.
     pub fn insert_run(&self, r: &RunRecord) -> anyhow::Result<()> {
+        let me = Owner::me();
         self.conn
             .execute(
                 "INSERT INTO runs (id, suite, suite_version, suite_path, digest, git_commit,
                  git_dirty, started_at, ended_at, status, kitt_version, fingerprint,
-                 fingerprint_summary, params)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 fingerprint_summary, params, owner_host, owner_pid, owner_start, heartbeat_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18)",
                 params![
                     r.id,
                     r.suite,
                     r.suite_version,
-                    r.suite_path,
+                    text(&r.suite_path),
                     r.digest,
                     r.git_commit,
                     r.git_dirty,
                     r.started_at,
                     r.ended_at,
-                    r.status,
+                    r.status.as_str(),
                     r.kitt_version,
                     r.fingerprint,
                     r.fingerprint_summary,
-                    json(&r.params)
+                    json(&r.params),
+                    me.host,
+                    me.pid,
+                    me.start as i64,
+                    super::time::now()
                 ],
             )
             .context("cannot record the run")?;
@@ -45,15 +64,55 @@ impl Store {
     pub fn set_run_status(
         &self,
         id: &str,
-        status: &str,
+        status: RunStatus,
         ended_at: Option<f64>,
     ) -> anyhow::Result<()> {
         self.conn
             .execute(
                 "UPDATE runs SET status = ?2, ended_at = ?3 WHERE id = ?1",
-                params![id, status, ended_at],
+                params![id, status.as_str(), ended_at],
             )
             .context("cannot update the run")?;
+        Ok(())
+    }
+
+    /// Says the run's owner is alive.
+    pub fn heartbeat(&self, id: &str) -> anyhow::Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET heartbeat_at = ?2 WHERE id = ?1",
+                params![id, super::time::now()],
+            )
+            .context("cannot update the run's heartbeat")?;
+        Ok(())
+    }
+
+    /// Makes this process the owner of run `id` for `--resume`: refused while its owner is
+    /// alive; taken in one write transaction, so two kitts cannot both take it.
+    pub fn take_over(&mut self, id: &str) -> anyhow::Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let run = {
+            let mut stmt = tx.prepare("SELECT * FROM runs WHERE id = ?1")?;
+            stmt.query_row(params![id], super::read::run_row)
+                .with_context(|| format!("no run `{id}`"))?
+        };
+        if run.status == RunStatus::Running {
+            let owner = run
+                .owner
+                .map_or_else(|| "another kitt".to_string(), |o| o.to_string());
+            return Err(crate::exit::usage(format!(
+                "run {id} is still running ({owner}); wait for it to end, or stop it, before resuming it"
+            )));
+        }
+        let me = Owner::me();
+        tx.execute(
+            "UPDATE runs SET status = 'running', ended_at = NULL, owner_host = ?2,
+             owner_pid = ?3, owner_start = ?4, heartbeat_at = ?5 WHERE id = ?1",
+            params![id, me.host, me.pid, me.start as i64, super::time::now()],
+        )?;
+        tx.commit().context("cannot take over the run")?;
         Ok(())
     }
 
@@ -85,9 +144,9 @@ impl Store {
                 n.benchmark_version,
                 n.engine,
                 n.engine_uses,
-                n.image,
+                opt(&n.image),
                 n.image_digest,
-                n.model,
+                opt(&n.model),
                 json(&n.params),
                 n.spec_hash,
                 n.status,
@@ -119,7 +178,7 @@ impl Store {
                     a.measured,
                     a.baseline,
                     a.passed,
-                    a.message
+                    text(&a.message)
                 ],
             )?;
         }
@@ -131,6 +190,19 @@ impl Store {
         }
         tx.commit()
             .with_context(|| format!("cannot record node `{}`", n.leg))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Records that kitt wrote the file at `path` (absolute) with this content digest.
+    pub fn record_written(&self, path: &str, sha256: &str) -> anyhow::Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO written_files (path, sha256, written_at) VALUES (?1, ?2, ?3)",
+                params![path, sha256, super::time::now()],
+            )
+            .context("cannot record the file written")?;
         Ok(())
     }
 }

@@ -20,6 +20,69 @@ struct FoundTemplate {
     value: Value,
 }
 
+/// Reads a suite or included file into the workspace: a regular file, within the per-file
+/// limit and what is left of the suite's budget, valid UTF-8 (else an error at the line and
+/// column of the first bad byte). Failures to read are reported at `included_from`.
+pub fn read_source(
+    workspace: &mut Workspace,
+    path: &Path,
+    limits: &Limits,
+    included_from: Option<Location>,
+) -> Result<String, Vec<Diagnostic>> {
+    let left = limits
+        .max_suite_bytes
+        .saturating_sub(workspace.sources.total_bytes());
+    let limit = limits.max_bytes.min(left) as u64;
+    match crate::fsio::read_bytes(path, limit) {
+        Ok(bytes) => match crate::fsio::utf8(bytes) {
+            Ok(text) => Ok(text),
+            Err(e) => {
+                let (line, col, offset) = e.position().unwrap_or((1, 1, 0));
+                // The file is shown with its bad bytes replaced, so the place can be quoted.
+                let lossy = crate::fsio::read_bytes(path, limit)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let file = workspace.add_file(path, lossy);
+                let chars = workspace.sources.get(file).text
+                    [..offset.min(workspace.sources.get(file).text.len())]
+                    .chars()
+                    .count();
+                Err(vec![
+                    Diagnostic::error("encoding", format!("`{}` {e}", path.display()))
+                        .at(Location {
+                            file,
+                            span: crate::suite::source::Span::point(line, col, chars),
+                        })
+                        .hint("suites are UTF-8 text; save the file as UTF-8"),
+                ])
+            }
+        },
+        Err(e) => {
+            let too_large = matches!(e, crate::fsio::ReadError::TooLarge { .. });
+            let mut d = Diagnostic::error("io", format!("cannot read `{}`: {e}", path.display()));
+            d = match (&included_from, too_large) {
+                (Some(at), _) => d.at(*at).hint(if too_large {
+                    format!(
+                        "a suite and its includes may hold {} MiB together, {} MiB in one file",
+                        limits.max_suite_bytes >> 20,
+                        limits.max_bytes >> 20
+                    )
+                } else {
+                    "include paths are relative to the file that includes them".into()
+                }),
+                (None, true) => d.hint(format!(
+                    "a suite file may hold {} MiB; keep large data in dataset files",
+                    limits.max_bytes >> 20
+                )),
+                (None, false) => {
+                    d.hint("check the path; suites are YAML files such as suites/demo.yaml")
+                }
+            };
+            Err(vec![d])
+        }
+    }
+}
+
 /// Reads a file into the workspace and parses it, reporting failures at `included_from`.
 pub fn read_and_load(
     workspace: &mut Workspace,
@@ -27,18 +90,7 @@ pub fn read_and_load(
     limits: &Limits,
     included_from: Option<Location>,
 ) -> Result<(FileId, Value), Vec<Diagnostic>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            let mut d = Diagnostic::error("io", format!("cannot read `{}`: {e}", path.display()));
-            if let Some(at) = included_from {
-                d = d
-                    .at(at)
-                    .hint("include paths are relative to the file that includes them");
-            }
-            return Err(vec![d]);
-        }
-    };
+    let text = read_source(workspace, path, limits, included_from)?;
     load_text(workspace, path, text, limits)
 }
 
@@ -72,13 +124,17 @@ pub fn compose(
     let mut origins = Origins::new(main);
     let mut templates = IndexMap::new();
     let main_path = workspace.sources.get(main).path.clone();
-    let mut chain = vec![canonical(&main_path)];
+    let mut reading = Reading {
+        root: crate::paths::suite_root(&main_path),
+        chain: vec![canonical(&main_path)],
+        read: vec![canonical(&main_path)],
+    };
     collect_includes(
         workspace,
         main,
         value,
         limits,
-        &mut chain,
+        &mut reading,
         &mut templates,
         &mut diagnostics,
     );
@@ -191,7 +247,18 @@ fn merge_under(
 }
 
 fn canonical(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+    path.canonicalize()
+        .unwrap_or_else(|_| crate::paths::resolve(path))
+}
+
+/// Where includes may come from, and which files are being or have been read.
+struct Reading {
+    /// The suite's repository (or its directory): includes must resolve inside it.
+    root: PathBuf,
+    /// The files being included, outermost first (for cycles).
+    chain: Vec<PathBuf>,
+    /// Every file read, by canonical path (one file under two spellings is read once).
+    read: Vec<PathBuf>,
 }
 
 /// Loads the files `value` includes (recursively), collecting their templates.
@@ -200,7 +267,7 @@ fn collect_includes(
     file: FileId,
     value: &Value,
     limits: &Limits,
-    chain: &mut Vec<PathBuf>,
+    reading: &mut Reading,
     templates: &mut IndexMap<String, FoundTemplate>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
@@ -221,8 +288,23 @@ fn collect_includes(
         let at = workspace.locate(file, &format!("/include/{i}"), false);
         let path = base.join(relative);
         let key = canonical(&path);
-        if let Some(start) = chain.iter().position(|p| *p == key) {
-            let cycle: Vec<String> = chain[start..]
+        if !key.starts_with(&reading.root) {
+            // Refused before reading, so no diagnostic can quote a file outside the suite.
+            diagnostics.push(
+                Diagnostic::error(
+                    "include-outside",
+                    format!("`{relative}` is outside the suite's repository"),
+                )
+                .at(at)
+                .hint(format!(
+                    "includes must be files inside {}, the repository (or, outside git, the directory) that holds the suite",
+                    reading.root.display()
+                )),
+            );
+            continue;
+        }
+        if let Some(start) = reading.chain.iter().position(|p| *p == key) {
+            let cycle: Vec<String> = reading.chain[start..]
                 .iter()
                 .chain(std::iter::once(&key))
                 .map(|p| {
@@ -241,9 +323,10 @@ fn collect_includes(
             );
             continue;
         }
-        if workspace.sources.find(&path).is_some() {
-            continue; // already read through another include
+        if reading.read.contains(&key) {
+            continue; // already read, perhaps under another spelling or through a link
         }
+        reading.read.push(key.clone());
         let (child, child_value) = match read_and_load(workspace, &path, limits, Some(at)) {
             Ok(loaded) => loaded,
             Err(mut ds) => {
@@ -258,17 +341,17 @@ fn collect_includes(
             diagnostics.extend(schema_errors);
             continue;
         }
-        chain.push(key);
+        reading.chain.push(key);
         collect_includes(
             workspace,
             child,
             &child_value,
             limits,
-            chain,
+            reading,
             templates,
             diagnostics,
         );
-        chain.pop();
+        reading.chain.pop();
         if let Some(found) = child_value.get("templates").and_then(Value::as_object) {
             for (name, template) in found {
                 let here = workspace.locate(child, &pointer::push("/templates", name), true);

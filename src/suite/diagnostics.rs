@@ -34,13 +34,28 @@ pub struct Diagnostic {
     pub related: Vec<(String, Location)>,
 }
 
+/// Longest message or hint kept (a hostile file can make a name megabytes long).
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// `text` cut to [`MAX_MESSAGE_CHARS`], marked when cut.
+fn bounded(text: String) -> String {
+    if text.len() <= MAX_MESSAGE_CHARS {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
+    if cut.len() < text.len() {
+        cut.push_str(" … (cut)");
+    }
+    cut
+}
+
 impl Diagnostic {
     /// An error of the given check.
     pub fn error(code: &'static str, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
-            message: message.into(),
+            message: bounded(message.into()),
             location: None,
             hint: None,
             related: Vec::new(),
@@ -55,14 +70,14 @@ impl Diagnostic {
 
     /// Adds advice on what to do.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(bounded(hint.into()));
         self
     }
 
     /// Adds a hint only when there is one.
     pub fn maybe_hint(mut self, hint: Option<String>) -> Self {
-        if hint.is_some() {
-            self.hint = hint;
+        if let Some(hint) = hint {
+            self.hint = Some(bounded(hint));
         }
         self
     }
@@ -116,7 +131,8 @@ pub fn render_human(diagnostics: &[Diagnostic], sources: &Sources) -> String {
     out
 }
 
-/// A one-line snippet of the source at `loc`, the span marked.
+/// A one-line snippet of the source at `loc`, the span marked (annotate-snippets shows a long
+/// line only around the span).
 fn snippet<'a>(
     sources: &'a Sources,
     loc: &Location,

@@ -12,11 +12,17 @@ use serde_json::{Map, Number, Value};
 use super::pointer;
 use super::source::Span;
 
-/// Bounds that keep a hostile file from exhausting time or memory.
+/// Bounds that keep a hostile file from exhausting time or memory. Loading takes memory in
+/// proportion to the file's bytes and values, so bounding both bounds it (measured figures
+/// are in docs/limits.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest accepted file, in bytes.
     pub max_bytes: usize,
+    /// Most bytes a suite and all its includes may hold together.
+    pub max_suite_bytes: usize,
+    /// Most values (scalars, sequences, mappings) one file may hold, aliases expanded.
+    pub max_values: usize,
     /// Deepest accepted nesting of mappings and sequences.
     pub max_depth: usize,
     /// Most nodes that alias expansion may add in total.
@@ -26,7 +32,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_bytes: 64 * 1024 * 1024,
+            max_bytes: 8 * 1024 * 1024,
+            max_suite_bytes: 16 * 1024 * 1024,
+            max_values: 250_000,
             max_depth: 64,
             max_alias_nodes: 100_000,
         }
@@ -435,6 +443,16 @@ impl Builder {
         nodes_start: usize,
     ) -> Result<(), LoadError> {
         self.nodes += 1;
+        if self.nodes > self.limits.max_values {
+            return Err(LoadError::new(
+                span,
+                format!(
+                    "the file holds more than {} values, the limit for a suite file",
+                    self.limits.max_values
+                ),
+            )
+            .hint("keep large data (dataset items, prompts) in dataset files the suite names"));
+        }
         let pointer = self.child_pointer();
         let key_span = match self.stack.last() {
             Some(Frame::Map {

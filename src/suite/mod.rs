@@ -12,6 +12,7 @@ pub mod params;
 pub mod plan;
 pub mod pointer;
 pub mod render;
+pub mod report_output;
 pub mod schema;
 pub mod schema_check;
 pub mod source;

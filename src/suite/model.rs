@@ -202,6 +202,9 @@ pub struct EngineSpec {
     /// How long the engine may take to answer its health check after starting (default 10m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_timeout: Option<Duration>,
+    /// Longest one request may take, every byte of its answer read (default 10m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<Duration>,
     /// Engine settings (context length, dtype, ...), checked against the engine's own schema.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schemars(extend("x-kitt-templatable" = true))]

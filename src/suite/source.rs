@@ -70,6 +70,16 @@ impl Sources {
         &self.files[id]
     }
 
+    /// Bytes of text held, over every file.
+    pub fn total_bytes(&self) -> usize {
+        self.files.iter().map(|f| f.text.len()).sum()
+    }
+
+    /// The file with this id, if there is one.
+    pub fn try_get(&self, id: FileId) -> Option<&SourceFile> {
+        self.files.get(id)
+    }
+
     /// Finds a file already read, by path.
     pub fn find(&self, path: &Path) -> Option<FileId> {
         self.files.iter().position(|f| f.path == path)

@@ -6,7 +6,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use super::compose::{compose, load_text};
+use super::compose::{compose, load_text, read_source};
 use super::dag::NodeGraph;
 use super::diagnostics::{Diagnostic, Location};
 use super::load::Limits;
@@ -94,20 +94,15 @@ pub fn validate_file(
     overrides: &[Override],
     unset: Unset,
 ) -> Validation {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            return Validation {
-                workspace: Workspace::default(),
-                diagnostics: vec![
-                    Diagnostic::error("io", format!("cannot read `{}`: {e}", path.display()))
-                        .hint("check the path; suites are YAML files such as suites/demo.yaml"),
-                ],
-                suite: None,
-            };
-        }
-    };
-    validate_source(path, text, registry, overrides, unset)
+    let mut workspace = Workspace::default();
+    match read_source(&mut workspace, path, &Limits::default(), None) {
+        Ok(text) => validate_source(path, text, registry, overrides, unset),
+        Err(diagnostics) => Validation {
+            workspace,
+            diagnostics,
+            suite: None,
+        },
+    }
 }
 
 /// Validates suite text as if read from `path` (includes resolve relative to it).
@@ -431,6 +426,12 @@ impl Checker<'_> {
         let mut resolved = IndexMap::new();
         for (name, spec) in &self.suite.engines {
             let base = pointer::push("/engines", name);
+            for (key, value) in [
+                ("startup_timeout", spec.startup_timeout),
+                ("request_timeout", spec.request_timeout),
+            ] {
+                self.positive(value, &format!("{base}/{key}"));
+            }
             let Some(entry) = self.registry.engines.get(&spec.uses) else {
                 let hint = self.registry.engines.unknown_hint(&spec.uses);
                 let d = Diagnostic::error(
@@ -602,9 +603,26 @@ impl Checker<'_> {
         self.push(d);
     }
 
+    /// A time limit of zero would fail everything at once: refused where it is written.
+    fn positive(&mut self, limit: Option<super::model::Duration>, at: &str) {
+        if limit.is_some_and(|d| d.0.is_zero()) {
+            self.push(
+                Diagnostic::error(
+                    "timeout",
+                    "a time limit of zero would stop everything at once",
+                )
+                .at(self.at(at))
+                .hint(
+                    "give a positive duration such as 30s or 10m, or leave it out for the default",
+                ),
+            );
+        }
+    }
+
     fn nodes(&mut self) {
         for (i, node) in self.suite.nodes.iter().enumerate() {
             let base = format!("/nodes/{i}");
+            self.positive(node.body.timeout, &format!("{base}/timeout"));
             match node.body.benchmark.as_deref() {
                 None => self.push(
                     Diagnostic::error("node", format!("node `{}` names no benchmark", node.id))
@@ -737,6 +755,10 @@ impl Checker<'_> {
                 self.push(
                     Diagnostic::error("report", "a report needs an `output` path")
                         .at(self.at(&format!("{base}/output"))),
+                );
+            } else if let Err(why) = super::report_output::check(&report.output) {
+                self.push(
+                    Diagnostic::error("report-output", why).at(self.at(&format!("{base}/output"))),
                 );
             }
             if let Ok(validator) = entry.validator(&entry.info.params_schema) {
