@@ -58,6 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             args.path.display()
         );
     }
+    let guard = crate::paths::Guard::for_kitt().with_store(&crate::store::default_path(None));
+    guard.check_write(&args.path)?;
     let dir = args
         .path
         .parent()
@@ -68,8 +70,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&schema_dir)
         .with_context(|| format!("creating {}", schema_dir.display()))?;
     let schema_path = schema_dir.join("suite.schema.json");
-    std::fs::write(&schema_path, schema::SUITE_SCHEMA)
-        .with_context(|| format!("writing {}", schema_path.display()))?;
+    // A schema file someone changed is kept unless --force.
+    let current = std::fs::read_to_string(&schema_path).ok();
+    if current.is_some() && current.as_deref() != Some(schema::SUITE_SCHEMA) && !args.force {
+        crate::errln!(
+            "note: kept {} (it differs from this kitt's schema; pass --force to replace it)",
+            schema_path.display()
+        );
+    } else {
+        guard.check_write(&schema_path)?;
+        std::fs::write(&schema_path, schema::SUITE_SCHEMA)
+            .with_context(|| format!("writing {}", schema_path.display()))?;
+    }
     let name = args
         .path
         .file_stem()

@@ -33,6 +33,35 @@ enum Sub {
     },
 }
 
+/// Where an ejected copy in `dir` replaces the built-in, in words.
+fn where_it_applies(dir: &std::path::Path, file: &str) -> String {
+    let config = dirs::config_dir().map(|c| c.join("kitt").join("templates"));
+    let in_suite_dir = dir.ends_with(".kitt/templates");
+    if in_suite_dir {
+        let suites = dir
+            .parent()
+            .and_then(std::path::Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or(".".to_string(), |p| p.display().to_string());
+        format!(
+            "it replaces the built-in `{file}` for suites in {suites} (extend `builtin/{file}` to change only some blocks)"
+        )
+    } else if config
+        .as_ref()
+        .is_some_and(|c| crate::paths::resolve(dir) == crate::paths::resolve(c))
+    {
+        format!("it replaces the built-in `{file}` for every suite of this user")
+    } else {
+        format!(
+            "kitt does not read templates from {}: it reads `.kitt/templates/` beside a suite and {}; move the copy there",
+            dir.display(),
+            config.map_or("the user's config directory".into(), |c| c
+                .display()
+                .to_string())
+        )
+    }
+}
+
 fn find(name: &str) -> Option<(&'static str, &'static str)> {
     TEMPLATES
         .iter()
@@ -90,13 +119,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 );
                 return Ok(exit::FAILED);
             }
+            crate::paths::Guard::for_kitt().check_write(&path)?;
             std::fs::create_dir_all(&to)?;
             std::fs::write(&path, text)?;
             writeln!(
                 out,
-                "wrote {}; it replaces the built-in `{file}` for suites in {} (extend `builtin/{file}` to change only some blocks)",
+                "wrote {}; {}",
                 path.display(),
-                to.parent().map_or(".".into(), |p| p.display().to_string())
+                where_it_applies(&to, file)
             )?;
         }
     }

@@ -216,6 +216,20 @@ impl Client {
                 .unwrap_or_default();
             return Err(http_error(&url, status, &String::from_utf8_lossy(&body)));
         }
+        let kind = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase);
+        if req.stream
+            && let Some(kind) = kind.filter(|t| !is_event_stream(t))
+        {
+            let body = self
+                .body_capped(&url, response, MAX_SMALL_BODY)
+                .await
+                .unwrap_or_default();
+            return Err(not_streamed(&url, &kind, &body));
+        }
         if req.stream {
             self.read_stream(&url, req, response, start).await
         } else {
@@ -259,8 +273,15 @@ impl Client {
         let start = response.sent_at;
         if !(200..300).contains(&response.status) {
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let text = response.bytes(MAX_SMALL_BODY).await.map_err(wire)?;
-            return Err(http_error(url, status, &String::from_utf8_lossy(&text)));
+            let text = match response.bytes(MAX_SMALL_BODY).await {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                // The status is the news; an enormous body is not read to tell it.
+                Err(WireError::TooLong(limit)) => {
+                    format!("(an answer body of more than {limit} bytes, not read)")
+                }
+                Err(e) => return Err(wire(e)),
+            };
+            return Err(http_error(url, status, &text));
         }
         if !req.stream {
             let bytes = response
@@ -268,6 +289,14 @@ impl Client {
                 .await
                 .map_err(wire)?;
             return whole_answer(url, &bytes, start.elapsed());
+        }
+        if let Some(kind) = response
+            .content_type
+            .clone()
+            .filter(|t| !is_event_stream(t))
+        {
+            let body = response.bytes(MAX_SMALL_BODY).await.map_err(wire)?;
+            return Err(not_streamed(url, &kind, &body));
         }
         let mut stream = StreamState::new(start, req);
         loop {
@@ -533,7 +562,34 @@ impl StreamState {
                 chunks: self.acc.chunks(),
             });
         }
+        if self.acc.chunks() == 0 && self.acc.finish_reason().is_none() {
+            return Err(ClientError::Protocol {
+                url: url.to_string(),
+                reason: "the stream ended without any output or finish reason".into(),
+            });
+        }
         Ok(self.acc.finish(self.last_byte, self.parser.comments))
+    }
+}
+
+/// Whether a `Content-Type` is a server-sent event stream.
+fn is_event_stream(content_type: &str) -> bool {
+    content_type.starts_with("text/event-stream")
+}
+
+/// A streaming request answered with a whole body: nothing can be timed per token.
+fn not_streamed(url: &str, content_type: &str, body: &[u8]) -> ClientError {
+    let summary = wire::summarize_body(&String::from_utf8_lossy(body));
+    ClientError::Protocol {
+        url: url.to_string(),
+        reason: format!(
+            "it did not stream: a streaming request was answered with `Content-Type: {content_type}`{}",
+            if summary.is_empty() {
+                String::new()
+            } else {
+                format!(" ({summary})")
+            }
+        ),
     }
 }
 

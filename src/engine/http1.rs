@@ -40,6 +40,8 @@ pub enum WireError {
     Incomplete { got: u64, expected: u64 },
     #[error("the answer is longer than the {0} bytes kitt reads")]
     TooLong(usize),
+    #[error("the response head is longer than {} KiB", MAX_HEAD_BYTES / 1024)]
+    HeadTooLong,
     #[error("malformed HTTP/1.1 answer: {0}")]
     Malformed(String),
 }
@@ -189,6 +191,7 @@ impl Pool {
                     pool: self,
                     stream: Some(stream),
                     status: parsed.status,
+                    content_type: parsed.content_type,
                     keep_alive: parsed.keep_alive,
                     body: parsed.framing,
                     pending: rest,
@@ -197,7 +200,7 @@ impl Pool {
                 });
             }
             if head.len() > MAX_HEAD_BYTES {
-                return Err(WireError::TooLong(MAX_HEAD_BYTES));
+                return Err(WireError::HeadTooLong);
             }
         }
     }
@@ -248,6 +251,7 @@ struct Head {
     status: u16,
     keep_alive: bool,
     framing: Framing,
+    content_type: Option<String>,
 }
 
 /// Parses a complete head at the start of `bytes`, or says more bytes are needed.
@@ -263,9 +267,12 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, WireError> {
     let mut keep_alive = response.version == Some(1);
     let mut length = None;
     let mut chunked = false;
+    let mut content_type = None;
     for h in response.headers.iter() {
         let value = String::from_utf8_lossy(h.value);
-        if h.name.eq_ignore_ascii_case("content-length") {
+        if h.name.eq_ignore_ascii_case("content-type") {
+            content_type = Some(value.trim().to_ascii_lowercase());
+        } else if h.name.eq_ignore_ascii_case("content-length") {
             let n = value.trim().parse::<u64>().map_err(|_| {
                 WireError::Malformed(format!("Content-Length `{value}` is not a number"))
             })?;
@@ -299,6 +306,7 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, WireError> {
         status,
         keep_alive,
         framing,
+        content_type,
     }))
 }
 
@@ -478,6 +486,8 @@ pub struct Response<'p> {
     pool: &'p Pool,
     stream: Option<TcpStream>,
     pub status: u16,
+    /// The `Content-Type` header, lower-cased, when there is one.
+    pub content_type: Option<String>,
     keep_alive: bool,
     body: Framing,
     /// Body bytes that came with the head, not yet handed out, and when they were read.

@@ -155,6 +155,10 @@ impl Simulator {
             .route("/v1/completions", post(completions))
             .with_state(shared);
         let (tx, rx) = oneshot::channel::<()>();
+        // Each token goes out when it is due: no Nagle delay behind an unacknowledged write.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {

@@ -149,14 +149,14 @@ async fn start_external(
             .hint("set the engine's `url:` to the server's base URL, e.g. http://host:8000")
     })?;
     let api_key = match &spec.api_key_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| {
+        Some(var) => Some(secret_value(instance, var).map_err(|_| {
             EngineError::new(
                 instance,
                 ErrorKind::Config,
                 format!("the API key variable `{var}` is not set"),
             )
             .hint(format!("export {var}=... before running kitt"))
-        })?),
+        })??),
         None => None,
     };
     let base_url = url.trim_end_matches('/').to_string();
@@ -457,24 +457,50 @@ fn container_model(spec: &EngineSpec) -> Result<(Option<Mount>, Option<String>),
     ))
 }
 
-/// Reads the secrets the engine passes through; a missing one is an error naming it (its
-/// value is never printed).
+/// Reads the secrets the engine passes through; a missing one is an error naming it. Each
+/// value is registered for masking before the engine can print it.
 fn secrets(instance: &str, spec: &EngineSpec) -> Result<Vec<(String, String)>, EngineError> {
     spec.secrets
         .iter()
         .map(|name| {
-            std::env::var(name)
-                .map(|value| (name.clone(), value))
-                .map_err(|_| {
-                    EngineError::new(
-                        instance,
-                        ErrorKind::Config,
-                        format!("secret `{name}` is not set in kitt's environment"),
-                    )
-                    .hint(format!("export {name}=... or remove it from `secrets:`"))
-                })
+            let value = secret_value(instance, name).map_err(|_| {
+                EngineError::new(
+                    instance,
+                    ErrorKind::Config,
+                    format!("secret `{name}` is not set in kitt's environment"),
+                )
+                .hint(format!("export {name}=... or remove it from `secrets:`"))
+            })??;
+            Ok((name.clone(), value))
         })
         .collect()
+}
+
+/// The value of the secret environment variable `name`, registered for masking in all
+/// kitt writes; the outer error is a missing variable, the inner one a value too short to
+/// mask.
+fn secret_value(
+    instance: &str,
+    name: &str,
+) -> Result<Result<String, EngineError>, std::env::VarError> {
+    let value = std::env::var(name)?;
+    Ok(match crate::redact::register(name, &value) {
+        Ok(()) => Ok(value),
+        Err(e) => Err(EngineError::new(instance, ErrorKind::Config, e.to_string())
+            .hint("use a real secret value; kitt masks secrets by their value")),
+    })
+}
+
+/// Registers for masking the secrets every engine of a suite will use that are set now, so
+/// nothing printed before an engine starts can show them either.
+pub fn register_secrets<'a>(specs: impl IntoIterator<Item = &'a EngineSpec>) {
+    for spec in specs {
+        for name in spec.secrets.iter().chain(&spec.api_key_env) {
+            if let Ok(value) = std::env::var(name) {
+                let _ = crate::redact::register(name, &value);
+            }
+        }
+    }
 }
 
 /// A free loopback port (the kernel's pick).

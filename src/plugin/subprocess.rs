@@ -369,10 +369,7 @@ impl PluginProcess {
     /// Says how many `log` notifications of the call were not shown.
     fn report_held_logs(&mut self, host: Option<&BenchContext<'_>>) {
         if let (Some(h), n @ 1..) = (host, self.logs_held) {
-            h.say(&format!(
-                "[{}] {n} more log messages not shown (at most {LOG_LINES_PER_CALL} a call)",
-                self.name
-            ));
+            h.say(&format!("[{}] {n} log messages were not shown", self.name));
         }
         self.logs_held = 0;
     }
@@ -393,6 +390,14 @@ impl PluginProcess {
         match method {
             "log" => {
                 if self.logs_shown >= LOG_LINES_PER_CALL {
+                    if self.logs_held == 0
+                        && let Some(h) = host
+                    {
+                        h.say(&format!(
+                            "[{}] more log messages not shown (at most {LOG_LINES_PER_CALL} a call; all of them are counted)",
+                            self.name
+                        ));
+                    }
                     self.logs_held += 1;
                     return;
                 }

@@ -103,6 +103,7 @@ pub async fn apply(
         return Ok(exit::FAILED);
     };
     let checked = &checked;
+    crate::engine::start::register_secrets(checked.suite.engines.values());
     let suite_files: Vec<PathBuf> = (0..)
         .map_while(|i| workspace.sources.try_get(i).map(|f| f.path.clone()))
         .collect();

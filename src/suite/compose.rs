@@ -48,7 +48,7 @@ pub fn read_source(
                     .chars()
                     .count();
                 Err(vec![
-                    Diagnostic::error("encoding", format!("`{}` {e}", path.display()))
+                    Diagnostic::error("encoding", format!("cannot read `{}`: {e}", path.display()))
                         .at(Location {
                             file,
                             span: crate::suite::source::Span::point(line, col, chars),

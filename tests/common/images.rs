@@ -1,5 +1,5 @@
 //! Test images built from scratch with the docker CLI: llama-server with its libraries, and
-//! a container that never becomes healthy.
+//! a container that never becomes healthy, and one that prints its secret and exits.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 pub const LLAMA_IMAGE: &str = "kitt-test/llama-server:11434.0.0";
 pub const STALL_IMAGE: &str = "kitt-test/stall:1";
+/// Prints the secret it was given (as a server that logs its environment would) and exits 3.
+pub const ENV_IMAGE: &str = "kitt-test/print-env:1";
 
 /// Copies `binary` and every library `ldd` names into `root`, at the same paths.
 fn copy_with_libs(binary: &Path, at: &str, root: &Path) {
@@ -62,6 +64,10 @@ pub fn images() {
         build(
             STALL_IMAGE,
             r#"["/bin/sh", "-c", "exec /bin/sleep 3600", "--"]"#,
+        );
+        build(
+            ENV_IMAGE,
+            r#"["/bin/sh", "-c", "echo MY_SECRET=$MY_SECRET; echo starting with $MY_SECRET >&2; exit 3", "--"]"#,
         );
     });
 }

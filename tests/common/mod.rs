@@ -4,6 +4,7 @@
 // Tests print with the std macros; the output edge rule is for kitt itself.
 #![allow(clippy::disallowed_macros)]
 
+pub mod binary;
 pub mod images;
 
 use std::path::PathBuf;
