@@ -366,6 +366,8 @@ fn errors_mid_run_are_counted_and_resets_named() {
     let reset = serve(behaviour(|mut s, _| async move {
         let _ = s.write_all(SSE_HEAD).await;
         let _ = s.write_all(token(0).as_bytes()).await;
+        // SO_LINGER 0: closing sends a reset (blocking on drop is fine in this test).
+        #[allow(deprecated)]
         let _ = s.set_linger(Some(Duration::ZERO));
         drop(s);
     }));

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::binary::{Env, eventually, files_below, sim_suite};
+use common::binary::{Env, Spawned, eventually, files_below, sim_suite};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -705,12 +705,13 @@ fn defect_11_a_live_run_cannot_be_resumed_and_a_dead_ones_is_abandoned() {
             "  - {id: a, benchmark: latency, engine: sim, params: {requests: 2}}\n  - {id: b, benchmark: latency, engine: sim, needs: [a], params: {requests: 1000, output_tokens: 4}}\n",
         ),
     );
-    let mut first = env
-        .command(&["apply", "slow.yaml", "--plain"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = Spawned::new(
+        env.command(&["apply", "slow.yaml", "--plain"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let run_id = || -> Option<String> {
         let r = env.kitt(&["results", "list", "--json"]);
         let runs: serde_json::Value = serde_json::from_str(&r.stdout).ok()?;
@@ -731,8 +732,7 @@ fn defect_11_a_live_run_cannot_be_resumed_and_a_dead_ones_is_abandoned() {
         show.stdout
     );
     // kill -9: the run reads abandoned at once (same host, its process is gone).
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.kill();
     let show = env.kitt(&["results", "show", &id, "--json"]);
     assert!(
         show.stdout.contains("\"status\": \"abandoned\""),
@@ -988,12 +988,13 @@ fn defect_14_signals_stop_the_report_phase() {
         ".kitt/templates/markdown.md.j2",
         "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
     );
-    let child = env
-        .command(&["apply", "s.yaml", "--plain"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Spawned::new(
+        env.command(&["apply", "s.yaml", "--plain"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     // The node takes well under a second; then the reports start.
     assert!(
@@ -1007,7 +1008,7 @@ fn defect_14_signals_stop_the_report_phase() {
     );
     let sent = std::time::Instant::now();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = child.take().wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", common::text(&out));
     assert!(
         sent.elapsed() < Duration::from_secs(5),
@@ -1092,8 +1093,8 @@ fn no_process_outlives_kitt_not_even_after_sigkill() {
         "hang.yaml",
         sim_suite("hang", "  - {id: a, benchmark: daemon, engine: sim}\n"),
     );
-    let mut child = env
-        .command(&[
+    let mut child = Spawned::new(
+        env.command(&[
             "--plugin-dir",
             plugins.to_str().unwrap(),
             "apply",
@@ -1103,13 +1104,13 @@ fn no_process_outlives_kitt_not_even_after_sigkill() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap(),
+    );
     assert!(
         eventually(MINUTE, || !common::processes_with(&marker).is_empty()),
         "the plugin's setsid child runs"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     assert!(
         eventually(Duration::from_secs(10), || {
             common::processes_with(&marker).is_empty()

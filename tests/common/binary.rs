@@ -188,3 +188,35 @@ pub fn files_below(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A child process killed when dropped, so a failing test leaves no kitt behind.
+pub struct Spawned(pub Option<std::process::Child>);
+
+impl Spawned {
+    pub fn new(child: std::process::Child) -> Spawned {
+        Spawned(Some(child))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// SIGKILL, and wait for it.
+    pub fn kill(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The child, no longer killed on drop.
+    pub fn take(&mut self) -> std::process::Child {
+        self.0.take().expect("a child")
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
