@@ -68,6 +68,7 @@ pub fn emit(stream: Stream, bytes: &[u8]) {
         return;
     }
     let masked = crate::redact::bytes(bytes);
+    let masked = neutralize_controls(&masked);
     #[allow(clippy::disallowed_methods)] // the one place that writes the real streams
     let result = match stream {
         Stream::Stdout => {
@@ -83,6 +84,26 @@ pub fn emit(stream: Stream, bytes: &[u8]) {
             failure.get_or_insert_with(|| format!("cannot write to standard output: {e}"));
         }
     }
+}
+
+/// Text that reaches a terminal cannot steer it: escape and other control characters
+/// (except tab and line ends) are shown as `^X` instead of being sent. kitt itself prints
+/// none; they come from servers, plugins and files.
+fn neutralize_controls(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let control = |b: u8| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f;
+    if !bytes.iter().any(|&b| control(b)) {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    for &b in bytes {
+        if control(b) {
+            out.push(b'^');
+            out.push(if b == 0x7f { b'?' } else { b + 0x40 });
+        } else {
+            out.push(b);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 impl Write for Out {
@@ -130,6 +151,18 @@ macro_rules! errln {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_cannot_reach_the_terminal() {
+        assert_eq!(
+            neutralize_controls(b"red \x1b[31mtext\x07\tok\n").as_ref(),
+            b"red ^[[31mtext^G\tok\n"
+        );
+        assert!(matches!(
+            neutralize_controls(b"plain\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn lines_are_held_until_their_end() {

@@ -213,16 +213,14 @@ async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bo
     false
 }
 
-#[tokio::test]
-async fn ctrl_c_during_the_health_wait_removes_the_container() {
-    if common::skipped("docker") {
-        return;
-    }
-    images();
-    let docker = docker().await;
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Starts `kitt engines try` on a container that never becomes healthy and waits until the
+/// container exists; returns kitt and a way to list the containers it owns.
+async fn kitt_waiting_on_a_stalled_container(
+    docker: &Docker,
+    dir: &Path,
+) -> (std::process::Child, impl AsyncFn() -> Vec<String>) {
     let model = common::test_model();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kitt"))
+    let child = Command::new(env!("CARGO_BIN_EXE_kitt"))
         .args([
             "engines",
             "try",
@@ -235,11 +233,13 @@ async fn ctrl_c_during_the_health_wait_removes_the_container() {
         .arg("--model")
         .arg(&model)
         .args(["--startup-timeout", "5m"])
-        .env("KITT_DATA_DIR", dir.path())
+        .env("KITT_DATA_DIR", dir)
         .spawn()
         .expect("kitt runs");
-    let owner_suffix = format!(":{}", child.id());
-    let find = async || -> Vec<String> {
+    // The owner label is `host:pid:start`.
+    let owner_part = format!(":{}:", child.id());
+    let docker = docker.clone();
+    let find = async move || -> Vec<String> {
         let filters = HashMap::from([("label", vec![LABEL_OWNER])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
@@ -254,7 +254,7 @@ async fn ctrl_c_during_the_health_wait_removes_the_container() {
                 c.labels
                     .as_ref()
                     .and_then(|l| l.get(LABEL_OWNER))
-                    .is_some_and(|o| o.ends_with(&owner_suffix))
+                    .is_some_and(|o| o.contains(&owner_part))
             })
             .filter_map(|c| c.id)
             .collect()
@@ -263,10 +263,44 @@ async fn ctrl_c_during_the_health_wait_removes_the_container() {
         eventually(Duration::from_secs(30), async || !find().await.is_empty()).await,
         "the container never appeared"
     );
+    (child, find)
+}
+
+#[tokio::test]
+async fn ctrl_c_during_the_health_wait_removes_the_container() {
+    if common::skipped("docker") {
+        return;
+    }
+    images();
+    let docker = docker().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, find) = kitt_waiting_on_a_stalled_container(&docker, dir.path()).await;
     assert_eq!(common::interrupt(&mut child), Some(130));
     assert!(
         find().await.is_empty(),
         "container left behind after Ctrl-C"
+    );
+}
+
+/// kitt killed with SIGKILL cannot clean up: the container's guard removes it.
+#[tokio::test]
+async fn sigkill_of_kitt_still_removes_the_container() {
+    if common::skipped("docker") {
+        return;
+    }
+    images();
+    let docker = docker().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, find) = kitt_waiting_on_a_stalled_container(&docker, dir.path()).await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert!(
+        eventually(Duration::from_secs(15), async || find().await.is_empty()).await,
+        "container left behind after SIGKILL"
+    );
+    assert!(
+        common::processes_with(kitt::engine::runtime::docker::GUARD_ARG).is_empty(),
+        "the guard ended"
     );
 }
 
@@ -282,11 +316,14 @@ async fn gc_removes_containers_of_dead_runs_only() {
         .into_string()
         .expect("utf-8");
     let create = async |name: &str, owner: String| -> String {
-        let labels = HashMap::from([
+        let mut labels = HashMap::from([
             (LABEL_RUN.to_string(), "gc-test".to_string()),
             (LABEL_ENGINE.to_string(), name.to_string()),
-            (LABEL_OWNER.to_string(), owner),
+            (LABEL_OWNER.to_string(), owner.clone()),
         ]);
+        if owner.is_empty() {
+            labels.remove(LABEL_OWNER);
+        }
         let body = ContainerCreateBody {
             image: Some(STALL_IMAGE.into()),
             labels: Some(labels),
@@ -301,6 +338,10 @@ async fn gc_removes_containers_of_dead_runs_only() {
     // A pid that is not running: the largest pid value, never handed out by default.
     let dead = create("dead", format!("{host}:4194303")).await;
     let alive = create("alive", format!("{host}:{}", std::process::id())).await;
+    // Someone else's container that happens to carry `kitt.run`, with no kitt owner.
+    let foreign = create("foreign", String::new()).await;
+    // The owner label as kitt writes it now (host, pid, start time), of a process long gone.
+    let reused = create("reused", format!("{host}:{}:1", std::process::id())).await;
     let out = Command::new(env!("CARGO_BIN_EXE_kitt"))
         .args(["engines", "gc"])
         .output()
@@ -312,13 +353,25 @@ async fn gc_removes_containers_of_dead_runs_only() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("engine `dead`"), "{stdout}");
+    assert!(stdout.contains("engine `reused`"), "{stdout}");
     assert!(!stdout.contains("engine `alive`"), "{stdout}");
+    assert!(!stdout.contains("engine `foreign`"), "{stdout}");
     let left = containers_with(&docker, LABEL_RUN, "gc-test").await;
     assert!(!left.contains(&dead), "gc kept the dead run's container");
+    assert!(
+        !left.contains(&reused),
+        "a live pid with another start time is not the owner"
+    );
     assert!(left.contains(&alive), "gc removed a live run's container");
-    let rm = RemoveContainerOptionsBuilder::default().force(true).build();
-    docker
-        .remove_container(&alive, Some(rm))
-        .await
-        .expect("remove");
+    assert!(
+        left.contains(&foreign),
+        "gc removed a container kitt does not own"
+    );
+    for id in [alive, foreign] {
+        let rm = RemoveContainerOptionsBuilder::default().force(true).build();
+        docker
+            .remove_container(&id, Some(rm))
+            .await
+            .expect("remove");
+    }
 }

@@ -1157,3 +1157,54 @@ fn run_logs_go_beside_the_chosen_store() {
         .mode();
     assert!(mode & 0o700 == 0o700);
 }
+
+// RISK rows: a NUL inside a quoted scalar got a misleading message; a plugin with
+// `startup_timeout = "0s"` was accepted; a plugin's error text could steer the terminal.
+#[test]
+fn nul_bytes_zero_startup_timeouts_and_terminal_escapes() {
+    let env = Env::new();
+    let mut bytes = sim_suite("s", "  - {id: a, benchmark: latency, engine: sim}\n").into_bytes();
+    bytes.extend_from_slice(b"x: \"a\0b\"\n");
+    env.write("s.yaml", &bytes);
+    let r = env.kitt(&["validate", "s.yaml"]);
+    assert_eq!(r.code(), Some(1), "{}", r.text());
+    assert!(
+        r.stderr.contains("NUL character") && r.stderr.contains("s.yaml:8:6"),
+        "{}",
+        r.text()
+    );
+    let p = plugin_copy(&env, "p", |m| {
+        m.replace("startup_timeout = \"10s\"", "startup_timeout = \"0s\"")
+    });
+    let r = env.kitt(&["plugin", "check", p.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(1), "{}", r.text());
+    assert!(
+        r.stderr.contains("plugin.toml:") && r.stderr.contains("startup_timeout is zero"),
+        "{}",
+        r.text()
+    );
+    // A plugin whose error message carries an escape sequence.
+    let p = plugin_copy(&env, "plugins/keyword-recall", |m| m);
+    std::fs::write(
+        p.join("plugin.py"),
+        "import json, sys\nfor line in sys.stdin:\n    m = json.loads(line)\n    if m.get('method') == 'initialize':\n        print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'result': {'protocol_version': 1, 'features': ['run']}}), flush=True)\n    elif m.get('method') == 'run':\n        print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'error': {'code': -1, 'message': '\\x1b[2J\\x1b[31mgotcha', 'data': {'kind': 'plugin'}}}), flush=True)\n",
+    )
+    .unwrap();
+    env.write(
+        "k.yaml",
+        sim_suite("k", "  - {id: a, benchmark: keyword-recall, engine: sim, params: {items: [{prompt: p, keyword: k}]}}\n"),
+    );
+    let r = env.kitt(&[
+        "--plugin-dir",
+        env.path("plugins").to_str().unwrap(),
+        "apply",
+        "k.yaml",
+        "--plain",
+    ]);
+    assert_eq!(r.code(), Some(1), "{}", r.text());
+    assert!(r.text().contains("^[[31mgotcha"), "{}", r.text());
+    assert!(
+        !r.text().contains('\u{1b}'),
+        "no raw escape reaches the terminal"
+    );
+}

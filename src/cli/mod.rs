@@ -79,14 +79,8 @@ pub(crate) fn registry_for(suite: Option<&std::path::Path>) -> crate::registry::
 
 /// Runs kitt with the process arguments and returns the exit code.
 pub fn main() -> u8 {
-    if let Some(code) = crate::process::supervisor::main_if_asked() {
+    if let Some(code) = helper_process() {
         return code;
-    }
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|a| a == crate::report::sandbox::ARG)
-    {
-        return crate::report::sandbox::child_main();
     }
     if let Ok(exe) = std::env::current_exe() {
         crate::process::set_executable(exe);
@@ -97,6 +91,27 @@ pub fn main() -> u8 {
     match std::panic::catch_unwind(run_cli) {
         Ok(code) => code,
         Err(_) => exit::INTERNAL,
+    }
+}
+
+/// The kitt binary also serves as its own helper processes, selected by a hidden first
+/// argument: the process supervisor, the report renderer and a container's guard.
+fn helper_process() -> Option<u8> {
+    let first = std::env::args_os().nth(1)?;
+    let rest = || -> Vec<String> {
+        std::env::args_os()
+            .skip(2)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    };
+    if first == crate::process::supervisor::ARG {
+        crate::process::supervisor::main_if_asked()
+    } else if first == crate::report::sandbox::ARG {
+        Some(crate::report::sandbox::child_main())
+    } else if first == crate::engine::runtime::docker::GUARD_ARG {
+        Some(crate::engine::runtime::docker::guard_main(&rest()))
+    } else {
+        None
     }
 }
 

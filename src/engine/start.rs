@@ -309,6 +309,7 @@ async fn start_docker(
         } else {
             "127.0.0.1".into()
         },
+        docker_host: spec.docker_host.clone(),
     };
     let secrets = secrets(instance, spec)?;
     let (container, port) =

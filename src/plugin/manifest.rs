@@ -272,6 +272,19 @@ impl Manifest {
                 ),
             ));
         }
+        if let Runtime::Subprocess {
+            startup_timeout: Some(t),
+            ..
+        } = &manifest.runtime
+            && t.0.is_zero()
+        {
+            return Err(err(
+                "startup_timeout",
+                "startup_timeout is zero: the plugin could never answer its handshake in time"
+                    .into(),
+                Some("give it a few seconds, such as \"10s\", or leave it out (10s)"),
+            ));
+        }
         semver::Version::parse(&manifest.version).map_err(|e| {
             err(
                 "version",

@@ -4,6 +4,7 @@
 
 pub mod interrupt;
 pub mod log;
+pub mod owner;
 pub mod procfs;
 pub mod supervisor;
 
@@ -23,8 +24,8 @@ pub fn set_executable(path: impl Into<PathBuf>) {
     let _ = EXECUTABLE.set(path.into());
 }
 
-/// The supervisor executable, or why there is none.
-fn executable() -> std::io::Result<&'static PathBuf> {
+/// The kitt executable that serves as supervisor and guard, or why there is none.
+pub fn executable() -> std::io::Result<&'static PathBuf> {
     EXECUTABLE.get().ok_or_else(|| {
         std::io::Error::other(
             "kitt's process supervisor is not available (kitt::process::set_executable was not called)",

@@ -734,7 +734,7 @@ impl Dispatcher<'_> {
     }
 
     fn tick(&mut self) {
-        if self.last_heartbeat.elapsed() >= crate::store::owner::HEARTBEAT_EVERY {
+        if self.last_heartbeat.elapsed() >= crate::process::owner::HEARTBEAT_EVERY {
             self.last_heartbeat = std::time::Instant::now();
             if let Err(e) = self.store.heartbeat(&self.setup.run_id) {
                 self.progress.say(&format!("warning: {e:#}"));

@@ -2,7 +2,6 @@
 //! runs, their nodes, metrics, asserts and per-request samples, written as a run goes.
 
 mod migrations;
-pub mod owner;
 pub mod read;
 pub mod records;
 pub mod time;

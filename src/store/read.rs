@@ -4,8 +4,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::Store;
-use super::owner::Owner;
 use super::records::{AssertRecord, MetricRecord, NodeRecord, RunRecord, RunStatus};
+use crate::process::owner::Owner;
 
 fn parse_json(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)

@@ -69,7 +69,7 @@ pub struct RunRecord {
     pub params: Value,
     /// The process working on the run (none in stores written before owners were kept).
     #[serde(skip)]
-    pub owner: Option<super::owner::Owner>,
+    pub owner: Option<crate::process::owner::Owner>,
     /// When the owner last said it was alive (Unix seconds).
     #[serde(skip)]
     pub heartbeat_at: Option<f64>,

@@ -5,8 +5,8 @@ use anyhow::Context;
 use rusqlite::params;
 
 use super::Store;
-use super::owner::Owner;
 use super::records::{AssertRecord, MetricRecord, NodeRecord, RunRecord, RunStatus};
+use crate::process::owner::Owner;
 
 /// A value as the JSON text of a column, secrets masked.
 fn json(v: &impl serde::Serialize) -> String {

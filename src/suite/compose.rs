@@ -35,7 +35,28 @@ pub fn read_source(
     let limit = limits.max_bytes.min(left) as u64;
     match crate::fsio::read_bytes(path, limit) {
         Ok(bytes) => match crate::fsio::utf8(bytes) {
-            Ok(text) => Ok(text),
+            Ok(text) => match text.find('\0') {
+                None => Ok(text),
+                Some(at) => {
+                    // The YAML parser would call a NUL inside quotes "the end of the stream".
+                    let line = text[..at].matches('\n').count() + 1;
+                    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+                    let col = text[line_start..at].chars().count() + 1;
+                    let chars = text[..at].chars().count();
+                    let file = workspace.add_file(path, text.replace('\0', "\u{2400}"));
+                    Err(vec![
+                        Diagnostic::error(
+                            "encoding",
+                            format!("`{}` holds a NUL character (U+0000)", path.display()),
+                        )
+                        .at(Location {
+                            file,
+                            span: crate::suite::source::Span::point(line, col, chars),
+                        })
+                        .hint("suites are text; remove the NUL byte"),
+                    ])
+                }
+            },
             Err(e) => {
                 let (line, col, offset) = e.position().unwrap_or((1, 1, 0));
                 // The file is shown with its bad bytes replaced, so the place can be quoted.

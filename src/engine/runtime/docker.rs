@@ -14,6 +14,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::engine::error::{EngineError, ErrorKind};
+use crate::process::owner::Owner;
 use crate::suite::model::GpuRequest;
 
 /// Label holding the run id.
@@ -120,6 +121,8 @@ pub struct ContainerSpec {
     pub run_id: String,
     /// Address the port is published on (127.0.0.1 for a local daemon).
     pub publish_ip: String,
+    /// The daemon the container runs on (none: the local one), for its guard.
+    pub docker_host: Option<String>,
 }
 
 /// A created and started engine container, removed when stopped or dropped.
@@ -128,6 +131,8 @@ pub struct Container {
     docker: Docker,
     engine: String,
     id: Option<String>,
+    /// The process that removes the container should kitt die without doing it.
+    guard: Option<std::process::Child>,
 }
 
 impl Container {
@@ -191,10 +196,12 @@ impl Container {
                     ),
                 )
             })?;
+        let guard = spawn_guard(&created.id, spec.docker_host.as_deref());
         let container = Container {
             docker: docker.clone(),
             engine: engine.to_string(),
             id: Some(created.id),
+            guard,
         };
         let id = container.id().to_string();
         docker.start_container(&id, None).await.map_err(|e| {
@@ -325,6 +332,7 @@ impl Container {
             let _ = self.docker.stop_container(&id, Some(stop)).await;
             remove(&self.docker, &id).await;
         }
+        end_guard(&mut self.guard);
     }
 }
 
@@ -344,7 +352,63 @@ impl Drop for Container {
             });
             let _ = handle.join();
         }
+        end_guard(&mut self.guard);
     }
+}
+
+/// The hidden first argument that runs a container's guard.
+pub const GUARD_ARG: &str = "__guard-container";
+
+/// Starts the guard of container `id`: a kitt process that removes the container when kitt
+/// dies without removing it (SIGKILL, a crash). None when no kitt executable is known.
+fn spawn_guard(id: &str, docker_host: Option<&str>) -> Option<std::process::Child> {
+    let exe = crate::process::executable().ok()?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg(GUARD_ARG)
+        .arg(std::process::id().to_string())
+        .arg(id)
+        .args(docker_host)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command.spawn().ok()
+}
+
+/// Ends a guard whose container kitt removed itself.
+fn end_guard(guard: &mut Option<std::process::Child>) {
+    if let Some(mut g) = guard.take() {
+        let _ = g.kill();
+        let _ = g.wait();
+    }
+}
+
+/// The guard's side (`kitt __guard-container PARENT ID [DOCKER_HOST]`): waits while kitt
+/// lives; once kitt is gone, removes the container and exits.
+pub fn guard_main(args: &[String]) -> u8 {
+    let (Some(parent), Some(id)) = (
+        args.first().and_then(|p| p.parse::<i32>().ok()),
+        args.get(1),
+    ) else {
+        return crate::exit::USAGE;
+    };
+    let host = args.get(2).map(String::as_str);
+    while nix::unistd::getppid().as_raw() == parent {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return crate::exit::INTERNAL;
+    };
+    runtime.block_on(async {
+        if let Ok(docker) = connect("guard", host).await {
+            remove(&docker, id).await;
+        }
+    });
+    crate::exit::OK
 }
 
 async fn remove(docker: &Docker, id: &str) {
@@ -377,7 +441,10 @@ pub async fn orphans(docker: &Docker, all: bool) -> Result<Vec<Orphan>, bollard:
     for c in containers {
         let labels = c.labels.unwrap_or_default();
         let owner = labels.get(LABEL_OWNER).cloned().unwrap_or_default();
-        if !all && owner_alive(&owner) {
+        // Without `all`, only containers with a kitt owner that is gone: a container someone
+        // else labelled `kitt.run` without an owner is left alone.
+        let gone = Owner::from_label(&owner).is_some_and(|o| !o.alive_here());
+        if !all && !gone {
             continue;
         }
         found.push(Orphan {
@@ -402,29 +469,7 @@ pub async fn remove_orphan(docker: &Docker, orphan: &Orphan) {
 }
 
 fn owner() -> String {
-    format!("{}:{}", hostname(), std::process::id())
-}
-
-fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
-}
-
-/// Whether the `host:pid` owner is a live process on this host. Containers of another host
-/// are treated as alive: only that host can tell.
-fn owner_alive(owner: &str) -> bool {
-    let Some((host, pid)) = owner.rsplit_once(':') else {
-        return false;
-    };
-    if host != hostname() {
-        return true;
-    }
-    let Ok(pid) = pid.parse::<i32>() else {
-        return false;
-    };
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    Owner::me().label()
 }
 
 fn device_requests(gpus: &GpuRequest) -> Vec<DeviceRequest> {
