@@ -213,39 +213,61 @@ async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bo
     false
 }
 
-/// Starts `kitt engines try` on a container that never becomes healthy and waits until the
-/// container exists; returns kitt and a way to list the containers it owns.
-async fn kitt_waiting_on_a_stalled_container(
-    docker: &Docker,
-    dir: &Path,
-) -> (std::process::Child, impl AsyncFn() -> Vec<String>) {
-    let model = common::test_model();
-    let child = Command::new(env!("CARGO_BIN_EXE_kitt"))
-        .args([
-            "engines",
-            "try",
-            "llama.cpp",
-            "--mode",
-            "docker",
-            "--image",
-            STALL_IMAGE,
-        ])
-        .arg("--model")
-        .arg(&model)
-        .args(["--startup-timeout", "5m"])
-        .env("KITT_DATA_DIR", dir)
-        .spawn()
-        .expect("kitt runs");
-    // The owner label is `host:pid:start`.
-    let owner_part = format!(":{}:", child.id());
-    let docker = docker.clone();
-    let find = async move || -> Vec<String> {
+/// `kitt engines try` waiting on a container that never becomes healthy.
+struct Stalled {
+    kitt: std::process::Child,
+    docker: Docker,
+    /// The owner label's `:pid:` part (the label is `host:pid:start`).
+    owner_part: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Stalled {
+    /// Starts kitt and waits until its container exists.
+    async fn start() -> Stalled {
+        images();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kitt = Command::new(env!("CARGO_BIN_EXE_kitt"))
+            .args([
+                "engines",
+                "try",
+                "llama.cpp",
+                "--mode",
+                "docker",
+                "--image",
+                STALL_IMAGE,
+            ])
+            .arg("--model")
+            .arg(common::test_model())
+            .args(["--startup-timeout", "5m"])
+            .env("KITT_DATA_DIR", dir.path())
+            .spawn()
+            .expect("kitt runs");
+        let stalled = Stalled {
+            owner_part: format!(":{}:", kitt.id()),
+            kitt,
+            docker: docker().await,
+            _dir: dir,
+        };
+        assert!(
+            eventually(Duration::from_secs(30), async || !stalled
+                .containers()
+                .await
+                .is_empty())
+            .await,
+            "the container never appeared"
+        );
+        stalled
+    }
+
+    /// The containers this kitt owns.
+    async fn containers(&self) -> Vec<String> {
         let filters = HashMap::from([("label", vec![LABEL_OWNER])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
             .build();
-        docker
+        self.docker
             .list_containers(Some(options))
             .await
             .expect("list")
@@ -254,16 +276,11 @@ async fn kitt_waiting_on_a_stalled_container(
                 c.labels
                     .as_ref()
                     .and_then(|l| l.get(LABEL_OWNER))
-                    .is_some_and(|o| o.contains(&owner_part))
+                    .is_some_and(|o| o.contains(&self.owner_part))
             })
             .filter_map(|c| c.id)
             .collect()
-    };
-    assert!(
-        eventually(Duration::from_secs(30), async || !find().await.is_empty()).await,
-        "the container never appeared"
-    );
-    (child, find)
+    }
 }
 
 #[tokio::test]
@@ -271,13 +288,10 @@ async fn ctrl_c_during_the_health_wait_removes_the_container() {
     if common::skipped("docker") {
         return;
     }
-    images();
-    let docker = docker().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (mut child, find) = kitt_waiting_on_a_stalled_container(&docker, dir.path()).await;
-    assert_eq!(common::interrupt(&mut child), Some(130));
+    let mut s = Stalled::start().await;
+    assert_eq!(common::interrupt(&mut s.kitt), Some(130));
     assert!(
-        find().await.is_empty(),
+        s.containers().await.is_empty(),
         "container left behind after Ctrl-C"
     );
 }
@@ -288,18 +302,33 @@ async fn sigkill_of_kitt_still_removes_the_container() {
     if common::skipped("docker") {
         return;
     }
-    images();
-    let docker = docker().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (mut child, find) = kitt_waiting_on_a_stalled_container(&docker, dir.path()).await;
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+    let mut s = Stalled::start().await;
+    // Its guard's command line: `kitt __guard-container <kitt's pid> <container id>`.
+    let guard = format!(
+        "{}\0{}\0",
+        kitt::engine::runtime::docker::GUARD_ARG,
+        s.kitt.id()
+    );
     assert!(
-        eventually(Duration::from_secs(15), async || find().await.is_empty()).await,
+        !common::processes_with(&guard).is_empty(),
+        "a guard watches kitt"
+    );
+    s.kitt.kill().expect("SIGKILL");
+    s.kitt.wait().expect("reaped");
+    assert!(
+        eventually(Duration::from_secs(15), async || s
+            .containers()
+            .await
+            .is_empty())
+        .await,
         "container left behind after SIGKILL"
     );
     assert!(
-        common::processes_with(kitt::engine::runtime::docker::GUARD_ARG).is_empty(),
+        eventually(Duration::from_secs(5), async || common::processes_with(
+            &guard
+        )
+        .is_empty())
+        .await,
         "the guard ended"
     );
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::binary::{Env, Run};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// The most memory kitt may use against any hostile server (its own baseline is ~30 MiB).
@@ -41,7 +41,9 @@ fn serve(behaviour: Behaviour) -> String {
                 let behaviour = behaviour.clone();
                 let count = count.clone();
                 tokio::spawn(async move {
-                    let get = read_request(&mut socket).await;
+                    let get = common::read_request(&mut socket)
+                        .await
+                        .is_some_and(|r| r.starts_with(b"GET "));
                     let _ = socket.set_nodelay(true);
                     if get {
                         // The health check is answered; only generation requests are hostile.
@@ -64,34 +66,6 @@ fn serve(behaviour: Behaviour) -> String {
         });
     });
     format!("http://{}", rx.recv().unwrap())
-}
-
-/// Reads one request; whether it was a GET.
-async fn read_request(socket: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while let Ok(n) = socket.read(&mut chunk).await {
-        if n == 0 {
-            return false;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            while buf.len() < end + 4 + length {
-                match socket.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return false,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            return buf.starts_with(b"GET ");
-        }
-    }
-    false
 }
 
 const SSE_HEAD: &[u8] =

@@ -763,7 +763,8 @@ fn the_three_example_plugins_install_list_and_remove() {
     assert!(!text(&kitt(d, &["plugin", "list"])).contains("echo-engine"));
     assert_eq!(
         kitt(d, &["plugin", "remove", "../etc"]).status.code(),
-        Some(1)
+        Some(64),
+        "an unknown plugin name is a usage error"
     );
 }
 

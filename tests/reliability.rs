@@ -28,6 +28,15 @@ fn plugin_copy(env: &Env, rel: &str, edit: impl Fn(String) -> String) -> std::pa
     to
 }
 
+/// Writes `text` as `file` and checks that `kitt validate` refuses it at `at`, saying `says`.
+fn assert_invalid(env: &Env, file: &str, text: impl AsRef<[u8]>, at: &str, says: &str) {
+    env.write(file, text);
+    let r = env.kitt(&["validate", file]);
+    assert_eq!(r.code(), Some(1), "{}", r.text());
+    assert!(r.stderr.contains(at), "expected {at}: {}", r.text());
+    assert!(r.stderr.contains(says), "expected `{says}`: {}", r.text());
+}
+
 fn renamed(name: &'static str) -> impl Fn(String) -> String {
     move |m| m.replace("name = \"keyword-recall\"", &format!("name = \"{name}\""))
 }
@@ -240,22 +249,12 @@ fn report_files_are_never_written_through_links_or_over_foreign_files() {
 #[test]
 fn defect_20_output_patterns_are_checked_by_validate() {
     let env = Env::new();
-    env.write(
-        "o.yaml",
-        format!(
-            "{}reports:\n  - {{reporter: markdown, output: \"{{{{ nosuch }}}}.md\"}}\n",
-            sim_suite("o", "  - {id: a, benchmark: latency, engine: sim}\n")
-        ),
+    let suite = format!(
+        "{}reports:\n  - {{reporter: markdown, output: \"{{{{ nosuch }}}}.md\"}}\n",
+        sim_suite("o", "  - {id: a, benchmark: latency, engine: sim}\n")
     );
-    let r = env.kitt(&["validate", "o.yaml"]);
-    assert_eq!(r.code(), Some(1), "{}", r.text());
-    assert!(r.stderr.contains("o.yaml:9:"), "{}", r.text());
-    assert!(
-        r.stderr
-            .contains("`nosuch` is not a value an output path can use"),
-        "{}",
-        r.text()
-    );
+    let says = "`nosuch` is not a value an output path can use";
+    assert_invalid(&env, "o.yaml", suite, "o.yaml:9:", says);
     let applied = env.kitt(&["apply", "o.yaml", "--plain"]);
     assert_eq!(applied.code(), Some(1));
     assert!(
@@ -441,11 +440,8 @@ fn defect_28_invalid_utf8_is_placed() {
     let env = Env::new();
     let mut bytes = sim_suite("s", "  - {id: a, benchmark: latency, engine: sim}\n").into_bytes();
     bytes.extend_from_slice(b"# caf\xe9\n");
-    env.write("s.yaml", &bytes);
+    assert_invalid(&env, "s.yaml", &bytes, "s.yaml:8:6", "not valid UTF-8");
     let r = env.kitt(&["validate", "s.yaml"]);
-    assert_eq!(r.code(), Some(1), "{}", r.text());
-    assert!(r.stderr.contains("s.yaml:8:6"), "{}", r.text());
-    assert!(r.stderr.contains("not valid UTF-8"), "{}", r.text());
     assert!(r.stderr.contains("save the file as UTF-8"), "{}", r.text());
     assert!(!r.stderr.contains("check the path"), "{}", r.text());
 }
@@ -453,37 +449,26 @@ fn defect_28_invalid_utf8_is_placed() {
 // 19: an integer too large for its parameter passed validate and failed at run time.
 #[test]
 fn defect_19_integers_beyond_their_type_are_refused_by_validate() {
-    let env = Env::new();
-    env.write(
+    let node = "  - {id: a, benchmark: latency, engine: sim, params: {requests: 99999999999999999999999999999999999999}}\n";
+    assert_invalid(
+        &Env::new(),
         "s.yaml",
-        sim_suite(
-            "s",
-            "  - {id: a, benchmark: latency, engine: sim, params: {requests: 99999999999999999999999999999999999999}}\n",
-        ),
+        sim_suite("s", node),
+        "s.yaml:7:65",
+        "maximum",
     );
-    let r = env.kitt(&["validate", "s.yaml"]);
-    assert_eq!(r.code(), Some(1), "{}", r.text());
-    assert!(r.stderr.contains("s.yaml:7:65"), "{}", r.text());
-    assert!(r.stderr.contains("maximum"), "{}", r.text());
 }
 
 // RISK `timeout: 0s`: every node failed at once; now refused where it is written.
 #[test]
 fn zero_time_limits_are_refused_at_their_line() {
-    let env = Env::new();
-    env.write(
+    let node = "  - {id: a, benchmark: latency, engine: sim, timeout: 0s}\n";
+    assert_invalid(
+        &Env::new(),
         "s.yaml",
-        sim_suite(
-            "s",
-            "  - {id: a, benchmark: latency, engine: sim, timeout: 0s}\n",
-        ),
-    );
-    let r = env.kitt(&["validate", "s.yaml"]);
-    assert_eq!(r.code(), Some(1), "{}", r.text());
-    assert!(
-        r.stderr.contains("s.yaml:7:55") && r.stderr.contains("zero"),
-        "{}",
-        r.text()
+        sim_suite("s", node),
+        "s.yaml:7:55",
+        "zero",
     );
 }
 
@@ -1165,14 +1150,7 @@ fn nul_bytes_zero_startup_timeouts_and_terminal_escapes() {
     let env = Env::new();
     let mut bytes = sim_suite("s", "  - {id: a, benchmark: latency, engine: sim}\n").into_bytes();
     bytes.extend_from_slice(b"x: \"a\0b\"\n");
-    env.write("s.yaml", &bytes);
-    let r = env.kitt(&["validate", "s.yaml"]);
-    assert_eq!(r.code(), Some(1), "{}", r.text());
-    assert!(
-        r.stderr.contains("NUL character") && r.stderr.contains("s.yaml:8:6"),
-        "{}",
-        r.text()
-    );
+    assert_invalid(&env, "s.yaml", &bytes, "s.yaml:8:6", "NUL character");
     let p = plugin_copy(&env, "p", |m| {
         m.replace("startup_timeout = \"10s\"", "startup_timeout = \"0s\"")
     });

@@ -71,7 +71,8 @@ fn a_yaml_bomb_stops_at_the_limit() {
     );
 }
 
-/// A suite of about 10 MB: many nodes with long sampling stop lists.
+/// A suite of `nodes` nodes with long sampling stop lists (4,000 make about 5 MB and 208,000
+/// values, near the per-file limits).
 pub fn large_suite(nodes: usize) -> String {
     let mut text = String::from(
         "apiVersion: kitt/v1\nkind: Suite\nmetadata: {name: big, version: 1.0.0}\nengines:\n  sim: {uses: simulator}\nnodes:\n",
@@ -93,10 +94,20 @@ pub fn large_suite(nodes: usize) -> String {
 }
 
 #[test]
-fn a_ten_megabyte_suite_validates() {
-    let text = large_suite(8_000);
-    assert!(text.len() > 9_000_000, "{} bytes", text.len());
+fn a_suite_near_the_limits_validates() {
+    let text = large_suite(4_000);
+    assert!(text.len() > 4_500_000, "{} bytes", text.len());
     let v = validate(text);
     assert!(!v.has_errors(), "{:?}", v.diagnostics.first());
-    assert_eq!(v.suite.unwrap().legs.len(), 8_000);
+    assert_eq!(v.suite.unwrap().legs.len(), 4_000);
+}
+
+#[test]
+fn a_suite_over_the_value_limit_is_refused_where_it_crosses_it() {
+    let v = validate(large_suite(6_000));
+    assert!(
+        v.diagnostics[0].message.contains("more than 250000 values"),
+        "{:?}",
+        v.diagnostics.first()
+    );
 }

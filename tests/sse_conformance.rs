@@ -319,30 +319,6 @@ async fn non_streaming_response() {
     assert!(r.e2e >= Duration::from_millis(50));
 }
 
-/// Reads one HTTP request (headers and a content-length body) from `conn`.
-async fn read_request(conn: &mut tokio::net::TcpStream) -> bool {
-    use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                return true;
-            }
-        }
-        match conn.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_kept_alive_connection_closed_by_the_server_is_retried_on_a_fresh_one() {
     use tokio::io::AsyncWriteExt;
@@ -358,14 +334,14 @@ async fn a_kept_alive_connection_closed_by_the_server_is_retried_on_a_fresh_one(
     tokio::spawn(async move {
         // First connection: answer one request, read the next, close without answering.
         let (mut first, _) = listener.accept().await.unwrap();
-        read_request(&mut first).await;
+        common::read_request(&mut first).await;
         first.write_all(answer.as_bytes()).await.unwrap();
         count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        read_request(&mut first).await;
+        common::read_request(&mut first).await;
         drop(first);
         // The retry arrives on a fresh connection.
         let (mut second, _) = listener.accept().await.unwrap();
-        read_request(&mut second).await;
+        common::read_request(&mut second).await;
         second.write_all(answer.as_bytes()).await.unwrap();
         count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(1)).await;

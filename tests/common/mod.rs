@@ -78,18 +78,12 @@ pub async fn canned_server(steps: Vec<Step>) -> String {
     format!("http://{addr}")
 }
 
-/// Reads one request: headers, then as many body bytes as Content-Length says.
-async fn read_request(socket: &mut tokio::net::TcpStream) {
+/// Reads one request: headers, then as many body bytes as Content-Length says. The whole
+/// request, or None when the peer closed before sending it.
+pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let Ok(n) = socket.read(&mut chunk).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let headers = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             let length: usize = headers
@@ -97,16 +91,13 @@ async fn read_request(socket: &mut tokio::net::TcpStream) {
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0);
-            while buf.len() < end + 4 + length {
-                let Ok(n) = socket.read(&mut chunk).await else {
-                    return;
-                };
-                if n == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..n]);
+            if buf.len() >= end + 4 + length {
+                return Some(buf);
             }
-            return;
+        }
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
 }
