@@ -72,6 +72,8 @@ pub struct EngineInfo {
     pub model_required: bool,
     /// Whether the engine needs an NVIDIA GPU (checked by `kitt engines check`).
     pub needs_gpu: bool,
+    /// The upstream release the engine's profile was checked against.
+    pub upstream: Option<String>,
     /// The implementation: how the engine is started and spoken to.
     #[serde(skip)]
     pub driver: crate::engine::launch::Driver,

@@ -504,8 +504,7 @@ fn llama_suite(env: &Env, docker: bool) -> String {
             common::llama_server().display()
         )
     };
-    let gsm8k =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/gsm8k/test-first50.jsonl");
+    let gsm8k = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gsm8k/test-first50.jsonl");
     env.suite(
         "llama.yaml",
         &format!(

@@ -44,7 +44,7 @@ fn list_shows_every_builtin_with_modes_and_availability() {
     );
     let sim = &engines[6];
     assert_eq!(sim["modes"][0]["availability"], "ready");
-    assert_eq!(engines[0]["default_image"], "vllm/vllm-openai:v0.9.2");
+    assert_eq!(engines[0]["default_image"], "vllm/vllm-openai:v0.34.0");
     let table = kitt(&["engines", "list"]);
     assert!(
         text(&table).contains("llama.cpp   gguf"),

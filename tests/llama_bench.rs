@@ -55,7 +55,7 @@ async fn latency_and_gsm8k_run_against_llama_server() {
     );
 
     let dataset = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/gsm8k/test-first50.jsonl");
+        .join("tests/data/gsm8k/test-first50.jsonl");
     let gsm8k = run(
         &engine,
         "gsm8k",

@@ -23,11 +23,11 @@ use kitt::suite::model::{EngineSpec, RuntimeMode};
 use serde_json::{Value, json};
 
 fn gsm8k_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/gsm8k/test-first50.jsonl")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/gsm8k/test-first50.jsonl")
 }
 
 fn gsm8k_items() -> Vec<(String, String)> {
-    String::from_utf8(common::shared_data("gsm8k/test-first50.jsonl"))
+    String::from_utf8(common::test_data("gsm8k/test-first50.jsonl"))
         .unwrap()
         .lines()
         .map(|l| {
@@ -222,6 +222,17 @@ fn favoured_letter() -> usize {
 
 #[tokio::test]
 async fn mmlu_switches_to_loglikelihood_where_the_engine_scores_prompts() {
+    mmlu_by_loglikelihood(json!({})).await;
+}
+
+/// A server whose tokenizer adds a beginning-of-sequence token (vLLM with Llama 3) counts
+/// its text in every offset: scoring maps them back and still works.
+#[tokio::test]
+async fn loglikelihood_works_when_the_tokenizer_adds_a_bos_token() {
+    mmlu_by_loglikelihood(json!({"bos_token": "<|begin_of_text|>"})).await;
+}
+
+async fn mmlu_by_loglikelihood(config: serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let best = favoured_letter();
     // Three items whose answer is the favoured letter, one whose answer is another.
@@ -234,7 +245,7 @@ async fn mmlu_switches_to_loglikelihood_where_the_engine_scores_prompts() {
         })
         .collect();
     write(dir.path(), "mmlu.jsonl", &rows.join("\n"));
-    let engine = start(&simulator(json!({})), dir.path()).await;
+    let engine = start(&simulator(config), dir.path()).await;
     let r = run_with(
         &engine,
         "mmlu",

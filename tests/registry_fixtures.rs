@@ -26,6 +26,7 @@ fn fixture_registry() -> Registry {
             config_schema: json!({"type": "object", "additionalProperties": false, "properties": {}}),
             model_required: true,
             needs_gpu: false,
+            upstream: None,
             driver: Driver::Endpoint,
         },
         Origin::Plugin("/plugins/gateway".into()),

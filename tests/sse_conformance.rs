@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Step, canned_server, head, shared_data, sleep_ms, test_data, write};
+use common::{Step, canned_server, head, sleep_ms, test_data, write};
 use kitt::engine::client::{Client, ClientError, ClientOptions};
 use kitt::engine::generation::{CountSource, Endpoint, GenerationRequest, GenerationResult};
 
@@ -36,13 +36,9 @@ async fn run(steps: Vec<Step>) -> Result<GenerationResult, ClientError> {
 
 #[tokio::test]
 async fn llama_server_chat_recording() {
-    let r = run(paced(
-        &shared_data("sse/llama-server-chat-usage.sse"),
-        80,
-        5,
-    ))
-    .await
-    .expect("generation");
+    let r = run(paced(&test_data("sse/llama-server-chat-usage.sse"), 80, 5))
+        .await
+        .expect("generation");
     assert_eq!(r.text, "1. Red\n2. Blue\n3. Green");
     assert_eq!(r.finish_reason.as_deref(), Some("stop"));
     assert_eq!(r.completion_tokens, 12);
@@ -69,12 +65,7 @@ async fn llama_server_chat_recording() {
 
 #[tokio::test]
 async fn llama_server_completions_recording() {
-    let base = canned_server(paced(
-        &shared_data("sse/llama-server-completions.sse"),
-        0,
-        1,
-    ))
-    .await;
+    let base = canned_server(paced(&test_data("sse/llama-server-completions.sse"), 0, 1)).await;
     let mut req = GenerationRequest::chat("The capital of France is");
     req.endpoint = Endpoint::Completions;
     let r = client(&base).generate(&req).await.expect("generation");
@@ -86,7 +77,7 @@ async fn llama_server_completions_recording() {
 
 #[tokio::test]
 async fn llama_server_bad_request_recording() {
-    let raw = shared_data("sse/llama-server-bad-request.http");
+    let raw = test_data("sse/llama-server-bad-request.http");
     let err = run(vec![Step::Write(raw)]).await.expect_err("400");
     match err {
         ClientError::Http {
@@ -149,13 +140,62 @@ async fn tgi_stream_without_role_prelude() {
 
 #[tokio::test]
 async fn without_usage_counts_fall_back_to_chunks_and_say_so() {
-    let r = run(paced(&test_data("sse/ollama-chat.sse"), 0, 1))
+    let r = run(paced(&test_data("sse/generic-no-usage.sse"), 0, 1))
         .await
         .expect("generation");
     assert_eq!(r.text, "Hi there");
     assert_eq!(r.completion_tokens, 2);
     assert_eq!(r.count_source, CountSource::ChunkCount);
     assert_eq!(r.prompt_tokens, None);
+}
+
+#[tokio::test]
+async fn ollama_sends_its_usage_after_the_finish_chunk() {
+    let r = run(paced(&test_data("sse/ollama-chat.sse"), 0, 1))
+        .await
+        .expect("generation");
+    assert_eq!(r.text, "Hi there");
+    assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(r.completion_tokens, 2);
+    assert_eq!(r.prompt_tokens, Some(26));
+    assert_eq!(r.count_source, CountSource::ServerUsage);
+}
+
+async fn tgi_completions(steps: Vec<Step>) -> Result<GenerationResult, ClientError> {
+    let base = canned_server(steps).await;
+    let mut req = GenerationRequest::chat("The capital of France is");
+    req.endpoint = Endpoint::Completions;
+    client(&base).generate(&req).await
+}
+
+/// TGI marks unfinished completion chunks with `finish_reason: ""`: not a finish, so a
+/// stream cut before its last chunk is incomplete, not done.
+#[tokio::test]
+async fn tgi_completions_empty_finish_reasons_are_not_finishes() {
+    let stream = test_data("sse/tgi-completions.sse");
+    let r = tgi_completions(paced(&stream, 0, 1))
+        .await
+        .expect("generation");
+    assert_eq!(r.text, " Paris, the");
+    assert_eq!(r.finish_reason.as_deref(), Some("length"));
+    assert_eq!(r.completion_tokens, 3);
+    let text = String::from_utf8(stream).unwrap();
+    let cut: String = text.split_inclusive("\n\n").take(2).collect();
+    let e = tgi_completions(paced(cut.as_bytes(), 0, 1))
+        .await
+        .expect_err("two chunks and no finish");
+    assert!(matches!(e, ClientError::Truncated { chunks: 2, .. }), "{e}");
+}
+
+/// TGI's in-stream "overloaded" error is a refusal for capacity: retryable, counted apart.
+#[tokio::test]
+async fn tgi_overloaded_in_the_stream_is_an_overload() {
+    let e = run(paced(&test_data("sse/tgi-overloaded.sse"), 0, 1))
+        .await
+        .expect_err("overloaded");
+    assert!(matches!(e, ClientError::Overloaded { .. }), "{e}");
+    assert!(e.is_transient() && e.is_overload());
+    assert!(e.to_string().contains("Model is overloaded"), "{e}");
 }
 
 #[tokio::test]

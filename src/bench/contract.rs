@@ -213,7 +213,20 @@ pub async fn run(
         warm_up(ctx, params).await
     };
     let outcome = execute(&info.driver, &info.name, ctx, params).await?;
-    Ok(assemble(info, outcome, warmup, started.elapsed()))
+    let mut result = assemble(info, outcome, warmup, started.elapsed());
+    // What the engine did not do as asked: its setup notes, and the sampling settings it
+    // ignores. Performance workloads ask for fixed output lengths (`ignore_eos`).
+    let mut sampling = ctx.sampling.clone();
+    if info.category == crate::registry::Category::Performance {
+        sampling.ignore_eos = Some(true);
+    }
+    let warnings = ctx.engine.warnings(&sampling);
+    if !warnings.is_empty() {
+        result
+            .details
+            .insert("engine_warnings".into(), serde_json::json!(warnings));
+    }
+    Ok(result)
 }
 
 /// Checks params against the benchmark's schema, naming each problem and where it is.

@@ -97,6 +97,8 @@ pub struct LoadReport {
     pub ok: u64,
     /// Measured requests that failed.
     pub errors: u64,
+    /// Of those, the ones the server refused for lack of capacity (429, 503, "overloaded").
+    pub overloaded: u64,
     /// Requests sent during warmup or cooldown.
     pub excluded: u64,
     /// Measured successes meeting every SLO.
@@ -467,6 +469,9 @@ impl Recorder {
                     ok: false,
                 });
                 r.errors += 1;
+                if e.is_overload() {
+                    r.overloaded += 1;
+                }
                 let message = e.to_string();
                 if let Some(n) = r.error_examples.get_mut(&message) {
                     *n += 1;

@@ -71,11 +71,20 @@ pub enum ClientError {
     Truncated { url: String, chunks: usize },
     #[error("{url} sent a response kitt cannot read: {reason}")]
     Protocol { url: String, reason: String },
+    /// The server refused the request for lack of capacity (HTTP 429 or 503, or an
+    /// in-stream "overloaded" error such as TGI's past `max_concurrent_requests`).
+    #[error("{url} is overloaded: {message}")]
+    Overloaded { url: String, message: String },
     #[error("request to {url} failed: {reason}")]
     Transport { url: String, reason: String },
 }
 
 impl ClientError {
+    /// Whether the server turned the request away for lack of capacity.
+    pub fn is_overload(&self) -> bool {
+        matches!(self, ClientError::Overloaded { .. })
+    }
+
     /// Whether retrying the request could help (connection trouble, timeouts, 5xx, 429).
     pub fn is_transient(&self) -> bool {
         match self {
@@ -83,7 +92,8 @@ impl ClientError {
             | ClientError::ReadTimeout { .. }
             | ClientError::RequestTimeout { .. }
             | ClientError::Transport { .. }
-            | ClientError::Truncated { .. } => true,
+            | ClientError::Truncated { .. }
+            | ClientError::Overloaded { .. } => true,
             ClientError::Http { status, .. } => *status == 429 || *status >= 500,
             ClientError::StreamError { .. } | ClientError::Protocol { .. } => false,
         }
@@ -381,10 +391,17 @@ impl Client {
         })?;
         if let Some(error) = &chunk.error {
             let wrapped = serde_json::json!({"error": error});
+            let message = wire::error_message(&wrapped).unwrap_or_else(|| error.to_string());
+            if message.to_ascii_lowercase().contains("overloaded") {
+                return Err(ClientError::Overloaded {
+                    url: url.to_string(),
+                    message,
+                });
+            }
             return Err(ClientError::StreamError {
                 url: url.to_string(),
                 chunks: acc.chunks(),
-                message: wire::error_message(&wrapped).unwrap_or_else(|| error.to_string()),
+                message,
             });
         }
         acc.chunk(chunk, at);
@@ -691,6 +708,12 @@ fn http_error(url: &str, status: StatusCode, body: &str) -> ClientError {
     } else {
         summary
     };
+    if matches!(status.as_u16(), 429 | 503) {
+        return ClientError::Overloaded {
+            url: url.to_string(),
+            message: format!("HTTP {}: {message}", status.as_u16()),
+        };
+    }
     ClientError::Http {
         url: url.to_string(),
         status: status.as_u16(),

@@ -138,7 +138,8 @@ impl Accumulator {
         let mut any_token = false;
         let mut visible = false;
         for choice in chunk.choices {
-            if let Some(reason) = choice.finish_reason {
+            // TGI's completions stream sends `finish_reason: ""` on every unfinished chunk.
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
                 self.finish_reason = Some(reason);
             }
             if let Some(text) = choice.text.filter(|t| !t.is_empty()) {

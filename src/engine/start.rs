@@ -8,16 +8,16 @@ use serde_json::{Value, json};
 
 use crate::engine::client::{Client, ClientOptions, http_client};
 use crate::engine::error::{EngineError, ErrorKind};
-use crate::engine::launch::{Driver, Placement, ServerLaunch};
+use crate::engine::launch::{Driver, GpuUse, HostCache, Placement, ServerLaunch, Setting};
 use crate::engine::preflight::{check_model, is_local_path};
 use crate::engine::running::RunningEngine;
-use crate::engine::runtime::docker::{self, Container, ContainerSpec};
+use crate::engine::runtime::docker::{self, Container, ContainerSpec, Mount};
 use crate::engine::runtime::health::wait_healthy;
 use crate::engine::runtime::native::NativeProcess;
 use crate::engine::runtime::{Handle, StartContext};
 use crate::engine::simulator::{SimConfig, Simulator};
 use crate::registry::{EngineInfo, Registry};
-use crate::suite::model::{EngineSpec, RuntimeMode};
+use crate::suite::model::{AllGpus, EngineSpec, GpuRequest, RuntimeMode, WeightsCache};
 
 /// Where a model is mounted inside a container.
 const CONTAINER_MODEL_DIR: &str = "/models";
@@ -101,14 +101,22 @@ fn client(
         .map_err(|e| EngineError::new(instance, ErrorKind::Failed, e.to_string()))
 }
 
-fn served_name(spec: &EngineSpec, model_arg: Option<&str>) -> String {
-    spec.config
-        .get("served_model_name")
-        .and_then(Value::as_str)
+/// The model name requests carry: the engine's fixed one (TGI), else `served_model_name`,
+/// else the model as the server was given it.
+fn served_name(launch: &ServerLaunch, spec: &EngineSpec, model_arg: Option<&str>) -> String {
+    launch
+        .requests
+        .model_field
+        .or_else(|| spec.config.get("served_model_name").and_then(Value::as_str))
         .or(model_arg)
         .or(spec.model.as_deref())
         .unwrap_or("default")
         .to_string()
+}
+
+/// The name an external or generic endpoint is asked for.
+fn endpoint_name(spec: &EngineSpec) -> String {
+    spec.model.clone().unwrap_or_else(|| "default".into())
 }
 
 async fn start_simulator(instance: &str, spec: &EngineSpec) -> Result<RunningEngine, EngineError> {
@@ -174,7 +182,10 @@ async fn start_external(
         ));
         e
     })?;
-    let model = served_name(spec, None);
+    let model = match &info.driver {
+        Driver::Server(launch) => served_name(launch, spec, None),
+        _ => endpoint_name(spec),
+    };
     let client = client(instance, spec, &base_url, &model, api_key)?;
     Ok(RunningEngine::new(
         instance,
@@ -237,7 +248,7 @@ async fn start_native(
         return Err(e);
     }
     let handle = Handle::Native(process);
-    let model = served_name(spec, spec.model.as_deref());
+    let model = served_name(launch, spec, spec.model.as_deref());
     finish_start(
         instance,
         info,
@@ -253,6 +264,181 @@ async fn start_native(
     .await
 }
 
+/// What kitt will create for a docker engine, and what it means for the results.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DockerLaunch {
+    pub container: ContainerSpec,
+    /// The model name requests carry.
+    pub model: String,
+    /// What the engine will not do as one might expect (runs on the CPU, ...).
+    pub notes: Vec<String>,
+}
+
+/// The container for `spec`, decided without touching Docker: image (the GPU variant when
+/// GPUs are requested), command, environment, mounts (model, draft model, weights cache),
+/// GPUs (all by default for engines that need one), shm, IPC and ulimits.
+/// `machine_gpus` is the number of GPUs of the daemon's machine, when known.
+pub fn docker_launch(
+    instance: &str,
+    info: &EngineInfo,
+    launch: &ServerLaunch,
+    spec: &EngineSpec,
+    run_id: &str,
+    machine_gpus: Option<usize>,
+) -> Result<DockerLaunch, EngineError> {
+    let config_error = |message: String| EngineError::new(instance, ErrorKind::Config, message);
+    let resources = spec.resources.clone().unwrap_or_default();
+    let (gpus, note) = gpu_request(launch, resources.gpus.clone(), machine_gpus);
+    let notes: Vec<String> = note.into_iter().collect();
+    let image = spec
+        .image
+        .clone()
+        .or_else(|| {
+            gpus.as_ref()
+                .and(launch.container.gpu_image)
+                .map(str::to_string)
+        })
+        .or_else(|| info.default_image.clone())
+        .ok_or_else(|| config_error("docker mode needs an `image`".into()))?;
+    let mut mounts = Vec::new();
+    let (model_mount, model_arg) = container_model(spec)?;
+    mounts.extend(model_mount);
+    // Files named by path settings (a draft model) are mounted read-only too.
+    let mut spec = spec.clone();
+    for (key, setting) in launch.settings {
+        if let (Setting::Path(_), Some(Value::String(path))) = (setting, spec.config.get(*key))
+            && is_local_path(path)
+        {
+            let (mount, inside) = mount_file(instance, path, &format!("/inputs/{key}"))?;
+            mounts.push(mount);
+            spec.config.insert(key.to_string(), Value::String(inside));
+        }
+    }
+    if let Some(cache) = &spec.weights_cache
+        && let Some((host_cache, inside)) = launch.container.weights
+    {
+        let host = match cache {
+            WeightsCache::Path(p) => std::path::PathBuf::from(p),
+            WeightsCache::Enabled(true) => default_cache_dir(host_cache).ok_or_else(|| {
+                config_error("cannot tell the home directory for the weights cache".into())
+            })?,
+            WeightsCache::Enabled(false) => std::path::PathBuf::new(),
+        };
+        if !host.as_os_str().is_empty() {
+            std::fs::create_dir_all(&host)
+                .map_err(|e| config_error(format!("weights cache {}: {e}", host.display())))?;
+            mounts.push(Mount {
+                host: host.display().to_string(),
+                container: inside.to_string(),
+                read_only: false,
+            });
+        }
+    }
+    let command = launch.command(
+        &spec,
+        &Placement {
+            host: "0.0.0.0",
+            port: info.container_port,
+            model: model_arg.as_deref(),
+            native: false,
+        },
+    );
+    let size = |text: &str| {
+        docker::parse_size(text).ok_or_else(|| config_error(format!("`{text}` is not a size")))
+    };
+    let shm_size = match (&resources.shm_size, launch.container.shm_size) {
+        (Some(text), _) => Some(size(text)?),
+        (None, Some(text)) => Some(size(text)?),
+        (None, None) => None,
+    };
+    let ipc_mode = match resources.ipc {
+        Some(mode) => Some(mode.to_string()),
+        None => launch.container.ipc_host.then(|| "host".to_string()),
+    };
+    let mut ulimits: Vec<(String, i64, i64)> = launch
+        .container
+        .ulimits
+        .iter()
+        .map(|(n, soft, hard)| (n.to_string(), *soft, *hard))
+        .collect();
+    for (name, limit) in &resources.ulimits {
+        let (soft, hard) = limit.soft_hard();
+        ulimits.retain(|(n, _, _)| n != name);
+        ulimits.push((name.clone(), soft, hard));
+    }
+    let remote = spec
+        .docker_host
+        .as_deref()
+        .is_some_and(|h| !h.starts_with("unix://"));
+    let model = served_name(launch, &spec, model_arg.as_deref());
+    Ok(DockerLaunch {
+        container: ContainerSpec {
+            image,
+            entrypoint: launch
+                .container
+                .entrypoint
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            args: command.args,
+            env: command.env,
+            container_port: info.container_port,
+            mounts,
+            gpus,
+            shm_size,
+            ipc_mode,
+            ulimits,
+            run_id: run_id.to_string(),
+            publish_ip: if remote { "0.0.0.0" } else { "127.0.0.1" }.into(),
+            docker_host: spec.docker_host.clone(),
+        },
+        model,
+        notes,
+    })
+}
+
+/// The GPUs a container of this engine gets, and a note when it will run on the CPU: what
+/// `resources.gpus` says; else every GPU for an engine that needs one, or that uses one when
+/// given one and has no separate GPU image; else none. `machine_gpus` is the number of the
+/// daemon's GPUs, when known. The scheduler counts GPUs with the same rule.
+pub fn gpu_request(
+    launch: &ServerLaunch,
+    asked: Option<GpuRequest>,
+    machine_gpus: Option<usize>,
+) -> (Option<GpuRequest>, Option<String>) {
+    let all = || Some(GpuRequest::All(AllGpus::All));
+    match (asked, launch.gpu, machine_gpus) {
+        (Some(g), _, _) => (Some(g), None),
+        (None, GpuUse::Required, _) => (all(), None),
+        (None, GpuUse::Optional, Some(n)) if n > 0 && launch.container.gpu_image.is_none() => {
+            (all(), None)
+        }
+        (None, GpuUse::Optional, Some(0)) => (
+            None,
+            Some("ran on the CPU: the machine has no GPU".into()),
+        ),
+        (None, GpuUse::Optional, Some(_)) => (
+            None,
+            Some("ran on the CPU: its default image is the CPU build; set resources.gpus to use the GPU build".into()),
+        ),
+        (None, GpuUse::Optional, None) => (
+            None,
+            Some("may have run on the CPU: the daemon's GPUs are unknown; set resources.gpus".into()),
+        ),
+        (None, GpuUse::None, _) => (None, None),
+    }
+}
+
+/// The host directory of a weights cache kind.
+fn default_cache_dir(kind: HostCache) -> Option<std::path::PathBuf> {
+    match kind {
+        HostCache::HuggingFace => std::env::var_os("HF_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| dirs::home_dir().map(|h| h.join(".cache/huggingface"))),
+        HostCache::Ollama => dirs::home_dir().map(|h| h.join(".ollama")),
+    }
+}
+
 async fn start_docker(
     instance: &str,
     info: &EngineInfo,
@@ -261,59 +447,28 @@ async fn start_docker(
     ctx: &StartContext,
     timeout: Duration,
 ) -> Result<RunningEngine, EngineError> {
-    let image = spec
-        .image
-        .clone()
-        .or_else(|| info.default_image.clone())
-        .ok_or_else(|| {
-            EngineError::new(instance, ErrorKind::Config, "docker mode needs an `image`")
-        })?;
-    let docker_client = docker::connect(instance, spec.docker_host.as_deref()).await?;
-    docker::ensure_image(&docker_client, instance, &image, &ctx.progress).await?;
-    let (model_mount, model_arg) = container_model(spec)?;
-    let command = launch.command(
-        spec,
-        &Placement {
-            host: "0.0.0.0",
-            port: info.container_port,
-            model: model_arg.as_deref(),
-            native: false,
-        },
-    );
-    let shm_size = match spec.resources.as_ref().and_then(|r| r.shm_size.as_deref()) {
-        Some(text) => Some(docker::parse_size(text).ok_or_else(|| {
-            EngineError::new(
-                instance,
-                ErrorKind::Config,
-                format!("`{text}` is not a size"),
-            )
-        })?),
-        None => None,
-    };
     let remote_host = spec
         .docker_host
         .as_deref()
         .filter(|h| !h.starts_with("unix://"))
         .and_then(host_of);
-    let container_spec = ContainerSpec {
-        image: image.clone(),
-        args: command.args,
-        env: command.env,
-        container_port: info.container_port,
-        model_mount,
-        gpus: spec.resources.as_ref().and_then(|r| r.gpus.clone()),
-        shm_size,
-        run_id: ctx.run_id.clone(),
-        publish_ip: if remote_host.is_some() {
-            "0.0.0.0".into()
-        } else {
-            "127.0.0.1".into()
-        },
-        docker_host: spec.docker_host.clone(),
+    // The local daemon's GPUs are this machine's; a remote daemon's are unknown.
+    let machine_gpus = match remote_host {
+        Some(_) => None,
+        None => Some(ctx.machine_gpus()),
     };
+    let plan = docker_launch(instance, info, launch, spec, &ctx.run_id, machine_gpus)?;
+    let docker_client = docker::connect(instance, spec.docker_host.as_deref()).await?;
+    docker::ensure_image(
+        &docker_client,
+        instance,
+        &plan.container.image,
+        &ctx.progress,
+    )
+    .await?;
     let secrets = secrets(instance, spec)?;
     let (container, port) =
-        Container::start(&docker_client, instance, &container_spec, &secrets).await?;
+        Container::start(&docker_client, instance, &plan.container, &secrets).await?;
     let host = remote_host.unwrap_or_else(|| "127.0.0.1".into());
     let base_url = format!("http://{host}:{port}");
     let health = format!("{base_url}{}", info.health_endpoint);
@@ -325,20 +480,23 @@ async fn start_docker(
         container.stop().await;
         return Err(e);
     }
-    let model = served_name(spec, model_arg.as_deref());
-    finish_start(
+    let engine = finish_start(
         instance,
         info,
         launch,
         spec,
         RuntimeMode::Docker,
         base_url,
-        Some(image),
-        model,
+        Some(plan.container.image.clone()),
+        plan.model,
         Handle::Docker(container),
         ctx,
     )
-    .await
+    .await?;
+    Ok(plan
+        .notes
+        .into_iter()
+        .fold(engine, RunningEngine::with_note))
 }
 
 /// After the health check: pull the model where the engine needs it, build the client.
@@ -355,8 +513,10 @@ async fn finish_start(
     handle: Handle,
     ctx: &StartContext,
 ) -> Result<RunningEngine, EngineError> {
+    // The tag itself is pulled (a served name is only what requests carry).
+    let tag = spec.model.as_deref().unwrap_or(&model);
     if launch.pulls_model
-        && let Err(e) = pull_model(instance, &base_url, &model, ctx).await
+        && let Err(e) = pull_model(instance, &base_url, tag, ctx).await
     {
         handle.stop().await;
         return Err(e);
@@ -422,8 +582,36 @@ async fn pull_model(
     Ok(())
 }
 
-/// A read-only bind mount: host path and container path.
-type Mount = (String, String);
+/// A read-only mount of the local file or directory `path` at `inside`; the path the
+/// server sees.
+fn mount_file(instance: &str, path: &str, inside: &str) -> Result<(Mount, String), EngineError> {
+    let real = Path::new(path)
+        .canonicalize()
+        .map_err(|e| EngineError::new(instance, ErrorKind::Config, format!("`{path}`: {e}")))?;
+    if real.is_dir() {
+        return Ok((
+            Mount {
+                host: real.display().to_string(),
+                container: inside.to_string(),
+                read_only: true,
+            },
+            inside.to_string(),
+        ));
+    }
+    let parent = real.parent().unwrap_or(Path::new("/"));
+    let file = real
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok((
+        Mount {
+            host: parent.display().to_string(),
+            container: inside.to_string(),
+            read_only: true,
+        },
+        format!("{inside}/{file}"),
+    ))
+}
 
 /// The read-only mount for a local model and the path the server sees; hub ids and tags
 /// pass through unchanged.
@@ -434,28 +622,8 @@ fn container_model(spec: &EngineSpec) -> Result<(Option<Mount>, Option<String>),
     if !is_local_path(model) {
         return Ok((None, Some(model.to_string())));
     }
-    let path = Path::new(model).canonicalize().map_err(|e| {
-        EngineError::new(
-            &spec.uses,
-            ErrorKind::Config,
-            format!("model `{model}`: {e}"),
-        )
-    })?;
-    if path.is_dir() {
-        return Ok((
-            Some((path.display().to_string(), CONTAINER_MODEL_DIR.into())),
-            Some(CONTAINER_MODEL_DIR.into()),
-        ));
-    }
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let file = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok((
-        Some((parent.display().to_string(), CONTAINER_MODEL_DIR.into())),
-        Some(format!("{CONTAINER_MODEL_DIR}/{file}")),
-    ))
+    let (mount, inside) = mount_file(&spec.uses, model, CONTAINER_MODEL_DIR)?;
+    Ok((Some(mount), Some(inside)))
 }
 
 /// Reads the secrets the engine passes through; a missing one is an error naming it. Each
@@ -551,7 +719,7 @@ async fn start_plugin(
     let model = answer
         .get("model")
         .and_then(Value::as_str)
-        .map_or_else(|| served_name(spec, None), str::to_string);
+        .map_or_else(|| endpoint_name(spec), str::to_string);
     let health = format!("{base_url}{}", info.health_endpoint);
     let waited = {
         let cell = std::sync::Mutex::new(&mut process);

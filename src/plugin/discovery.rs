@@ -173,6 +173,7 @@ fn engine_info(dir: &Path, manifest: &Manifest) -> Result<EngineInfo, String> {
         config_schema: params_schema(dir, manifest)?,
         model_required: facts.model_required,
         needs_gpu: false,
+        upstream: None,
         driver: crate::engine::launch::Driver::Plugin(Arc::new(PluginRef {
             dir: dir.to_path_buf(),
             manifest: manifest.clone(),

@@ -255,7 +255,16 @@ pub fn generate_schema() -> Value {
 
 /// A node's warnings, from what its benchmark recorded in the details.
 fn warnings(details: &Value) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = details
+        .get("engine_warnings")
+        .and_then(Value::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     if let Some(why) = details.get("client_limited").and_then(Value::as_array) {
         let why: Vec<&str> = why.iter().filter_map(Value::as_str).collect();
         out.push(format!(

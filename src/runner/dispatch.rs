@@ -259,13 +259,31 @@ impl Dispatcher<'_> {
             .map(|(i, _)| i)
     }
 
-    /// GPUs an engine asks for.
+    /// GPUs an engine takes: what `resources.gpus` asks, else what its runtime gives it by
+    /// default (every GPU for an engine that needs one).
     fn gpus_of(&self, engine: &str) -> usize {
         let spec = &self.setup.prepared.engines[engine];
-        match spec.resources.as_ref().and_then(|r| r.gpus.as_ref()) {
+        let asked = spec.resources.as_ref().and_then(|r| r.gpus.clone());
+        let launch =
+            self.setup
+                .registry
+                .engines
+                .get(&spec.uses)
+                .and_then(|e| match &e.info.driver {
+                    crate::engine::launch::Driver::Server(l) => Some(l.clone()),
+                    _ => None,
+                });
+        let external = spec.mode == Some(crate::suite::model::RuntimeMode::External);
+        let request = match (launch, external) {
+            (Some(l), false) => {
+                crate::engine::start::gpu_request(&l, asked, Some(self.setup.gpus)).0
+            }
+            _ => asked,
+        };
+        match request {
             None => 0,
             Some(GpuRequest::All(_)) => self.setup.gpus,
-            Some(GpuRequest::Count(n)) => *n as usize,
+            Some(GpuRequest::Count(n)) => n as usize,
             Some(GpuRequest::Ids(ids)) => ids.len(),
         }
     }

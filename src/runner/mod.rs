@@ -178,6 +178,7 @@ pub async fn apply(
         &run_id,
     )?;
     start.run_id = run_id.clone();
+    start.gpus = Some(fingerprint.gpus.len());
     let setup = dispatch::Setup {
         run_id: run_id.clone(),
         suite: suite_name,

@@ -196,9 +196,13 @@ pub struct EngineSpec {
     /// Names of host environment variables passed through unlogged (secrets such as `HF_TOKEN`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
-    /// Hardware the engine needs.
+    /// Hardware and container settings the engine needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// Mount a host cache of downloaded weights into the container (docker mode), so a run
+    /// does not download the model again: `true` for the host's usual cache, or a directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_cache: Option<WeightsCache>,
     /// How long the engine may take to answer its health check after starting (default 10m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_timeout: Option<Duration>,
@@ -211,17 +215,74 @@ pub struct EngineSpec {
     pub config: Map<String, Value>,
 }
 
-/// Hardware an engine needs.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+/// Hardware and container settings an engine needs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
-    /// `all`, a number of GPUs, or a list of GPU ids.
+    /// `all`, a number of GPUs, or a list of GPU ids. Engines that need a GPU (vLLM, SGLang,
+    /// TGI) get all of them in docker mode when this is absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus: Option<GpuRequest>,
     /// Shared memory of a container, e.g. `8g`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]+[kmgKMG]?$"))]
     pub shm_size: Option<String>,
+    /// The container's IPC namespace (`host` shares the host's shared memory; vLLM and
+    /// SGLang default to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<IpcMode>,
+    /// Container ulimits by name (`memlock`, `stack`, `nofile`, ...): one number for both
+    /// limits, or `{soft, hard}`; -1 is unlimited.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"pattern": "^[a-z]+$"}))]
+    pub ulimits: IndexMap<String, Ulimit>,
+}
+
+/// A container's IPC namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IpcMode {
+    Host,
+    Private,
+    Shareable,
+}
+
+impl fmt::Display for IpcMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IpcMode::Host => "host",
+            IpcMode::Private => "private",
+            IpcMode::Shareable => "shareable",
+        })
+    }
+}
+
+/// One ulimit: both limits, or each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Ulimit {
+    Both(i64),
+    Each { soft: i64, hard: i64 },
+}
+
+impl Ulimit {
+    /// (soft, hard).
+    pub fn soft_hard(self) -> (i64, i64) {
+        match self {
+            Ulimit::Both(n) => (n, n),
+            Ulimit::Each { soft, hard } => (soft, hard),
+        }
+    }
+}
+
+/// Where a container engine keeps downloaded weights between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum WeightsCache {
+    /// `true`: the host's usual cache (the Hugging Face cache, or `~/.ollama` for Ollama).
+    Enabled(bool),
+    /// A host directory.
+    Path(String),
 }
 
 /// Which GPUs an engine gets.

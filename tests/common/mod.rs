@@ -102,14 +102,6 @@ pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>>
     }
 }
 
-/// `../shared/data/<rel>`, read whole.
-pub fn shared_data(rel: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
 /// `tests/data/<rel>`, read whole.
 pub fn test_data(rel: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -52,24 +52,36 @@ struct LengthPoint {
     ttft_ms: f64,
 }
 
-/// The context the server reports: llama.cpp's `/props` n_ctx, else vLLM-style
-/// `max_model_len` in `/v1/models`.
+/// The context one request may use, as the server reports it: llama.cpp's `/props` n_ctx
+/// (per slot), vLLM's and SGLang's `max_model_len` in `/v1/models`, TGI's `/info`
+/// `max_total_tokens`, or the context Ollama loaded the model with (`/api/ps`).
 async fn probe_context(ctx: &BenchContext<'_>) -> Option<u32> {
     let client = ctx.engine.client();
-    if let Ok(props) = client.get_json("/props").await {
-        let n = props
-            .pointer("/default_generation_settings/n_ctx")
-            .or_else(|| props.get("n_ctx"))
-            .and_then(Value::as_u64);
-        if let Some(n) = n {
-            return u32::try_from(n).ok();
-        }
+    let number = |v: Option<&Value>| {
+        v.and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    if let Ok(props) = client.get_json("/props").await
+        && let Some(n) = number(
+            props
+                .pointer("/default_generation_settings/n_ctx")
+                .or_else(|| props.get("n_ctx")),
+        )
+    {
+        return Some(n);
     }
-    let models = client.get_json("/v1/models").await.ok()?;
-    models
-        .pointer("/data/0/max_model_len")
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
+    if let Ok(models) = client.get_json("/v1/models").await
+        && let Some(n) = number(models.pointer("/data/0/max_model_len"))
+    {
+        return Some(n);
+    }
+    if let Ok(info) = client.get_json("/info").await
+        && let Some(n) = number(info.get("max_total_tokens"))
+    {
+        return Some(n);
+    }
+    let running = client.get_json("/api/ps").await.ok()?;
+    number(running.pointer("/models/0/context_length"))
 }
 
 /// Prompt tokens ≈ `per_word` × words + `overhead`, from the server's own counts.

@@ -49,6 +49,7 @@ pub fn report_load(outcome: &mut Outcome, r: &LoadReport) {
     }
     outcome.set("requests", r.ok as f64);
     outcome.set("errors", r.errors as f64);
+    outcome.set("overloaded_requests", r.overloaded as f64);
     outcome.set("error_rate", r.error_rate());
     outcome.set("requests_per_s", r.requests_per_s());
     outcome.set("output_tokens_per_s", r.output_tokens_per_s());
@@ -182,6 +183,7 @@ pub fn load_metric_names() -> Vec<(String, &'static str, bool)> {
     for (n, unit, higher) in [
         ("requests", "count", true),
         ("errors", "count", false),
+        ("overloaded_requests", "count", false),
         ("error_rate", "ratio", false),
         ("requests_per_s", "requests/s", true),
         ("output_tokens_per_s", "tokens/s", true),

@@ -13,16 +13,20 @@ use crate::engine::client::ClientError;
 /// shows it: the probe checks that the last token's offset is a character offset.
 const PROBE: &str = "Zürich is a city in Switzerland";
 
+/// Most characters a beginning-of-sequence token's text may add before the prompt
+/// (`<|begin_of_text|>` has 17).
+const MAX_BOS_CHARS: usize = 64;
+
 /// Whether the engine returns per-token log-probabilities of an echoed prompt.
 pub async fn supported(ctx: &BenchContext<'_>) -> Result<(), String> {
     let answer = score_request(ctx, PROBE)
         .await
         .map_err(|e| format!("the probe request failed: {e}"))?;
-    let (logprobs, offsets) = token_logprobs(&answer)?;
+    let chars = PROBE.chars().count();
+    let (logprobs, offsets) = token_logprobs(&answer, chars)?;
     if logprobs.len() < 2 || offsets.len() != logprobs.len() {
         return Err("the answer does not score the echoed prompt".into());
     }
-    let chars = PROBE.chars().count();
     if offsets.iter().any(|&o| o > chars) || offsets.windows(2).any(|w| w[0] > w[1]) {
         return Err("its `text_offset`s are not character offsets into the prompt".into());
     }
@@ -38,8 +42,59 @@ async fn score_request(ctx: &BenchContext<'_>, prompt: &str) -> Result<Value, Cl
         .await
 }
 
-/// The `(token_logprobs, text_offset)` arrays of the first choice.
-fn token_logprobs(answer: &Value) -> Result<(Vec<Option<f64>>, Vec<usize>), String> {
+/// The `(token_logprobs, text_offset)` of the prompt's tokens in the first choice, offsets in
+/// characters of the prompt (`prompt_chars` long).
+///
+/// A server counts `text_offset` over the texts of its tokens. When the tokenizer adds a
+/// beginning-of-sequence token (vLLM with Llama 3's `<|begin_of_text|>`, Mistral's `<s>`),
+/// its text comes first, so every offset is shifted by the characters the prompt does not
+/// have; the shift is the prompt's length as the server counts it (its tokens' texts) minus
+/// its real length. Generated tokens after the prompt are left out.
+fn token_logprobs(
+    answer: &Value,
+    prompt_chars: usize,
+) -> Result<(Vec<Option<f64>>, Vec<usize>), String> {
+    let (mut logprobs, mut offsets) = raw_logprobs(answer)?;
+    let lp = answer
+        .pointer("/choices/0/logprobs")
+        .unwrap_or(&Value::Null);
+    let texts: Option<Vec<&str>> = lp
+        .get("tokens")
+        .and_then(Value::as_array)
+        .and_then(|t| t.iter().map(Value::as_str).collect());
+    // The prompt's tokens: as many as the usage says, else all but the generated ones.
+    let total = offsets.len();
+    let usage = |field: &str| {
+        answer
+            .pointer(&format!("/usage/{field}"))
+            .and_then(Value::as_u64)
+    };
+    let prompt_tokens = match (usage("prompt_tokens"), usage("completion_tokens")) {
+        (Some(n), _) if (n as usize) <= total => n as usize,
+        (_, Some(n)) => total.saturating_sub(n as usize),
+        _ => total,
+    };
+    logprobs.truncate(prompt_tokens);
+    offsets.truncate(prompt_tokens);
+    if let (Some(texts), Some(&last)) = (texts, offsets.last())
+        && let Some(last_text) = texts.get(prompt_tokens.saturating_sub(1))
+    {
+        let server_chars = last + last_text.chars().count();
+        let shift = server_chars.saturating_sub(prompt_chars);
+        if shift > MAX_BOS_CHARS {
+            return Err(format!(
+                "its prompt is {shift} characters longer than the one sent; its offsets cannot be mapped back"
+            ));
+        }
+        for o in &mut offsets {
+            *o = o.saturating_sub(shift);
+        }
+    }
+    Ok((logprobs, offsets))
+}
+
+/// The `(token_logprobs, text_offset)` arrays of the first choice, as the server sent them.
+fn raw_logprobs(answer: &Value) -> Result<(Vec<Option<f64>>, Vec<usize>), String> {
     let lp = answer
         .pointer("/choices/0/logprobs")
         .filter(|v| !v.is_null())
@@ -96,9 +151,12 @@ async fn score_item(ctx: &BenchContext<'_>, item: &Item) -> Record {
                 return record;
             }
         };
-        let score = token_logprobs(&answer).ok().and_then(|(lp, off)| {
-            continuation_logprob(&lp, &off, ll.context.chars().count(), full.chars().count())
-        });
+        let full_chars = full.chars().count();
+        let score = token_logprobs(&answer, full_chars)
+            .ok()
+            .and_then(|(lp, off)| {
+                continuation_logprob(&lp, &off, ll.context.chars().count(), full_chars)
+            });
         let Some(score) = score else {
             record.status = Status::Unparsable;
             record.error = Some("the answer did not score the continuation's tokens".into());
@@ -155,6 +213,26 @@ pub async fn score_all(ctx: &BenchContext<'_>, items: &[Item], concurrency: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bos_token_and_a_generated_token_do_not_shift_the_scores() {
+        // vLLM with a BOS-adding tokenizer: "<s>" first (no log-probability), every offset
+        // shifted by its 3 characters, and the one generated token after the prompt.
+        let answer = json!({"choices": [{"logprobs": {
+            "tokens": ["<s>", "Q:", " sky?", " blue", " and"],
+            "token_logprobs": [null, -1.0, -2.0, -0.5, -9.0],
+            "text_offset": [0, 3, 5, 10, 15]}}],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 1}});
+        let prompt = "Q: sky? blue";
+        let (lp, off) = token_logprobs(&answer, prompt.chars().count()).unwrap();
+        assert_eq!(off, vec![0, 0, 2, 7]);
+        assert_eq!(continuation_logprob(&lp, &off, 7, 12), Some(-0.5));
+        // Without a BOS nothing moves.
+        let plain = json!({"choices": [{"logprobs": {
+            "tokens": ["Q:", " sky?", " blue"], "token_logprobs": [null, -2.0, -0.5],
+            "text_offset": [0, 2, 7]}}]});
+        assert_eq!(token_logprobs(&plain, 12).unwrap().1, vec![0, 2, 7]);
+    }
 
     #[test]
     fn only_tokens_of_the_continuation_count() {

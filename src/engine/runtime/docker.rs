@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, HostConfig, PortBinding, ResourcesUlimits,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -108,16 +110,22 @@ pub async fn ensure_image(
 }
 
 /// Everything needed to create an engine container.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ContainerSpec {
     pub image: String,
+    /// Replaces the image's entrypoint when not empty.
+    pub entrypoint: Vec<String>,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub container_port: u16,
-    /// `host path → container path`, mounted read-only.
-    pub model_mount: Option<(String, String)>,
+    /// Bind mounts: host path, container path, read-only.
+    pub mounts: Vec<Mount>,
     pub gpus: Option<GpuRequest>,
     pub shm_size: Option<i64>,
+    /// `host`, `private` or `shareable`; Docker's default when none.
+    pub ipc_mode: Option<String>,
+    /// Ulimits: name, soft, hard.
+    pub ulimits: Vec<(String, i64, i64)>,
     pub run_id: String,
     /// Address the port is published on (127.0.0.1 for a local daemon).
     pub publish_ip: String,
@@ -125,7 +133,15 @@ pub struct ContainerSpec {
     pub docker_host: Option<String>,
 }
 
-/// A created and started engine container, removed when stopped or dropped.
+/// A bind mount of a container.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mount {
+    pub host: String,
+    pub container: String,
+    pub read_only: bool,
+}
+
+/// A created engine container, removed when stopped or dropped.
 #[derive(Debug)]
 pub struct Container {
     docker: Docker,
@@ -133,17 +149,19 @@ pub struct Container {
     id: Option<String>,
     /// The process that removes the container should kitt die without doing it.
     guard: Option<std::process::Child>,
+    /// `PORT/tcp` of the server inside.
+    port_key: String,
 }
 
 impl Container {
-    /// Creates and starts the container; `secrets` go into its environment and nowhere else.
-    /// Returns the container and the host port its server is published on.
-    pub async fn start(
+    /// Creates the container (not started); `secrets` go into its environment and nowhere
+    /// else. Its guard removes it should kitt die.
+    pub async fn create(
         docker: &Docker,
         engine: &str,
         spec: &ContainerSpec,
         secrets: &[(String, String)],
-    ) -> Result<(Container, u16), EngineError> {
+    ) -> Result<Container, EngineError> {
         let port_key = format!("{}/tcp", spec.container_port);
         let mut labels = HashMap::new();
         labels.insert(LABEL_RUN.to_string(), spec.run_id.clone());
@@ -155,6 +173,14 @@ impl Container {
             .chain(secrets)
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        let binds: Vec<String> = spec
+            .mounts
+            .iter()
+            .map(|m| {
+                let mode = if m.read_only { ":ro" } else { "" };
+                format!("{}:{}{mode}", m.host, m.container)
+            })
+            .collect();
         let host_config = HostConfig {
             port_bindings: Some(HashMap::from([(
                 port_key.clone(),
@@ -163,16 +189,25 @@ impl Container {
                     host_port: Some(String::new()),
                 }]),
             )])),
-            binds: spec
-                .model_mount
-                .as_ref()
-                .map(|(host, container)| vec![format!("{host}:{container}:ro")]),
+            binds: (!binds.is_empty()).then_some(binds),
             device_requests: spec.gpus.as_ref().map(device_requests),
             shm_size: spec.shm_size,
+            ipc_mode: spec.ipc_mode.clone(),
+            ulimits: (!spec.ulimits.is_empty()).then(|| {
+                spec.ulimits
+                    .iter()
+                    .map(|(name, soft, hard)| ResourcesUlimits {
+                        name: Some(name.clone()),
+                        soft: Some(*soft),
+                        hard: Some(*hard),
+                    })
+                    .collect()
+            }),
             ..HostConfig::default()
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
+            entrypoint: (!spec.entrypoint.is_empty()).then(|| spec.entrypoint.clone()),
             cmd: Some(spec.args.clone()),
             env: Some(env),
             labels: Some(labels),
@@ -197,12 +232,25 @@ impl Container {
                 )
             })?;
         let guard = spawn_guard(&created.id, spec.docker_host.as_deref());
-        let container = Container {
+        Ok(Container {
             docker: docker.clone(),
             engine: engine.to_string(),
             id: Some(created.id),
             guard,
-        };
+            port_key,
+        })
+    }
+
+    /// Creates and starts the container; returns it and the host port its server is
+    /// published on.
+    pub async fn start(
+        docker: &Docker,
+        engine: &str,
+        spec: &ContainerSpec,
+        secrets: &[(String, String)],
+    ) -> Result<(Container, u16), EngineError> {
+        let container = Container::create(docker, engine, spec, secrets).await?;
+        let port_key = container.port_key.clone();
         let id = container.id().to_string();
         docker.start_container(&id, None).await.map_err(|e| {
             EngineError::new(

@@ -22,6 +22,8 @@ pub struct StartContext {
     pub default_startup_timeout: Duration,
     /// Progress lines (image pulls, model pulls).
     pub progress: docker::Progress,
+    /// GPUs of this machine (nvidia-smi), when already known; detected on first need.
+    pub gpus: Option<usize>,
 }
 
 impl StartContext {
@@ -35,7 +37,14 @@ impl StartContext {
             run_dir,
             default_startup_timeout: Duration::from_secs(600),
             progress: std::sync::Arc::new(|line: &str| crate::errln!("  {line}")),
+            gpus: None,
         }
+    }
+
+    /// This machine's GPUs: as given, else counted with nvidia-smi (0 without it).
+    pub fn machine_gpus(&self) -> usize {
+        self.gpus
+            .unwrap_or_else(|| crate::fingerprint::Fingerprint::detect().gpus.len())
     }
 }
 
