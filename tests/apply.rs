@@ -657,3 +657,59 @@ fn a_template_beside_the_suite_replaces_a_builtin_block_by_block() {
     let again = templates(&["eject", "html", "--to", ejected.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1), "no overwrite without --force");
 }
+
+/// llama.cpp divides `--ctx-size` among its `--parallel` slots; kitt's `context_length` is
+/// per request whatever `parallel` is. The issue's reproduction: 2,048 tokens and a 5-shot
+/// GSM8K node, where each prompt is over a thousand tokens, errored on every item.
+#[test]
+fn a_llama_cpp_context_length_is_per_request_whatever_parallel_is() {
+    if common::skipped("llama") {
+        return;
+    }
+    let env = Env::new();
+    let gsm8k = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gsm8k/test-first50.jsonl");
+    let suite = env.suite(
+        "ctx.yaml",
+        &format!(
+            r#"
+apiVersion: kitt/v1
+kind: Suite
+metadata: {{name: ctx, version: 1.0.0}}
+engines:
+  local:
+    uses: llama.cpp
+    mode: native
+    model: {model}
+    config: {{binary: {binary}, threads: 2, context_length: 2048, parallel: 4}}
+defaults:
+  sampling: {{min_tokens: 2}}
+nodes:
+  - id: gsm8k
+    benchmark: gsm8k
+    engine: local
+    params: {{dataset: {gsm8k}, limit: 4, few_shot: 5, max_tokens: 96, concurrency: 2}}
+"#,
+            model = common::test_model().display(),
+            binary = common::llama_server().display(),
+            gsm8k = gsm8k.display()
+        ),
+    );
+    let out = env.kitt(&["apply", &suite, "--plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = env.show(&run_id(&out));
+    let gsm8k = node(&run, "gsm8k");
+    assert_eq!(metric(gsm8k, "errored"), 0.0, "{gsm8k}");
+    assert_eq!(metric(gsm8k, "scored"), 4.0, "{gsm8k}");
+    // llama-server has no `min_tokens`: the result says it was not applied.
+    let warnings = gsm8k["details"]["engine_warnings"].to_string();
+    assert!(
+        warnings.contains("llama.cpp: min_tokens is not supported"),
+        "{warnings}"
+    );
+    let report = env.kitt(&["report", "last"]);
+    assert!(
+        String::from_utf8_lossy(&report.stdout).contains("min_tokens is not supported"),
+        "{}",
+        text(&report)
+    );
+}

@@ -404,3 +404,160 @@ async fn gc_removes_containers_of_dead_runs_only() {
             .expect("remove");
     }
 }
+
+/// What kitt plans for each engine is what the daemon creates: the container is created
+/// (not started: the GPU engines' device requests need an NVIDIA runtime this machine does
+/// not have) from a self-built image, then inspected through bollard.
+#[tokio::test]
+async fn created_containers_have_the_planned_settings() {
+    if common::skipped("docker") {
+        return;
+    }
+    images();
+    common::supervisor();
+    let docker = docker().await;
+    let registry = Registry::with_builtins();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("hf-cache");
+    let cases = [
+        (
+            "vllm",
+            serde_json::json!({"uses": "vllm", "model": "org/m", "resources": {"gpus": 2, "shm_size": "2g"},
+                "weights_cache": cache.display().to_string(),
+                "config": {"context_length": 4096, "enable_prefix_caching": false}}),
+        ),
+        (
+            "sglang",
+            serde_json::json!({"uses": "sglang", "model": "org/m", "config": {"radix_cache": false}}),
+        ),
+        (
+            "tgi",
+            serde_json::json!({"uses": "tgi", "model": "org/m", "resources": {"ipc": "shareable", "ulimits": {"nofile": {"soft": 4096, "hard": 8192}}},
+                "config": {"max_concurrent_requests": 256}}),
+        ),
+        (
+            "ollama",
+            serde_json::json!({"uses": "ollama", "model": "llama3.2:1b", "config": {"context_length": 8192, "keep_alive": "30m"}}),
+        ),
+    ];
+    for (name, spec) in cases {
+        let spec: EngineSpec = serde_json::from_value(spec).expect("spec");
+        let entry = registry.engines.get(name).expect("engine");
+        let kitt::engine::launch::Driver::Server(launch) = &entry.info.driver else {
+            panic!("server engine");
+        };
+        let run_id = format!("inspect-{}-{name}", std::process::id());
+        let plan =
+            kitt::engine::start::docker_launch(name, &entry.info, launch, &spec, &run_id, Some(1))
+                .expect("plan");
+        let mut planned = plan.container.clone();
+        planned.image = STALL_IMAGE.into();
+        let container = kitt::engine::runtime::docker::Container::create(
+            &docker,
+            name,
+            &planned,
+            &[("SECRET_FOR_INSPECT".into(), "s3cr3t-inspect".into())],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let inspect = docker
+            .inspect_container(container.id(), None)
+            .await
+            .expect("inspect");
+        let config = inspect.config.expect("config");
+        let host = inspect.host_config.expect("host config");
+        assert_eq!(config.cmd.unwrap_or_default(), planned.args, "{name}: Cmd");
+        if !planned.entrypoint.is_empty() {
+            assert_eq!(
+                config.entrypoint,
+                Some(planned.entrypoint.clone()),
+                "{name}"
+            );
+        }
+        let env = config.env.unwrap_or_default();
+        for (k, v) in &planned.env {
+            assert!(env.contains(&format!("{k}={v}")), "{name}: {k} in {env:?}");
+        }
+        assert!(env.contains(&"SECRET_FOR_INSPECT=s3cr3t-inspect".to_string()));
+        // Without a size the daemon reports its default, 64 MiB.
+        let shm = planned.shm_size.or(Some(64 << 20));
+        assert_eq!(host.shm_size, shm, "{name}: shm");
+        // Without a mode the daemon reports its default (private, or shareable by config).
+        match &planned.ipc_mode {
+            Some(mode) => assert_eq!(host.ipc_mode.as_ref(), Some(mode), "{name}: ipc"),
+            None => assert_ne!(host.ipc_mode.as_deref(), Some("host"), "{name}: ipc"),
+        }
+        let ulimits: Vec<(String, i64, i64)> = host
+            .ulimits
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| {
+                (
+                    u.name.unwrap_or_default(),
+                    u.soft.unwrap_or(0),
+                    u.hard.unwrap_or(0),
+                )
+            })
+            .collect();
+        assert_eq!(ulimits, planned.ulimits, "{name}: ulimits");
+        let gpus = host.device_requests.unwrap_or_default();
+        match &planned.gpus {
+            None => assert!(gpus.is_empty(), "{name}: no GPU requested"),
+            Some(_) => {
+                assert_eq!(gpus.len(), 1, "{name}");
+                assert_eq!(gpus[0].driver.as_deref(), Some("nvidia"));
+            }
+        }
+        let binds = host.binds.unwrap_or_default();
+        for m in &planned.mounts {
+            let mode = if m.read_only { ":ro" } else { "" };
+            assert!(
+                binds.contains(&format!("{}:{}{mode}", m.host, m.container)),
+                "{name}: {m:?} in {binds:?}"
+            );
+        }
+        // What the engines were asked for reached the container.
+        match name {
+            "vllm" => {
+                assert_eq!(gpus[0].count, Some(2));
+                assert!(
+                    planned
+                        .args
+                        .contains(&"--disable-prefix-caching".to_string())
+                );
+                assert!(
+                    binds
+                        .iter()
+                        .any(|b| b.ends_with(":/root/.cache/huggingface"))
+                );
+                assert_eq!(host.ipc_mode.as_deref(), Some("host"));
+            }
+            "sglang" => {
+                assert_eq!(
+                    config.entrypoint.clone().unwrap_or_default(),
+                    vec!["python3", "-m", "sglang.launch_server"]
+                );
+                assert_eq!(gpus[0].count, Some(-1), "all GPUs by default");
+                assert!(ulimits.iter().any(|u| u.0 == "memlock" && u.1 == -1));
+            }
+            "tgi" => {
+                assert_eq!(host.ipc_mode.as_deref(), Some("shareable"));
+                assert_eq!(host.shm_size, Some(1 << 30), "TGI's default shm");
+                assert!(ulimits.contains(&("nofile".into(), 4096, 8192)));
+            }
+            "ollama" => {
+                assert!(env.contains(&"OLLAMA_CONTEXT_LENGTH=8192".to_string()));
+                assert!(env.contains(&"OLLAMA_KEEP_ALIVE=30m".to_string()));
+                assert!(env.contains(&"OLLAMA_HOST=0.0.0.0:11434".to_string()));
+            }
+            _ => unreachable!(),
+        }
+        drop(container);
+        assert!(
+            containers_with(&docker, LABEL_RUN, &run_id)
+                .await
+                .is_empty(),
+            "{name}: removed"
+        );
+    }
+}

@@ -370,6 +370,16 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
         for e in &result.errors {
             writeln!(out, "  error: {e}")?;
         }
+        let warnings = result
+            .details
+            .get("engine_warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        for w in warnings {
+            writeln!(out, "  warning: {w}")?;
+        }
     }
     Ok(if result.passed {
         exit::OK
