@@ -86,6 +86,9 @@ pub enum HostCache {
 pub struct ContainerNeeds {
     /// Replaces the image's entrypoint (SGLang's image has none).
     pub entrypoint: &'static [&'static str],
+    /// Arguments before kitt's in the container's command (Ollama's `serve`: its image's
+    /// entrypoint is the `ollama` program).
+    pub args_prefix: &'static [&'static str],
     /// The image for GPU runs when it differs from the default (llama.cpp's CUDA build).
     pub gpu_image: Option<&'static str>,
     /// Share the host's IPC namespace (PyTorch shared memory for tensor parallelism).
@@ -102,6 +105,7 @@ pub struct ContainerNeeds {
 /// No container needs beyond the image.
 pub const PLAIN_CONTAINER: ContainerNeeds = ContainerNeeds {
     entrypoint: &[],
+    args_prefix: &[],
     gpu_image: None,
     ipc_host: false,
     shm_size: None,
@@ -153,6 +157,9 @@ pub struct ServerLaunch {
     pub gpu: GpuUse,
     /// The model must be pulled through the engine's API after it starts.
     pub pulls_model: bool,
+    /// Defaults of the engine that distort measurements, each noted on the results when the
+    /// suite leaves its key unset.
+    pub unset_notes: &'static [(&'static str, &'static str)],
     /// The upstream release this profile was checked against, flag by flag.
     pub checked_against: &'static str,
 }
@@ -192,6 +199,8 @@ impl ServerLaunch {
         let mut env: Vec<(String, String)> = Vec::new();
         if placement.native {
             args.extend(self.native_args.iter().map(|a| a.to_string()));
+        } else {
+            args.extend(self.container.args_prefix.iter().map(|a| a.to_string()));
         }
         match (self.model, placement.model) {
             (ModelArg::Flag(flag), Some(model)) => {
@@ -274,6 +283,15 @@ impl ServerLaunch {
             .unwrap_or(self.binary)
     }
 
+    /// Notes on engine defaults the suite left in place that distort measurements.
+    pub fn unset_notes(&self, spec: &EngineSpec) -> Vec<String> {
+        self.unset_notes
+            .iter()
+            .filter(|(key, _)| !spec.config.contains_key(*key))
+            .map(|(_, note)| note.to_string())
+            .collect()
+    }
+
     /// Request fields this engine needs for the given sampling settings.
     pub fn extra_body(&self, sampling: &Sampling) -> Map<String, Value> {
         let mut extra = Map::new();
@@ -338,6 +356,7 @@ mod tests {
             container: PLAIN_CONTAINER,
             gpu: GpuUse::Required,
             pulls_model: false,
+            unset_notes: &[],
             checked_against: "test",
         }
     }

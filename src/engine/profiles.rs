@@ -22,6 +22,7 @@ const OPENAI_SERVER: ServerLaunch = ServerLaunch {
     container: PLAIN_CONTAINER,
     gpu: GpuUse::Required,
     pulls_model: false,
+    unset_notes: &[],
     checked_against: "",
 };
 
@@ -402,11 +403,22 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     model_field: None,
                 },
                 container: ContainerNeeds {
+                    args_prefix: &["serve"],
                     weights: Some((HostCache::Ollama, "/root/.ollama")),
                     ..PLAIN_CONTAINER
                 },
                 gpu: GpuUse::Optional,
                 pulls_model: true,
+                unset_notes: &[
+                    (
+                        "parallel",
+                        "served one request at a time (OLLAMA_NUM_PARALLEL defaults to 1): concurrent requests queued; set config.parallel",
+                    ),
+                    (
+                        "keep_alive",
+                        "unloads a model idle for 5 minutes (OLLAMA_KEEP_ALIVE), so a node after a pause measures the reload; set config.keep_alive",
+                    ),
+                ],
                 checked_against: "Ollama 0.32.15 (git tag v0.32.15, b7871fc0)",
             })),
         },

@@ -249,7 +249,8 @@ async fn start_native(
     }
     let handle = Handle::Native(process);
     let model = served_name(launch, spec, spec.model.as_deref());
-    finish_start(
+    let notes = launch.unset_notes(spec);
+    let engine = finish_start(
         instance,
         info,
         launch,
@@ -261,7 +262,8 @@ async fn start_native(
         handle,
         ctx,
     )
-    .await
+    .await?;
+    Ok(notes.into_iter().fold(engine, RunningEngine::with_note))
 }
 
 /// What kitt will create for a docker engine, and what it means for the results.
@@ -289,7 +291,8 @@ pub fn docker_launch(
     let config_error = |message: String| EngineError::new(instance, ErrorKind::Config, message);
     let resources = spec.resources.clone().unwrap_or_default();
     let (gpus, note) = gpu_request(launch, resources.gpus.clone(), machine_gpus);
-    let notes: Vec<String> = note.into_iter().collect();
+    let mut notes: Vec<String> = note.into_iter().collect();
+    notes.extend(launch.unset_notes(spec));
     let image = spec
         .image
         .clone()
