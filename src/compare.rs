@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::bench::samples::{self, Sample};
-use crate::bench::workload::mix;
+use crate::seed::mix;
 use crate::store::{MetricRecord, Store};
 
 /// One metric of one leg in both runs.

@@ -1,5 +1,6 @@
 //! kitt: benchmark LLM inference engines from declarative, versioned YAML suites.
 
+pub mod assemble;
 pub mod bench;
 pub mod cli;
 pub mod compare;
@@ -15,5 +16,6 @@ pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod runner;
+pub mod seed;
 pub mod store;
 pub mod suite;

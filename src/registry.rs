@@ -1,16 +1,16 @@
 //! Engines, benchmarks and reporters by name. Built-ins and plugins register through the
 //! same `register_*` calls, which refuse a name that is already taken.
 
+use std::any::Any;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use jsonschema::Validator;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-use crate::suite::model::RuntimeMode;
 
 /// Where a registered entry came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,7 +30,7 @@ impl fmt::Display for Origin {
 }
 
 /// A model format an engine loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelFormat {
     /// A single `.gguf` file.
@@ -50,6 +50,56 @@ impl fmt::Display for ModelFormat {
             ModelFormat::Safetensors => "safetensors",
             ModelFormat::OllamaTag => "ollama tag",
             ModelFormat::ServerSide => "server-side model name",
+        })
+    }
+}
+
+/// How an engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeMode {
+    /// In a container, through the Docker API.
+    Docker,
+    /// The engine's own binary in a local process.
+    Native,
+    /// Already running at `url`; nothing is started or stopped.
+    External,
+}
+
+impl fmt::Display for RuntimeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RuntimeMode::Docker => "docker",
+            RuntimeMode::Native => "native",
+            RuntimeMode::External => "external",
+        })
+    }
+}
+
+/// How an entry is implemented, opaque to the registry: the layer that runs the entry stores
+/// its own type here (`engine::launch::Driver`, `bench::Driver`) and reads it back by type, so
+/// the registry holds facts and names no layer above it.
+#[derive(Clone, Default)]
+pub struct Implementation(Option<Arc<dyn Any + Send + Sync>>);
+
+impl Implementation {
+    /// An implementation of type `T`.
+    pub fn new<T: Any + Send + Sync>(driver: T) -> Self {
+        Implementation(Some(Arc::new(driver)))
+    }
+
+    /// The implementation, when it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.as_deref()?.downcast_ref()
+    }
+}
+
+impl fmt::Debug for Implementation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Implementation(..)"
+        } else {
+            "Implementation(none)"
         })
     }
 }
@@ -76,11 +126,11 @@ pub struct EngineInfo {
     pub upstream: Option<String>,
     /// The implementation: how the engine is started and spoken to.
     #[serde(skip)]
-    pub driver: crate::engine::launch::Driver,
+    pub driver: Implementation,
 }
 
 /// Whether more of a metric is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Higher,
@@ -96,7 +146,7 @@ pub struct MetricInfo {
 }
 
 /// Benchmark categories, as in the original KITT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Performance,
@@ -131,7 +181,7 @@ pub struct BenchmarkInfo {
     pub outputs: Vec<String>,
     /// The implementation: how the benchmark executes.
     #[serde(skip)]
-    pub driver: crate::bench::Driver,
+    pub driver: Implementation,
 }
 
 /// The static facts of a reporter.
@@ -340,27 +390,6 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry holding the built-in engines, benchmarks and reporters.
-    pub fn with_builtins() -> Self {
-        let mut registry = Registry::empty();
-        for engine in crate::engine::profiles::builtin_engines() {
-            registry
-                .register_engine(engine, Origin::BuiltIn)
-                .expect("built-in engine names are unique");
-        }
-        for benchmark in crate::bench::catalog::builtin_benchmarks() {
-            registry
-                .register_benchmark(benchmark, Origin::BuiltIn)
-                .expect("built-in benchmark names are unique");
-        }
-        for reporter in crate::report::catalog::builtin_reporters() {
-            registry
-                .register_reporter(reporter, Origin::BuiltIn)
-                .expect("built-in reporter names are unique");
-        }
-        registry
-    }
-
     /// Registers an engine.
     pub fn register_engine(
         &mut self,
@@ -465,17 +494,11 @@ mod tests {
     }
 
     #[test]
-    fn builtin_schemas_all_compile() {
-        let r = Registry::with_builtins();
-        for e in r.engines.iter() {
-            e.validator(&e.info.config_schema).unwrap();
-        }
-        for b in r.benchmarks.iter() {
-            b.validator(&b.info.params_schema).unwrap();
-        }
-        for rep in r.reporters.iter() {
-            rep.validator(&rep.info.params_schema).unwrap();
-        }
+    fn an_implementation_is_read_back_by_its_type_only() {
+        let i = Implementation::new(7u32);
+        assert_eq!(i.get::<u32>(), Some(&7));
+        assert_eq!(i.get::<u64>(), None);
+        assert_eq!(Implementation::default().get::<u32>(), None);
     }
 
     #[test]

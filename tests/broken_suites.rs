@@ -3,13 +3,12 @@
 
 use std::path::Path;
 
-use kitt::registry::Registry;
 use kitt::suite::diagnostics::render_human;
 use kitt::suite::validate::{Unset, validate_file};
 
 #[test]
 fn every_broken_suite_gets_its_diagnostics() {
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut count = 0;
     insta::glob!("broken/*.yaml", |path| {

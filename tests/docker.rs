@@ -20,7 +20,6 @@ use kitt::engine::error::ErrorKind;
 use kitt::engine::generation::{CountSource, GenerationRequest};
 use kitt::engine::runtime::StartContext;
 use kitt::engine::runtime::docker::{LABEL_ENGINE, LABEL_OWNER, LABEL_RUN, connect};
-use kitt::registry::Registry;
 use kitt::suite::model::{EngineSpec, RuntimeMode, Sampling};
 
 use common::images::{LLAMA_IMAGE, STALL_IMAGE, images};
@@ -79,7 +78,7 @@ async fn llama_server_in_a_container_generates_and_is_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ctx = context(dir.path());
     let spec = llama_spec(LLAMA_IMAGE, &["--threads", "2"]);
-    let engine = kitt::engine::initialize(&Registry::with_builtins(), "boxed", &spec, &ctx)
+    let engine = kitt::engine::initialize(&kitt::assemble::builtins(), "boxed", &spec, &ctx)
         .await
         .unwrap_or_else(|e| panic!("container starts: {e}"));
     let id = engine.container_id().expect("container id").to_string();
@@ -151,7 +150,7 @@ async fn container_that_exits_at_start_fails_with_its_logs_and_is_removed() {
     let mut spec = llama_spec(LLAMA_IMAGE, &["--no-such-flag"]);
     spec.secrets = vec!["KITT_TEST_SECRET_TOKEN".into()];
     let started = Instant::now();
-    let err = kitt::engine::initialize(&Registry::with_builtins(), "dies", &spec, &ctx)
+    let err = kitt::engine::initialize(&kitt::assemble::builtins(), "dies", &spec, &ctx)
         .await
         .expect_err("the container exits");
     assert!(
@@ -188,7 +187,7 @@ async fn missing_image_is_a_clear_error_and_starts_nothing() {
     let mut spec = llama_spec("kitt-test/does-not-exist:0", &[]);
     // The per-engine daemon address, pointed at the local daemon's socket.
     spec.docker_host = Some("unix:///var/run/docker.sock".into());
-    let err = kitt::engine::initialize(&Registry::with_builtins(), "ghost", &spec, &ctx)
+    let err = kitt::engine::initialize(&kitt::assemble::builtins(), "ghost", &spec, &ctx)
         .await
         .expect_err("no such image");
     let text = err.to_string();
@@ -416,7 +415,7 @@ async fn created_containers_have_the_planned_settings() {
     images();
     common::supervisor();
     let docker = docker().await;
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("hf-cache");
     let cases = [
@@ -443,7 +442,9 @@ async fn created_containers_have_the_planned_settings() {
     for (name, spec) in cases {
         let spec: EngineSpec = serde_json::from_value(spec).expect("spec");
         let entry = registry.engines.get(name).expect("engine");
-        let kitt::engine::launch::Driver::Server(launch) = &entry.info.driver else {
+        let kitt::engine::launch::Driver::Server(launch) =
+            kitt::engine::launch::Driver::of(&entry.info)
+        else {
             panic!("server engine");
         };
         let run_id = format!("inspect-{}-{name}", std::process::id());

@@ -35,7 +35,7 @@ fn names(v: &Value, key: &str) -> BTreeSet<String> {
 
 fn profile(registry: &Registry, name: &str) -> (EngineInfo, ServerLaunch) {
     let info = registry.engines.get(name).expect("built-in").info.clone();
-    let Driver::Server(launch) = &info.driver else {
+    let Driver::Server(launch) = Driver::of(&info) else {
         panic!("{name} is a server engine");
     };
     let launch = (**launch).clone();
@@ -68,7 +68,7 @@ fn every_setting(schema: &Value, flag: bool) -> Map<String, Value> {
 
 #[test]
 fn every_flag_variable_and_request_field_a_profile_emits_exists_upstream() {
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     for (engine, file) in [
         ("vllm", "vllm"),
         ("sglang", "sglang"),
@@ -145,7 +145,7 @@ fn every_flag_variable_and_request_field_a_profile_emits_exists_upstream() {
                 stream: true,
                 sampling: sampling.clone(),
             };
-            let body = kitt::engine::wire::request_body(&req, "m", &launch.extra_body(&sampling));
+            let body = kitt::engine::openai::request_body(&req, "m", &launch.extra_body(&sampling));
             for field in body.as_object().unwrap().keys() {
                 // TGI's completions take no `stream_options` (ignored; its last chunk
                 // carries usage regardless).
@@ -163,7 +163,7 @@ fn every_flag_variable_and_request_field_a_profile_emits_exists_upstream() {
 
 #[test]
 fn settings_an_engine_ignores_are_named_not_sent() {
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let sampling = Sampling {
         top_k: Some(5),
         min_tokens: Some(2),
@@ -193,7 +193,7 @@ fn settings_an_engine_ignores_are_named_not_sent() {
 
 #[test]
 fn config_keys_an_engine_does_not_honour_are_refused_at_their_line() {
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.yaml");
     for (engine, key, mode) in [
@@ -244,7 +244,7 @@ fn engine_spec(yaml: &str) -> EngineSpec {
 
 #[test]
 fn launches_of_representative_suites() {
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     // A fixed weights-cache directory, so the snapshot holds no temporary path.
     let cache = std::env::temp_dir().join("kitt-snapshot-weights");
     let cases: &[(&str, &str, Option<usize>)] = &[
@@ -321,7 +321,7 @@ fn launches_of_representative_suites() {
 fn gpu_defaults_follow_what_each_engine_needs() {
     use kitt::engine::start::gpu_request;
     use kitt::suite::model::GpuRequest;
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let all = |r: &Option<GpuRequest>| matches!(r, Some(GpuRequest::All(_)));
     for engine in ["vllm", "sglang", "tgi"] {
         let (_, launch) = profile(&registry, engine);

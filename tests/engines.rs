@@ -9,7 +9,6 @@ use kitt::engine::client::ClientError;
 use kitt::engine::error::ErrorKind;
 use kitt::engine::generation::{CountSource, GenerationRequest};
 use kitt::engine::runtime::StartContext;
-use kitt::registry::Registry;
 use kitt::suite::model::{EngineSpec, RuntimeMode, Sampling};
 use serde_json::json;
 
@@ -44,7 +43,7 @@ fn request(max_tokens: u32) -> GenerationRequest {
 #[tokio::test]
 async fn simulator_timing_is_what_its_config_says() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let spec = simulator(json!({"ttft": "100ms", "itl": "20ms"}));
     let engine = kitt::engine::initialize(&registry, "sim", &spec, &context(dir.path()))
         .await
@@ -77,7 +76,7 @@ async fn simulator_timing_is_what_its_config_says() {
 #[tokio::test]
 async fn simulator_queues_beyond_max_concurrency() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let spec = simulator(json!({"ttft": "50ms", "itl": "10ms", "max_concurrency": 1}));
     let engine = kitt::engine::initialize(&registry, "sim", &spec, &context(dir.path()))
         .await
@@ -99,7 +98,7 @@ async fn simulator_queues_beyond_max_concurrency() {
 #[tokio::test]
 async fn simulator_error_rate_gives_http_500() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let spec = simulator(json!({"error_rate": 1.0}));
     let engine = kitt::engine::initialize(&registry, "sim", &spec, &context(dir.path()))
         .await
@@ -115,7 +114,7 @@ async fn simulator_error_rate_gives_http_500() {
 #[tokio::test]
 async fn wrong_model_format_is_refused_before_anything_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let spec = EngineSpec {
         uses: "llama.cpp".into(),
         mode: Some(RuntimeMode::Native),
@@ -148,7 +147,7 @@ async fn missing_model_path_is_refused() {
         ..EngineSpec::default()
     };
     let err = kitt::engine::initialize(
-        &Registry::with_builtins(),
+        &kitt::assemble::builtins(),
         "local",
         &spec,
         &context(dir.path()),
@@ -174,7 +173,7 @@ async fn unreachable_external_endpoint_is_unavailable() {
         ..EngineSpec::default()
     };
     let err = kitt::engine::initialize(
-        &Registry::with_builtins(),
+        &kitt::assemble::builtins(),
         "remote",
         &spec,
         &context(dir.path()),
@@ -204,7 +203,7 @@ async fn llama_server_native_agrees_with_its_own_timings() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = common::llama_spec(&[]);
     let engine = kitt::engine::initialize(
-        &Registry::with_builtins(),
+        &kitt::assemble::builtins(),
         "local",
         &spec,
         &context(dir.path()),
@@ -258,7 +257,7 @@ async fn llama_server_that_exits_at_start_fails_fast_with_its_log() {
     let spec = common::llama_spec(&["--no-such-flag"]);
     let started = std::time::Instant::now();
     let err = kitt::engine::initialize(
-        &Registry::with_builtins(),
+        &kitt::assemble::builtins(),
         "local",
         &spec,
         &context(dir.path()),
@@ -292,7 +291,7 @@ async fn missing_binary_names_the_setting_to_fix() {
     spec.config
         .insert("binary".into(), json!("/no/such/llama-server"));
     let err = kitt::engine::initialize(
-        &Registry::with_builtins(),
+        &kitt::assemble::builtins(),
         "local",
         &spec,
         &context(dir.path()),

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use kitt::plugin::error::PluginError;
+use kitt::plugin::host::NoHost;
 use kitt::plugin::manifest::Manifest;
-use kitt::plugin::subprocess::{PluginError, PluginProcess};
+use kitt::plugin::subprocess::PluginProcess;
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plugins/keyword-recall")
@@ -160,21 +162,38 @@ fn the_example_plugin_runs_against_the_real_llama_server() {
 #[test]
 fn manifest_errors_point_at_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("plugin.toml"),
-        "manifest_version = 1\nname = \"x\"\nkind = \"benchmark\"\nversion = \"0.1.0\"\nkitt = \">=0.1\"\n[runtime]\ntype = \"subprocess\"\ncommand = [\"python3\"]\nbogus = 1\n[benchmark]\ncategory = \"quality_custom\"\n",
-    )
-    .unwrap();
-    let out = kitt(
-        dir.path(),
-        &["plugin", "check", dir.path().to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains("plugin.toml:9:") && text(&out).contains("bogus"),
-        "{}",
-        text(&out)
-    );
+    let head = "manifest_version = 1\nname = \"x\"\nkind = \"benchmark\"\nversion = \"0.1.0\"\nkitt = \">=0.1\"\n[runtime]\ntype = \"subprocess\"\ncommand = [\"python3\"]\n";
+    // An unknown key; then metric directions and categories, which are enums placed like
+    // any other key.
+    for (place, says, tail) in [
+        (
+            "plugin.toml:9:",
+            "bogus",
+            "bogus = 1\n[benchmark]\ncategory = \"quality_custom\"\n",
+        ),
+        (
+            "plugin.toml:10:",
+            "speed",
+            "[benchmark]\ncategory = \"speed\"\n",
+        ),
+        (
+            "plugin.toml:10:",
+            "sideways",
+            "[benchmark]\nmetrics = { s = { unit = \"ms\", direction = \"sideways\" } }\ncategory = \"performance\"\n",
+        ),
+    ] {
+        std::fs::write(dir.path().join("plugin.toml"), format!("{head}{tail}")).unwrap();
+        let out = kitt(
+            dir.path(),
+            &["plugin", "check", dir.path().to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out).contains(place) && text(&out).contains(says),
+            "{tail}: {}",
+            text(&out)
+        );
+    }
 }
 
 #[test]
@@ -235,7 +254,12 @@ async fn fault(script: &str) -> (PluginError, Vec<i32>) {
     let error = match started {
         Err(e) => e,
         Ok(mut p) => p
-            .call("run", serde_json::json!({}), Duration::from_secs(2), None)
+            .call(
+                "run",
+                serde_json::json!({}),
+                Duration::from_secs(2),
+                &NoHost,
+            )
             .await
             .expect_err("the call fails"),
     };
@@ -398,7 +422,7 @@ async fn an_engine_plugin_proxies_the_real_llama_server() {
         run_dir: data.path().join("llama"),
         ..kitt::engine::runtime::StartContext::new_run()
     };
-    let registry = kitt::registry::Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let llama = kitt::engine::initialize(&registry, "upstream", &common::llama_spec(&[]), &ctx)
         .await
         .expect("llama-server starts");
@@ -503,6 +527,8 @@ fn the_wasm_plugin_generates_through_the_host_on_the_simulator() {
         metric("ttft_mean_ms") >= 15.0,
         "kitt measured the module's requests"
     );
+    // `sample` notifications reach the host on the wasm path as on the subprocess path.
+    assert_eq!(run["nodes"][0]["details"]["samples"]["ttft_ms"], 3);
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn fixture_registry() -> Registry {
             model_required: true,
             needs_gpu: false,
             upstream: None,
-            driver: Driver::Endpoint,
+            driver: kitt::registry::Implementation::new(Driver::Endpoint),
         },
         Origin::Plugin("/plugins/gateway".into()),
     )

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 fn validate(text: String) -> kitt::suite::validate::Validation {
     thread_local! {
-        static REGISTRY: Registry = Registry::with_builtins();
+        static REGISTRY: Registry = kitt::assemble::builtins();
     }
     REGISTRY.with(|r| validate_source(Path::new("fuzz.yaml"), text, r, &[], Unset::Allowed))
 }

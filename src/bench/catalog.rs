@@ -4,10 +4,10 @@
 use schemars::JsonSchema;
 use serde_json::{Value, json};
 
-use super::Driver;
 use super::params::schema_of;
 use super::performance::{self, load, long_context, memory, sweep, throughput, warmup_analysis};
 use super::quality::{self, Standard, custom, standard};
+use super::run::Driver;
 use crate::registry::{BenchmarkInfo, Category, Direction, MetricInfo};
 
 fn metric(name: &str, unit: &str, higher: bool) -> MetricInfo {
@@ -60,7 +60,7 @@ impl From<Facts> for BenchmarkInfo {
             metrics: f.metrics,
             dynamic_metric_prefixes: f.dynamic,
             outputs: f.outputs,
-            driver: f.driver,
+            driver: crate::registry::Implementation::new(f.driver),
         }
     }
 }

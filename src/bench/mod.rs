@@ -8,6 +8,7 @@ pub mod loadgen;
 pub mod pacer;
 pub mod params;
 pub mod performance;
+pub mod plugin;
 pub mod quality;
 pub mod samples;
 pub mod schedule;
@@ -15,8 +16,7 @@ pub mod stats;
 pub mod workload;
 
 mod contract;
+mod run;
 
-pub use contract::{
-    BenchContext, BenchError, BenchResult, Driver, Metric, Outcome, Tally, WarmupSummary,
-    check_params, run,
-};
+pub use contract::{BenchContext, BenchError, BenchResult, Metric, Outcome, Tally, WarmupSummary};
+pub use run::{Driver, check_params, run};

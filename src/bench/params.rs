@@ -79,7 +79,7 @@ fn drop_null_defaults(value: &mut Value) {
 pub fn parse<T: DeserializeOwned>(params: &Value) -> Result<T, BenchError> {
     serde_path_to_error::deserialize(params).map_err(|e| {
         let path = e.path().to_string();
-        BenchError::Params(if path == "." {
+        BenchError::params(if path == "." {
             e.into_inner().to_string()
         } else {
             format!("`{path}`: {}", e.into_inner())

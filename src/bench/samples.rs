@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::workload::mix;
+use crate::seed::mix;
 
 /// Requests kept per run at most.
 pub const CAPACITY: usize = 10_000;

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::dataset::{self, DatasetSpec};
 use super::{BenchContext, BenchError};
 use crate::engine::generation::{Endpoint, GenerationRequest};
+use crate::seed::{mix, unit};
 use crate::suite::model::Sampling;
 
 /// Params every load-generating benchmark shares.
@@ -87,21 +88,6 @@ pub struct Workload {
     sampling: Sampling,
 }
 
-/// A stateless, seeded 64-bit mix of `seed` and `i` (SplitMix64).
-pub fn mix(seed: u64, i: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A uniform draw in [0, 1) from a mixed value.
-fn unit(x: u64) -> f64 {
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// `mean` × (1 ± spread), drawn from `x`, at least 1.
 fn draw(mean: u32, spread: f64, x: u64) -> u32 {
     if spread <= 0.0 {
@@ -133,7 +119,7 @@ impl Workload {
             Some(spec) => {
                 let ds = dataset::load(spec, &ctx.base_dir, &ctx.cache_dir).await?;
                 if ds.rows.is_empty() {
-                    return Err(BenchError::Params(format!(
+                    return Err(BenchError::params(format!(
                         "dataset {} has no rows",
                         ds.name
                     )));

@@ -46,7 +46,7 @@ pub struct RunFlags {
     pub force: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     let request = ApplyRequest {
         suite_path: args.suite,
         suite_text: None,
@@ -59,16 +59,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         plain: args.run.plain,
         force: args.run.force,
     };
-    run_request(&request)
+    run_request(&request, globals)
 }
 
 /// Applies a request on a fresh runtime, stopping cleanly at Ctrl-C/SIGTERM.
-pub fn run_request(request: &ApplyRequest) -> anyhow::Result<u8> {
+pub fn run_request(request: &ApplyRequest, globals: &super::Globals) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let registry = Arc::new(super::registry_for(Some(&request.suite_path)));
+    let registry = Arc::new(globals.registry_for(Some(&request.suite_path)));
     // On a worker thread, load generators poll their sockets on the thread that reads them.
     let request = request.clone();
     let work = runtime.spawn(async move {

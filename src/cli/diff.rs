@@ -26,8 +26,8 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
-    let registry = super::registry_for(Some(&args.suite));
+pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
+    let registry = globals.registry_for(Some(&args.suite));
     let validation = validate_file(&args.suite, &registry, &args.params, Unset::Error);
     let text = diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
     crate::output::stderr().write_all(text.as_bytes())?;

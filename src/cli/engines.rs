@@ -81,12 +81,12 @@ impl EngineArgs {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let registry = super::registry_for(None);
+    let registry = globals.registry_for(None);
     match args.command {
         Sub::List { json } => runtime.block_on(list(&registry, json)),
         Sub::Check(engine) => runtime.block_on(check(&registry, &engine)),

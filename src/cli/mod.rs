@@ -67,14 +67,22 @@ enum Command {
     Test(test::Args),
 }
 
-/// The registry for a suite: the built-ins and the plugins found for it. Plugins that cannot
-/// be registered are reported on stderr and left out.
-pub(crate) fn registry_for(suite: Option<&std::path::Path>) -> crate::registry::Registry {
-    let (registry, problems) = crate::plugin::discovery::load_registry(suite);
-    for p in problems {
-        crate::errln!("warning: {p}");
+/// What the global flags give every command.
+pub(crate) struct Globals {
+    /// Where plugins are looked for, and which may replace a taken name.
+    pub plugins: crate::plugin::discovery::Search,
+}
+
+impl Globals {
+    /// The registry for a suite: the built-ins and the plugins found for it. Plugins that
+    /// cannot be registered are reported on stderr and left out.
+    pub fn registry_for(&self, suite: Option<&std::path::Path>) -> crate::registry::Registry {
+        let (registry, problems) = crate::assemble::registry(&self.plugins, suite);
+        for p in problems {
+            crate::errln!("warning: {p}");
+        }
+        registry
     }
-    registry
 }
 
 /// Runs kitt with the process arguments and returns the exit code.
@@ -129,23 +137,27 @@ fn run_cli() -> u8 {
             return code;
         }
     };
-    crate::plugin::discovery::set_extra_dirs(cli.plugin_dir.clone());
-    crate::plugin::discovery::set_overrides(cli.override_plugin.clone());
+    let globals = Globals {
+        plugins: crate::plugin::discovery::Search {
+            extra_dirs: cli.plugin_dir,
+            overrides: cli.override_plugin,
+        },
+    };
     let outcome = match cli.command {
-        Command::Validate(args) => validate::run(args),
-        Command::Plan(args) => plan::run(args),
-        Command::Apply(args) => apply::run(args),
+        Command::Validate(args) => validate::run(args, &globals),
+        Command::Plan(args) => plan::run(args, &globals),
+        Command::Apply(args) => apply::run(args, &globals),
         Command::Results(args) => results::run(args),
         Command::Templates(args) => templates::run(args),
-        Command::Report(args) => report::run(args),
-        Command::Run(args) => run::run(args),
-        Command::Diff(args) => diff::run(args),
+        Command::Report(args) => report::run(args, &globals),
+        Command::Run(args) => run::run(args, &globals),
+        Command::Diff(args) => diff::run(args, &globals),
         Command::Fingerprint(args) => fingerprint::run(args),
-        Command::Plugin(args) => plugin::run(args),
+        Command::Plugin(args) => plugin::run(args, &globals),
         Command::Schema(args) => schema::run(args),
         Command::Init(args) => init::run(args),
-        Command::Engines(args) => engines::run(args),
-        Command::Test(args) => test::run(args),
+        Command::Engines(args) => engines::run(args, &globals),
+        Command::Test(args) => test::run(args, &globals),
     };
     let code = match outcome {
         Ok(code) => code,

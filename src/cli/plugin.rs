@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::assemble::register;
 use crate::exit;
 use crate::paths::{Guard, NameKind, child, component, resolve};
-use crate::plugin::discovery::{Discovered, discover, installed_dir, plugin_dirs, register};
+use crate::plugin::discovery::{Discovered, Search, discover, installed_dir};
+use crate::plugin::host::NoHost;
 use crate::plugin::manifest::{Kind, Manifest, Runtime};
 use crate::plugin::subprocess::PluginProcess;
 use crate::plugin::wasm::WasmPlugin;
-use crate::registry::Registry;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -51,11 +52,11 @@ enum Sub {
     },
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     match args.command {
-        Sub::List { suite } => list(suite.as_deref()),
-        Sub::Check { dir } => check(&dir),
-        Sub::Install { source, force } => install(&source, force),
+        Sub::List { suite } => list(suite.as_deref(), &globals.plugins),
+        Sub::Check { dir } => check(&dir, &globals.plugins),
+        Sub::Install { source, force } => install(&source, force, &globals.plugins),
         Sub::Remove { name } => remove(&name),
         Sub::New {
             name,
@@ -73,16 +74,16 @@ fn runtime_name(m: &Manifest) -> &'static str {
     }
 }
 
-fn list(suite: Option<&Path>) -> anyhow::Result<u8> {
-    let mut registry = Registry::with_builtins();
+fn list(suite: Option<&Path>, search: &Search) -> anyhow::Result<u8> {
+    let mut registry = crate::assemble::builtins();
     let mut out = crate::output::stdout();
     writeln!(
         out,
         "{:<20} {:<10} {:<9} {:<11} {:<8} SOURCE",
         "PLUGIN", "KIND", "VERSION", "RUNTIME", "STATUS"
     )?;
-    for found in discover(&plugin_dirs(suite)) {
-        let status = match register(&mut registry, &found) {
+    for found in discover(&search.dirs(suite)) {
+        let status = match register(&mut registry, &found, search) {
             Ok(()) => "ok".to_string(),
             Err(e) => format!("error: {e}"),
         };
@@ -116,7 +117,7 @@ fn list(suite: Option<&Path>) -> anyhow::Result<u8> {
 }
 
 /// Lints, registers and (for subprocess plugins) talks to the plugin in `dir`.
-fn check(dir: &Path) -> anyhow::Result<u8> {
+fn check(dir: &Path, search: &Search) -> anyhow::Result<u8> {
     let manifest = match Manifest::load(dir) {
         Ok(m) => m,
         Err(e) => {
@@ -134,7 +135,7 @@ fn check(dir: &Path) -> anyhow::Result<u8> {
         dir: dir.to_path_buf(),
         manifest: Ok(manifest.clone()),
     };
-    if let Err(e) = register(&mut Registry::with_builtins(), &found) {
+    if let Err(e) = register(&mut crate::assemble::builtins(), &found, search) {
         crate::errln!("error: {e}");
         return Ok(exit::FAILED);
     }
@@ -147,10 +148,10 @@ fn check(dir: &Path) -> anyhow::Result<u8> {
         let logs = tempfile::tempdir().context("cannot create a log directory")?;
         let outcome: Result<serde_json::Value, String> = runtime.block_on(async {
             if let Runtime::Wasm { .. } = manifest.runtime {
-                let module = WasmPlugin::load(dir, &manifest).map_err(|e| e.to_string())?;
+                let mut module = WasmPlugin::load(dir, &manifest).map_err(|e| e.to_string())?;
                 crate::outln!("module: ok (sha256 matches)");
                 let described = module
-                    .call("describe", serde_json::json!({}), None)
+                    .call("describe", serde_json::json!({}), &NoHost)
                     .await
                     .map_err(|e| e.to_string());
                 crate::outln!("handshake: ok");
@@ -165,7 +166,7 @@ fn check(dir: &Path) -> anyhow::Result<u8> {
                     "describe",
                     serde_json::json!({}),
                     Duration::from_secs(10),
-                    None,
+                    &NoHost,
                 )
                 .await
                 .map_err(|e| e.to_string());
@@ -238,7 +239,7 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn install(source: &str, force: bool) -> anyhow::Result<u8> {
+fn install(source: &str, force: bool, search: &Search) -> anyhow::Result<u8> {
     let clone;
     let dir = if source.contains("://") || source.starts_with("git@") {
         clone = tempfile::tempdir()?;
@@ -272,7 +273,7 @@ fn install(source: &str, force: bool) -> anyhow::Result<u8> {
         dir: dir.clone(),
         manifest: Ok(manifest.clone()),
     };
-    if let Err(e) = register(&mut Registry::with_builtins(), &found) {
+    if let Err(e) = register(&mut crate::assemble::builtins(), &found, search) {
         crate::errln!("error: {e}");
         return Ok(exit::FAILED);
     }

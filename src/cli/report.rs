@@ -34,7 +34,7 @@ pub struct Args {
     force: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     let store_path = crate::store::default_path(args.store.as_deref());
     if !args.runs.is_empty() {
         let store = Store::open_existing(&store_path)?;
@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     let run_id = args.run.clone().unwrap_or_default();
-    let registry = super::registry_for(None);
+    let registry = globals.registry_for(None);
     let Some(entry) = registry.reporters.get(&args.reporter) else {
         return Err(crate::exit::usage(format!(
             "no reporter named `{}`; {}",

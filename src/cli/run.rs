@@ -105,7 +105,7 @@ pub fn build(
     Ok((path, serde_json::to_string_pretty(&doc)?))
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     let (path, text) = build(
         &args.engine,
         &args.flags,
@@ -124,5 +124,5 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         plain: args.run.plain,
         force: args.run.force,
     };
-    super::apply::run_request(&request)
+    super::apply::run_request(&request, globals)
 }

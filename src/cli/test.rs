@@ -71,8 +71,8 @@ struct RunArgs {
     json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
-    let registry = super::registry_for(None);
+pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
+    let registry = globals.registry_for(None);
     match args.command {
         Sub::List { category, json } => list(&registry, category.as_deref(), json),
         Sub::Show { name, json } => show(&registry, &name, json),

@@ -40,12 +40,12 @@ struct JsonFile<'a> {
     diagnostics: Vec<JsonDiagnostic<'a>>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     let results: Vec<(PathBuf, Validation)> = args
         .files
         .iter()
         .map(|f| {
-            let registry = super::registry_for(Some(f));
+            let registry = globals.registry_for(Some(f));
             (
                 f.clone(),
                 validate_file(f, &registry, &args.params, Unset::Allowed),

@@ -87,7 +87,7 @@ pub async fn check_engine(registry: &Registry, spec: &EngineSpec) -> Vec<Check> 
             return checks;
         }
     };
-    match (&info.driver, mode) {
+    match (Driver::of(info), mode) {
         (Driver::Simulator, _) => checks.push(Check::ok("runtime", "in-process simulator")),
         (Driver::Plugin(p), _) => checks.push(Check::ok(
             "runtime",
@@ -268,7 +268,7 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 
 /// Whether the engine could run in `mode` here, in a word, for `kitt engines list`.
 pub fn availability(info: &EngineInfo, mode: RuntimeMode, docker_up: bool) -> &'static str {
-    match (&info.driver, mode) {
+    match (Driver::of(info), mode) {
         (Driver::Simulator, _) => "ready",
         (Driver::Plugin(_), _) => "plugin",
         (Driver::Endpoint, _) | (_, RuntimeMode::External) => "needs url",

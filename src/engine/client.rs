@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use super::generation::{Accumulator, GenerationRequest, GenerationResult};
 use super::http1::{self, ReadError, WireError};
+use super::openai::{self, Chunk};
 use super::sse::Parser;
-use super::wire::{self, Chunk};
 
 /// Longest a request may take unless the engine sets `request_timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -191,14 +191,14 @@ impl Client {
     ) -> Result<GenerationResult, ClientError> {
         let url = self.url(req);
         if let Some((pool, prefix)) = &self.plain {
-            let body = serde_json::to_vec(&wire::request_body(req, &self.model, extra_body))
+            let body = serde_json::to_vec(&openai::request_body(req, &self.model, extra_body))
                 .map_err(|e| ClientError::Protocol {
                     url: url.clone(),
                     reason: format!("cannot encode the request: {e}"),
                 })?;
             return self.generate_plain(pool, prefix, &url, req, body).await;
         }
-        let body = wire::request_body(req, &self.model, extra_body);
+        let body = openai::request_body(req, &self.model, extra_body);
         let mut builder = self.http.post(&url).json(&body);
         if let Some(key) = &self.api_key {
             builder = builder.bearer_auth(key);
@@ -391,7 +391,7 @@ impl Client {
         })?;
         if let Some(error) = &chunk.error {
             let wrapped = serde_json::json!({"error": error});
-            let message = wire::error_message(&wrapped).unwrap_or_else(|| error.to_string());
+            let message = openai::error_message(&wrapped).unwrap_or_else(|| error.to_string());
             if message.to_ascii_lowercase().contains("overloaded") {
                 return Err(ClientError::Overloaded {
                     url: url.to_string(),
@@ -596,7 +596,7 @@ fn is_event_stream(content_type: &str) -> bool {
 
 /// A streaming request answered with a whole body: nothing can be timed per token.
 fn not_streamed(url: &str, content_type: &str, body: &[u8]) -> ClientError {
-    let summary = wire::summarize_body(&String::from_utf8_lossy(body));
+    let summary = openai::summarize_body(&String::from_utf8_lossy(body));
     ClientError::Protocol {
         url: url.to_string(),
         reason: format!(
@@ -620,7 +620,8 @@ fn whole_answer(url: &str, bytes: &[u8], e2e: Duration) -> Result<GenerationResu
         return Err(ClientError::StreamError {
             url: url.to_string(),
             chunks: 0,
-            message: wire::error_message(&serde_json::json!({"error": error})).unwrap_or_default(),
+            message: openai::error_message(&serde_json::json!({"error": error}))
+                .unwrap_or_default(),
         });
     }
     let mut acc = Accumulator::default();
@@ -702,7 +703,7 @@ pub fn transport_error(url: &str, e: reqwest::Error, read_timeout: Duration) -> 
 }
 
 fn http_error(url: &str, status: StatusCode, body: &str) -> ClientError {
-    let summary = wire::summarize_body(body);
+    let summary = openai::summarize_body(body);
     let message = if summary.is_empty() {
         status.canonical_reason().unwrap_or("no body").to_string()
     } else {

@@ -5,48 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::wire::{Chunk, ServerTimings, Usage};
-use crate::suite::model::Sampling;
-
-/// Which OpenAI-compatible endpoint a request goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Endpoint {
-    /// `/v1/chat/completions`
-    Chat,
-    /// `/v1/completions`
-    Completions,
-}
-
-impl Endpoint {
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Chat => "/v1/chat/completions",
-            Endpoint::Completions => "/v1/completions",
-        }
-    }
-}
-
-/// A request to generate text.
-#[derive(Debug, Clone)]
-pub struct GenerationRequest {
-    pub endpoint: Endpoint,
-    pub prompt: String,
-    pub stream: bool,
-    pub sampling: Sampling,
-}
-
-impl GenerationRequest {
-    /// A streaming chat request with default sampling.
-    pub fn chat(prompt: impl Into<String>) -> Self {
-        GenerationRequest {
-            endpoint: Endpoint::Chat,
-            prompt: prompt.into(),
-            stream: true,
-            sampling: Sampling::default(),
-        }
-    }
-}
+use super::openai::{Chunk, ServerTimings, Usage};
+pub use super::openai::{Endpoint, GenerationRequest};
 
 /// Where a result's token counts came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

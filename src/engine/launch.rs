@@ -20,6 +20,15 @@ pub enum Driver {
     Plugin(std::sync::Arc<crate::plugin::PluginRef>),
 }
 
+impl Driver {
+    /// The driver of a registered engine. One registered without an implementation (a test
+    /// fixture) can only be reached at a URL, like `Endpoint`.
+    pub fn of(info: &crate::registry::EngineInfo) -> &Driver {
+        static NONE: Driver = Driver::Endpoint;
+        info.driver.get::<Driver>().unwrap_or(&NONE)
+    }
+}
+
 /// How a model reaches the server's command line.
 #[derive(Debug, Clone, Copy)]
 pub enum ModelArg {

@@ -1,11 +1,12 @@
-//! Inference engines: the engine contract, the measurement client every engine shares, the
-//! runtimes that start and stop them, the built-in engine profiles and the simulator.
+//! Inference engines: the measurement client every engine shares, the runtimes that start and
+//! stop them, the built-in engine profiles and the simulator.
 //!
-//! The contract carried over from the original KITT: `name`, `supported_formats`,
-//! `default_image`, `default_port`, `container_port`, `health_endpoint` (the [`Engine`]
-//! trait, answered by the registry's static facts), `initialize` ([`start::initialize`]:
-//! start and wait for health), `generate` ([`RunningEngine::generate`]) and `cleanup`
-//! ([`RunningEngine::cleanup`], provided by the runtime, never by an engine).
+//! The engine contract carried over from the original KITT lives in three places, the same for
+//! built-in profiles and engine plugins (no trait: an engine is data plus a [`launch::Driver`]):
+//! the static facts — name, supported formats, default image, ports, health endpoint — are the
+//! registry's [`crate::registry::EngineInfo`]; `initialize` is [`start::initialize`] (start,
+//! wait for health); `generate` is [`RunningEngine::generate`]; `cleanup` is
+//! [`RunningEngine::cleanup`], provided by the runtime, never by an engine.
 
 pub mod checks;
 pub mod client;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod generation;
 pub mod http1;
 pub mod launch;
+pub mod openai;
 pub mod preflight;
 pub mod profiles;
 pub mod running;
@@ -20,40 +22,6 @@ pub mod runtime;
 pub mod simulator;
 pub mod sse;
 pub mod start;
-pub mod wire;
 
 pub use running::RunningEngine;
 pub use start::initialize;
-
-use crate::registry::{EngineInfo, ModelFormat};
-
-/// The engine contract's static facts.
-pub trait Engine {
-    fn name(&self) -> &str;
-    fn supported_formats(&self) -> &[ModelFormat];
-    fn default_image(&self) -> Option<&str>;
-    fn default_port(&self) -> u16;
-    fn container_port(&self) -> u16;
-    fn health_endpoint(&self) -> &str;
-}
-
-impl Engine for EngineInfo {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn supported_formats(&self) -> &[ModelFormat] {
-        &self.formats
-    }
-    fn default_image(&self) -> Option<&str> {
-        self.default_image.as_deref()
-    }
-    fn default_port(&self) -> u16 {
-        self.default_port
-    }
-    fn container_port(&self) -> u16 {
-        self.container_port
-    }
-    fn health_endpoint(&self) -> &str {
-        &self.health_endpoint
-    }
-}

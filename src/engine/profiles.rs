@@ -92,7 +92,7 @@ impl From<Profile> for EngineInfo {
                 Driver::Server(l) => Some(l.checked_against.to_string()),
                 _ => None,
             },
-            driver: p.driver,
+            driver: crate::registry::Implementation::new(p.driver),
         }
     }
 }

@@ -44,7 +44,7 @@ pub async fn initialize(
         .startup_timeout
         .as_ref()
         .map_or(ctx.default_startup_timeout, |d| d.0);
-    match (&info.driver, mode) {
+    match (Driver::of(info), mode) {
         (Driver::Plugin(plugin), _) => {
             start_plugin(instance, info, plugin, spec, ctx, timeout).await
         }
@@ -182,7 +182,7 @@ async fn start_external(
         ));
         e
     })?;
-    let model = match &info.driver {
+    let model = match Driver::of(info) {
         Driver::Server(launch) => served_name(launch, spec, None),
         _ => endpoint_name(spec),
     };
@@ -195,7 +195,7 @@ async fn start_external(
         None,
         model,
         client,
-        info.driver.clone(),
+        Driver::of(info).clone(),
         Handle::External,
     ))
 }
@@ -539,7 +539,7 @@ async fn finish_start(
         image,
         model,
         client,
-        info.driver.clone(),
+        Driver::of(info).clone(),
         handle,
     ))
 }
@@ -577,7 +577,7 @@ async fn pull_model(
             ErrorKind::Config,
             format!(
                 "cannot pull model `{model}`: HTTP {status}: {}",
-                crate::engine::wire::summarize_body(&body)
+                crate::engine::openai::summarize_body(&body)
             ),
         )
         .hint("check the Ollama tag (e.g. llama3.1:8b)"));
@@ -686,7 +686,8 @@ async fn start_plugin(
     ctx: &StartContext,
     timeout: Duration,
 ) -> Result<RunningEngine, EngineError> {
-    use crate::plugin::subprocess::{PluginError, PluginProcess};
+    use crate::plugin::error::PluginError;
+    use crate::plugin::subprocess::PluginProcess;
     let fail = |kind, message: String| EngineError::new(instance, kind, message);
     let mut process = PluginProcess::start(&plugin.dir, &plugin.manifest, &ctx.run_dir)
         .await
@@ -697,7 +698,7 @@ async fn start_plugin(
         "port": port, "run_dir": ctx.run_dir,
     });
     let answer = process
-        .call("start", request, timeout, None)
+        .call("start", request, timeout, &crate::plugin::host::NoHost)
         .await
         .map_err(|e| match &e {
             PluginError::Reported { error, .. } if error.kind() == "user" => {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{Category, Direction, ModelFormat};
 use crate::suite::model::Duration;
 
 /// The manifest format this kitt reads.
@@ -103,7 +104,7 @@ fn default_fuel() -> u64 {
 pub struct EngineFacts {
     /// Model formats it loads: gguf, safetensors, ollama_tag, server_side.
     #[serde(default)]
-    pub formats: Vec<String>,
+    pub formats: Vec<ModelFormat>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     #[serde(default)]
@@ -126,7 +127,7 @@ fn default_health() -> String {
 #[serde(deny_unknown_fields)]
 pub struct BenchmarkFacts {
     /// performance, quality_standard or quality_custom.
-    pub category: String,
+    pub category: Category,
     /// Metric name → `{unit, direction}` (direction: higher or lower).
     #[serde(default)]
     pub metrics: BTreeMap<String, MetricFacts>,
@@ -141,7 +142,7 @@ pub struct BenchmarkFacts {
 pub struct MetricFacts {
     pub unit: String,
     /// `higher` or `lower` is better.
-    pub direction: String,
+    pub direction: Direction,
 }
 
 /// A reporter plugin's facts.
@@ -348,30 +349,6 @@ impl Manifest {
                 ));
             }
             _ => {}
-        }
-        if let Some(b) = &manifest.benchmark {
-            if !["performance", "quality_standard", "quality_custom"].contains(&b.category.as_str())
-            {
-                return Err(err(
-                    "category",
-                    format!(
-                        "category `{}` is not performance, quality_standard or quality_custom",
-                        b.category
-                    ),
-                    None,
-                ));
-            }
-            if let Some((name, _)) = b
-                .metrics
-                .iter()
-                .find(|(_, m)| m.direction != "higher" && m.direction != "lower")
-            {
-                return Err(err(
-                    "direction",
-                    format!("metric `{name}`: direction must be `higher` or `lower`"),
-                    None,
-                ));
-            }
         }
         Ok(manifest)
     }

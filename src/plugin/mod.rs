@@ -1,9 +1,10 @@
-//! Plugins: directories holding a `plugin.toml` manifest and a subprocess command or a wasm
-//! module, found in the plugin directories and registered through the same registry calls as
-//! the built-ins.
+//! Plugins, the low half: the manifest, the protocol's types, the one host-call server, and
+//! the two transports (a subprocess, a wasm module). What a plugin registers as is decided
+//! above, in `assemble`, where built-ins and plugins take the same path.
 
-pub mod benchmark;
 pub mod discovery;
+pub mod error;
+pub mod host;
 pub mod manifest;
 pub mod protocol;
 pub mod subprocess;
@@ -11,7 +12,7 @@ pub mod wasm;
 
 use std::path::PathBuf;
 
-pub use discovery::{Discovered, discover, plugin_dirs};
+pub use discovery::{Discovered, discover};
 pub use manifest::{Kind, Manifest};
 
 /// A registered plugin: where it lives and what its manifest says.

@@ -48,6 +48,75 @@ pub struct ErrorData {
     pub pointer: Option<String>,
 }
 
+/// A plugin's request or notification to the host, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostCall {
+    /// `generate`: a request the host answers with the engine's generation.
+    Generate { id: Value, params: Value },
+    /// `log`: a line for the person running kitt.
+    Log { message: String },
+    /// `progress`: work done, and how much there will be.
+    Progress { done: u64, total: Option<u64> },
+    /// `sample`: one raw measurement.
+    Sample { name: String, value: f64 },
+    /// A known method with params it cannot use.
+    Invalid {
+        id: Option<Value>,
+        method: String,
+        reason: String,
+    },
+    /// A method the host does not offer.
+    Unknown { id: Option<Value>, method: String },
+}
+
+impl HostCall {
+    /// The call a message carries, or the message itself back when it is a response (it has
+    /// no method).
+    pub fn from_message(message: Message) -> Result<HostCall, Box<Message>> {
+        let Some(method) = message.method.clone() else {
+            return Err(Box::new(message));
+        };
+        let id = message.id;
+        let params = message.params.unwrap_or(Value::Null);
+        let invalid = |reason: &str| HostCall::Invalid {
+            id: id.clone(),
+            method: method.clone(),
+            reason: reason.to_string(),
+        };
+        Ok(match method.as_str() {
+            "generate" => match id.clone() {
+                Some(id) => HostCall::Generate { id, params },
+                None => invalid("generate must be a request (with an id)"),
+            },
+            "log" => HostCall::Log {
+                message: params
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            },
+            "progress" => HostCall::Progress {
+                done: params.get("done").and_then(Value::as_u64).unwrap_or(0),
+                total: params.get("total").and_then(Value::as_u64),
+            },
+            "sample" => match (
+                params.get("name").and_then(Value::as_str),
+                params.get("value").and_then(Value::as_f64),
+            ) {
+                (Some(name), Some(value)) => HostCall::Sample {
+                    name: name.to_string(),
+                    value,
+                },
+                _ => invalid("needs a string `name` and a number `value`"),
+            },
+            _ => HostCall::Unknown {
+                id: id.clone(),
+                method: method.clone(),
+            },
+        })
+    }
+}
+
 fn plugin_kind() -> String {
     "plugin".into()
 }

@@ -13,10 +13,10 @@ use tokio::process::{Child, ChildStdin};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::error::{PluginError, outcome};
+use super::host::{Host, NoHost, Served};
 use super::manifest::{Manifest, Runtime};
-use super::protocol::{self, Message, RpcError};
-use crate::bench::BenchContext;
-use crate::engine::generation::{Endpoint, GenerationRequest};
+use super::protocol::{self, HostCall, Message};
 use crate::process::log::{Tail, capture};
 
 /// The longest line a plugin may write (a longer one is a flood, and fatal).
@@ -27,66 +27,6 @@ const GRACE: Duration = Duration::from_secs(2);
 const DEFAULT_STARTUP: Duration = Duration::from_secs(10);
 /// Most bytes of a plugin's stderr kept in its log file.
 const STDERR_CAP: u64 = 16 * 1024 * 1024;
-/// Most `log` notifications of one call shown on kitt's output; the rest are counted.
-const LOG_LINES_PER_CALL: u32 = 200;
-/// Longest `log` message shown; longer ones are cut.
-const LOG_MESSAGE_CHARS: usize = 1000;
-
-/// Why a plugin call failed. Every variant names the plugin; the plugin's faults carry its
-/// last stderr lines.
-#[derive(Debug, thiserror::Error)]
-pub enum PluginError {
-    #[error("plugin `{plugin}` could not start: {reason}")]
-    Start { plugin: String, reason: String },
-    #[error("plugin `{plugin}` did not answer `{method}` within {after:?}; it was stopped{stderr}")]
-    Timeout {
-        plugin: String,
-        method: String,
-        after: Duration,
-        stderr: String,
-    },
-    #[error(
-        "plugin `{plugin}` broke the protocol during `{method}`: {reason}; it was stopped{stderr}"
-    )]
-    Protocol {
-        plugin: String,
-        method: String,
-        reason: String,
-        stderr: String,
-    },
-    #[error("plugin `{plugin}` exited during `{method}` ({status}){stderr}")]
-    Exited {
-        plugin: String,
-        method: String,
-        status: String,
-        stderr: String,
-    },
-    #[error("plugin `{plugin}` was stopped during `{method}`: {reason}")]
-    Trapped {
-        plugin: String,
-        method: String,
-        reason: String,
-    },
-    #[error("plugin `{plugin}` reported a {} error in `{method}`: {}", error.kind(), error.message)]
-    Reported {
-        plugin: String,
-        method: String,
-        error: Box<RpcError>,
-    },
-}
-
-/// A plugin's answer as a result: its `result`, or its error reported as the plugin's.
-pub(crate) fn outcome(plugin: &str, method: &str, answer: Message) -> Result<Value, PluginError> {
-    match (answer.result, answer.error) {
-        (_, Some(error)) => Err(PluginError::Reported {
-            plugin: plugin.to_string(),
-            method: method.into(),
-            error: Box::new(error),
-        }),
-        (Some(result), None) => Ok(result),
-        (None, None) => Ok(Value::Null),
-    }
-}
 
 /// A running plugin process.
 pub struct PluginProcess {
@@ -97,12 +37,9 @@ pub struct PluginProcess {
     lines: mpsc::Receiver<Result<String, String>>,
     stderr_path: PathBuf,
     stderr: Tail,
-    /// `log` notifications shown during the current call, and those held back.
-    logs_shown: u32,
-    logs_held: u64,
+    /// Log lines of the current call and every sample sent.
+    served: Served,
     next_id: u64,
-    /// Raw metric samples the plugin sent (`sample` notifications).
-    pub samples: Vec<(String, f64)>,
     /// Features the plugin declared in its handshake.
     pub features: Vec<String>,
 }
@@ -182,7 +119,7 @@ impl PluginProcess {
             .map_err(|e| fail(format!("cannot create {}: {e}", stderr_path.display())))?;
         let cookie = format!(
             "{:016x}",
-            crate::bench::workload::mix(std::process::id() as u64, now_nanos())
+            crate::seed::mix(std::process::id() as u64, now_nanos())
         );
         let mut cmd =
             crate::process::supervised(&program_path, GRACE).map_err(|e| fail(e.to_string()))?;
@@ -222,10 +159,8 @@ impl PluginProcess {
             lines: rx,
             stderr_path,
             stderr,
-            logs_shown: 0,
-            logs_held: 0,
+            served: Served::default(),
             next_id: 1,
-            samples: Vec::new(),
             features: Vec::new(),
         };
         let deadline = startup_timeout.map_or(DEFAULT_STARTUP, |d| d.0);
@@ -235,7 +170,7 @@ impl PluginProcess {
                 Message::initialize(id, &process.name.clone()),
                 "initialize",
                 deadline,
-                None,
+                &NoHost,
             )
             .await?;
         match protocol::check_handshake(&answer) {
@@ -243,6 +178,11 @@ impl PluginProcess {
             Err(reason) => return Err(process.broken("initialize", reason).await),
         }
         Ok(process)
+    }
+
+    /// The samples the plugin sent so far (`sample` notifications), handed over once.
+    pub fn take_samples(&mut self) -> Vec<(String, f64)> {
+        self.served.take_samples()
     }
 
     /// The process id of the plugin's supervisor (also its process group's id).
@@ -296,28 +236,27 @@ impl PluginProcess {
 
     /// Calls `method` and waits for its answer until `deadline`, serving the plugin's own
     /// requests (`generate` on the node's engine) and notifications meanwhile.
-    pub async fn call(
+    pub async fn call<H: Host>(
         &mut self,
         method: &str,
         params: Value,
         deadline: Duration,
-        host: Option<&BenchContext<'_>>,
+        host: &H,
     ) -> Result<Value, PluginError> {
         let id = self.take_id();
         self.exchange(Message::request(id, method, params), method, deadline, host)
             .await
     }
 
-    async fn exchange(
+    async fn exchange<H: Host>(
         &mut self,
         request: Message,
         method: &str,
         deadline: Duration,
-        host: Option<&BenchContext<'_>>,
+        host: &H,
     ) -> Result<Value, PluginError> {
         let id = request.id.clone();
-        self.logs_shown = 0;
-        self.logs_held = 0;
+        self.served.begin();
         if let Err(e) = self.send(&request).await {
             return Err(self.exited(method, &e).await);
         }
@@ -349,10 +288,15 @@ impl PluginProcess {
                         .await);
                 }
             };
-            if let Some(m) = msg.method.clone() {
-                self.serve(&m, msg, host).await;
-                continue;
-            }
+            let msg = match HostCall::from_message(msg) {
+                Ok(call) => {
+                    if let Some(answer) = self.served.serve(&self.name, host, call).await {
+                        let _ = self.send(&answer).await;
+                    }
+                    continue;
+                }
+                Err(response) => *response,
+            };
             if msg.id != id {
                 return Err(self
                     .broken(
@@ -361,17 +305,9 @@ impl PluginProcess {
                     )
                     .await);
             }
-            self.report_held_logs(host);
+            self.served.end(&self.name, host);
             return outcome(&self.name, method, msg);
         }
-    }
-
-    /// Says how many `log` notifications of the call were not shown.
-    fn report_held_logs(&mut self, host: Option<&BenchContext<'_>>) {
-        if let (Some(h), n @ 1..) = (host, self.logs_held) {
-            h.say(&format!("[{}] {n} log messages were not shown", self.name));
-        }
-        self.logs_held = 0;
     }
 
     async fn send(&mut self, m: &Message) -> Result<(), String> {
@@ -382,80 +318,6 @@ impl PluginProcess {
             .await
             .map_err(|e| e.to_string())?;
         self.stdin.flush().await.map_err(|e| e.to_string())
-    }
-
-    /// The plugin's requests and notifications during a call.
-    async fn serve(&mut self, method: &str, msg: Message, host: Option<&BenchContext<'_>>) {
-        let params = msg.params.unwrap_or(Value::Null);
-        match method {
-            "log" => {
-                if self.logs_shown >= LOG_LINES_PER_CALL {
-                    if self.logs_held == 0
-                        && let Some(h) = host
-                    {
-                        h.say(&format!(
-                            "[{}] more log messages not shown (at most {LOG_LINES_PER_CALL} a call; all of them are counted)",
-                            self.name
-                        ));
-                    }
-                    self.logs_held += 1;
-                    return;
-                }
-                self.logs_shown += 1;
-                let text = params.get("message").and_then(Value::as_str).unwrap_or("");
-                let mut shown: String = text
-                    .chars()
-                    .take(LOG_MESSAGE_CHARS)
-                    .filter(|c| !c.is_control() || *c == '\t')
-                    .collect();
-                if text.chars().count() > LOG_MESSAGE_CHARS {
-                    shown.push_str(" …");
-                }
-                if let Some(h) = host {
-                    h.say(&format!("[{}] {shown}", self.name));
-                }
-            }
-            "progress" => {
-                if let Some(h) = host {
-                    let done = params.get("done").and_then(Value::as_u64).unwrap_or(0);
-                    let total = params.get("total").and_then(Value::as_u64);
-                    h.tally.set(done, total);
-                }
-            }
-            "sample" => {
-                if let (Some(name), Some(value)) = (
-                    params.get("name").and_then(Value::as_str),
-                    params.get("value").and_then(Value::as_f64),
-                ) && self.samples.len() < 1_000_000
-                {
-                    self.samples.push((name.to_string(), value));
-                }
-            }
-            "generate" => {
-                let Some(id) = msg.id else { return };
-                let answer = match host {
-                    Some(h) => generate(h, &params).await,
-                    None => Err(RpcError::new(
-                        -32601,
-                        "generate is available only during `run`",
-                        "plugin",
-                        false,
-                    )),
-                };
-                let _ = self.send(&Message::response(id, answer)).await;
-            }
-            other => {
-                if let Some(id) = msg.id {
-                    let e = RpcError::new(
-                        -32601,
-                        format!("the host has no method `{other}`"),
-                        "plugin",
-                        false,
-                    );
-                    let _ = self.send(&Message::response(id, Err(e))).await;
-                }
-            }
-        }
     }
 
     async fn exited(&mut self, method: &str, why: &str) -> PluginError {
@@ -513,51 +375,4 @@ fn now_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// Serves a plugin's `generate` through the node's engine, so kitt's client measures it.
-pub(crate) async fn generate(host: &BenchContext<'_>, params: &Value) -> Result<Value, RpcError> {
-    let prompt = params
-        .get("prompt")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            RpcError::new(-32602, "generate needs a string `prompt`", "plugin", false)
-        })?;
-    let mut sampling = host.sampling.clone();
-    if let Some(n) = params.get("max_tokens").and_then(Value::as_u64) {
-        sampling.max_tokens = Some(n.min(u64::from(u32::MAX)) as u32);
-    }
-    if let Some(t) = params.get("temperature").and_then(Value::as_f64) {
-        sampling.temperature = Some(t);
-    }
-    let endpoint = match params.get("endpoint").and_then(Value::as_str) {
-        Some("completions") => Endpoint::Completions,
-        _ => Endpoint::Chat,
-    };
-    let request = GenerationRequest {
-        endpoint,
-        prompt: prompt.to_string(),
-        stream: true,
-        sampling,
-    };
-    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
-    match host.engine.generate(&request).await {
-        Ok(r) => Ok(json!({
-            "text": r.text,
-            "finish_reason": r.finish_reason,
-            "prompt_tokens": r.prompt_tokens,
-            "completion_tokens": r.completion_tokens,
-            "count_source": r.count_source,
-            "ttft_ms": ms(r.ttft),
-            "ttfo_ms": ms(r.ttfo),
-            "tpot_ms": ms(r.tpot()),
-            "e2e_ms": r.e2e.as_secs_f64() * 1e3,
-        })),
-        Err(e) => Err(RpcError::new(
-            -32000,
-            e.to_string(),
-            "infra",
-            e.is_transient(),
-        )),
-    }
 }

@@ -13,18 +13,18 @@ use std::path::Path;
 use std::sync::mpsc as blocking;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use wasmi::{Caller, Config, Engine, Extern, Linker, Module, Store};
 
+use super::error::{PluginError, outcome};
+use super::host::{Host, Served};
 use super::manifest::{Manifest, Runtime};
-use super::protocol::{self, Message, RpcError};
-use super::subprocess::{PluginError, generate};
-use crate::bench::BenchContext;
+use super::protocol::{self, HostCall, Message};
 
 /// A message from the module to the host, with where to send the answer (requests only).
-struct HostCall {
+struct FromModule {
     message: Message,
     reply: Option<blocking::SyncSender<Message>>,
 }
@@ -73,7 +73,7 @@ impl wasmi::core::ResourceLimiter for MemoryCap {
 
 struct State {
     limits: MemoryCap,
-    calls: mpsc::Sender<HostCall>,
+    calls: mpsc::Sender<FromModule>,
     started: Instant,
 }
 
@@ -84,6 +84,8 @@ pub struct WasmPlugin {
     module: Module,
     memory_bytes: usize,
     fuel: u64,
+    /// Log lines of the current call and every sample sent.
+    served: Served,
 }
 
 fn start_error(name: &str, reason: String) -> PluginError {
@@ -133,17 +135,19 @@ impl WasmPlugin {
             module,
             memory_bytes: (*memory_mib as usize) << 20,
             fuel: *fuel,
+            served: Served::default(),
         })
     }
 
     /// Sends `initialize` then `method`, serving the module's requests through `host`.
-    pub async fn call(
-        &self,
+    pub async fn call<H: Host>(
+        &mut self,
         method: &str,
         params: Value,
-        host: Option<&BenchContext<'_>>,
+        host: &H,
     ) -> Result<Value, PluginError> {
-        let (tx, mut rx) = mpsc::channel::<HostCall>(16);
+        self.served.begin();
+        let (tx, mut rx) = mpsc::channel::<FromModule>(16);
         let engine = self.engine.clone();
         let module = self.module.clone();
         let (name, memory_bytes, fuel) = (self.name.clone(), self.memory_bytes, self.fuel);
@@ -163,66 +167,28 @@ impl WasmPlugin {
             let _ = done_tx.send(outcome);
         });
         // Serve the module until its thread ends (the channel closes with it).
-        while let Some(call) = rx.recv().await {
-            let answer = serve(&self.name, call.message, host).await;
-            if let (Some(reply), Some(answer)) = (call.reply, answer) {
+        while let Some(sent) = rx.recv().await {
+            let answer = match HostCall::from_message(sent.message) {
+                Ok(call) => self.served.serve(&self.name, host, call).await,
+                Err(_response) => None,
+            };
+            if let (Some(reply), Some(answer)) = (sent.reply, answer) {
                 let _ = reply.send(answer);
             }
         }
-        let outcome = done_rx.await.map_err(|_| PluginError::Protocol {
+        self.served.end(&self.name, host);
+        let answer = done_rx.await.map_err(|_| PluginError::Protocol {
             plugin: self.name.clone(),
             method: method.into(),
             reason: "its thread ended without an answer".into(),
             stderr: String::new(),
         })?;
-        super::subprocess::outcome(&self.name, method, outcome?)
+        outcome(&self.name, method, answer?)
     }
-}
 
-/// Serves one message from the module: `generate` through the engine, notifications into
-/// the node's progress. Returns the answer to a request.
-async fn serve(name: &str, message: Message, host: Option<&BenchContext<'_>>) -> Option<Message> {
-    let params = message.params.clone().unwrap_or(Value::Null);
-    match message.method.as_deref() {
-        Some("log") => {
-            if let Some(h) = host {
-                let text = params.get("message").and_then(Value::as_str).unwrap_or("");
-                h.say(&format!("[{name}] {text}"));
-            }
-            None
-        }
-        Some("progress") => {
-            if let Some(h) = host {
-                let done = params.get("done").and_then(Value::as_u64).unwrap_or(0);
-                h.tally
-                    .set(done, params.get("total").and_then(Value::as_u64));
-            }
-            None
-        }
-        Some("generate") => {
-            let id = message.id?;
-            let answer = match host {
-                Some(h) => generate(h, &params).await,
-                None => Err(RpcError::new(
-                    -32601,
-                    "generate is available only during `run`",
-                    "plugin",
-                    false,
-                )),
-            };
-            Some(Message::response(id, answer))
-        }
-        _ => message.id.map(|id| {
-            Message::response(
-                id,
-                Err(RpcError::new(
-                    -32601,
-                    "the host has no such method",
-                    "plugin",
-                    false,
-                )),
-            )
-        }),
+    /// The samples the module sent so far (`sample` notifications), handed over once.
+    pub fn take_samples(&mut self) -> Vec<(String, f64)> {
+        self.served.take_samples()
     }
 }
 
@@ -293,7 +259,7 @@ fn run_module(
     fuel: u64,
     method: &str,
     params: Value,
-    calls: mpsc::Sender<HostCall>,
+    calls: mpsc::Sender<FromModule>,
 ) -> Result<Message, PluginError> {
     let state = State {
         limits: MemoryCap {
@@ -329,7 +295,7 @@ fn run_module(
                     })?;
                     let is_request = message.id.is_some();
                     let (reply_tx, reply_rx) = blocking::sync_channel(1);
-                    let call = HostCall {
+                    let call = FromModule {
                         message,
                         reply: is_request.then_some(reply_tx),
                     };
@@ -403,15 +369,4 @@ fn run_module(
         stderr: String::new(),
     })?;
     exchange(Message::request(2, method, params), method)
-}
-
-/// The `run` request's params, as the subprocess transport sends them.
-pub fn run_params(ctx: &BenchContext<'_>, params: &Value) -> Value {
-    let engine = ctx.engine;
-    json!({
-        "params": params,
-        "sampling": ctx.sampling,
-        "engine": {"name": engine.name, "uses": engine.uses, "base_url": engine.base_url,
-                   "model": engine.model},
-    })
 }

@@ -134,7 +134,7 @@ enum Event {
 }
 
 struct LegRun {
-    result: Result<BenchResult, String>,
+    result: Result<BenchResult, BenchError>,
     attempts: u32,
     started: f64,
     ended: f64,
@@ -264,15 +264,12 @@ impl Dispatcher<'_> {
     fn gpus_of(&self, engine: &str) -> usize {
         let spec = &self.setup.prepared.engines[engine];
         let asked = spec.resources.as_ref().and_then(|r| r.gpus.clone());
-        let launch =
-            self.setup
-                .registry
-                .engines
-                .get(&spec.uses)
-                .and_then(|e| match &e.info.driver {
-                    crate::engine::launch::Driver::Server(l) => Some(l.clone()),
-                    _ => None,
-                });
+        let launch = self.setup.registry.engines.get(&spec.uses).and_then(|e| {
+            match crate::engine::launch::Driver::of(&e.info) {
+                crate::engine::launch::Driver::Server(l) => Some(l.clone()),
+                _ => None,
+            }
+        });
         let external = spec.mode == Some(crate::suite::model::RuntimeMode::External);
         let request = match (launch, external) {
             (Some(l), false) => {
@@ -564,11 +561,11 @@ impl Dispatcher<'_> {
         let leg = self.leg(i).clone();
         let (status, metrics, assert_records, errors, outputs, details, samples) = match run.result
         {
-            Err(message) => (
+            Err(error) => (
                 LegStatus::Failed,
                 Vec::new(),
                 Vec::new(),
-                vec![self.with_location(&leg.node, message)],
+                vec![self.with_location(&leg.node, &error)],
                 Map::new(),
                 Map::new(),
                 None,
@@ -693,19 +690,19 @@ impl Dispatcher<'_> {
         });
     }
 
-    /// A plugin error that points into the node's params (`at params/a/0`) gets the
-    /// suite's `file:line:col` of that place.
-    fn with_location(&self, node: &str, message: String) -> String {
-        let Some(rest) = message.split(" at params").nth(1) else {
-            return message;
+    /// A params error that points into the node's params gets the suite's `file:line:col`
+    /// of that place.
+    fn with_location(&self, node: &str, error: &BenchError) -> String {
+        let located = match error {
+            BenchError::Params {
+                pointer: Some(pointer),
+                ..
+            } => (self.setup.locate)(node, pointer),
+            _ => None,
         };
-        let pointer: String = rest
-            .chars()
-            .take_while(|c| *c != ':' && *c != ' ')
-            .collect();
-        match (self.setup.locate)(node, &pointer) {
-            Some(at) => format!("{message} ({at})"),
-            None => message,
+        match located {
+            Some(at) => format!("{error} ({at})"),
+            None => error.to_string(),
         }
     }
 
@@ -865,10 +862,13 @@ async fn run_with_retries(
     leg: &PreparedLeg,
     ctx: &BenchContext<'_>,
     params: &Value,
-) -> (Result<BenchResult, String>, u32) {
+) -> (Result<BenchResult, BenchError>, u32) {
     let Some(entry) = registry.benchmarks.get(&leg.benchmark) else {
         return (
-            Err(format!("benchmark `{}` is not registered", leg.benchmark)),
+            Err(BenchError::Failed(format!(
+                "benchmark `{}` is not registered",
+                leg.benchmark
+            ))),
             0,
         );
     };
@@ -881,10 +881,7 @@ async fn run_with_retries(
                     Ok(r) => r,
                     Err(_) => {
                         return (
-                            Err(format!(
-                                "timed out after {}",
-                                crate::suite::model::Duration(limit)
-                            )),
+                            Err(BenchError::TimedOut(crate::suite::model::Duration(limit))),
                             attempt,
                         );
                     }
@@ -902,7 +899,7 @@ async fn run_with_retries(
                 ));
                 tokio::time::sleep(wait).await;
             }
-            Err(e) => return (Err(e.to_string()), attempt),
+            Err(e) => return (Err(e), attempt),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::suite::template::{self, Reference, Resolution};
+use crate::suite::expr::{self, Reference, Resolution};
 
 /// Node id → its outputs.
 pub type Outputs = std::collections::HashMap<String, Map<String, Value>>;
@@ -11,10 +11,10 @@ pub type Outputs = std::collections::HashMap<String, Map<String, Value>>;
 /// error naming it.
 pub fn render(value: &Value, outputs: &Outputs) -> Result<Value, String> {
     match value {
-        Value::String(s) if template::is_templated(s) => {
-            let pieces = template::parse(s)?;
+        Value::String(s) if expr::is_templated(s) => {
+            let pieces = expr::parse(s)?;
             let mut missing = None;
-            let rendered = template::render(&pieces, |r| match r {
+            let rendered = expr::render(&pieces, |r| match r {
                 Reference::NodeOutput { node, output } => {
                     match outputs.get(node).and_then(|o| o.get(output)) {
                         Some(v) => Resolution::Known(v.clone()),

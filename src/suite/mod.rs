@@ -1,9 +1,10 @@
 //! The suite language: model, loading with positions, composition, validation, diagnostics,
-//! templates and planning.
+//! `${{ }}` expressions and planning.
 
 pub mod compose;
 pub mod dag;
 pub mod diagnostics;
+pub mod expr;
 pub mod load;
 pub mod matrix;
 pub mod model;
@@ -16,6 +17,5 @@ pub mod report_output;
 pub mod schema;
 pub mod schema_check;
 pub mod source;
-pub mod template;
 pub mod validate;
 pub mod workspace;

@@ -135,27 +135,7 @@ pub struct ParamSpec {
     pub description: Option<String>,
 }
 
-/// How an engine runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeMode {
-    /// In a container, through the Docker API.
-    Docker,
-    /// The engine's own binary in a local process.
-    Native,
-    /// Already running at `url`; nothing is started or stopped.
-    External,
-}
-
-impl fmt::Display for RuntimeMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RuntimeMode::Docker => "docker",
-            RuntimeMode::Native => "native",
-            RuntimeMode::External => "external",
-        })
-    }
-}
+pub use crate::registry::RuntimeMode;
 
 /// One engine instance used by the suite's nodes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

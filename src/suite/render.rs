@@ -3,8 +3,8 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use super::expr::{self, Reference, Resolution};
 use super::pointer;
-use super::template::{self, Reference, Resolution};
 
 /// Suite parameter values; `None` for a parameter with no value yet.
 pub type ParamValues = IndexMap<String, Option<Value>>;
@@ -29,12 +29,12 @@ fn render_at(
     deferred: &mut Vec<String>,
 ) -> Value {
     match value {
-        Value::String(s) if template::is_templated(s) => {
-            let Ok(pieces) = template::parse(s) else {
+        Value::String(s) if expr::is_templated(s) => {
+            let Ok(pieces) = expr::parse(s) else {
                 deferred.push(pointer);
                 return value.clone();
             };
-            let resolved = template::render(&pieces, |r| match r {
+            let resolved = expr::render(&pieces, |r| match r {
                 Reference::Param(p) => match params.get(p) {
                     Some(Some(v)) => Resolution::Known(v.clone()),
                     _ => Resolution::Deferred,

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::compose::{compose, load_text, read_source};
 use super::dag::NodeGraph;
 use super::diagnostics::{Diagnostic, Location};
+use super::expr::{self, Reference};
 use super::load::Limits;
 use super::matrix::{LegPolicy, MAX_LEGS_PER_NODE, leg_id};
 use super::model::{EngineSpec, RunIf, RuntimeMode, Suite};
@@ -17,7 +18,6 @@ use super::params::{self, Override};
 use super::pointer;
 use super::render::{ParamValues, render_string, render_value};
 use super::schema_check::{self, display_path};
-use super::template::{self, Reference};
 use super::workspace::{Origins, Workspace};
 use crate::registry::{ModelFormat, Registry};
 
@@ -629,7 +629,7 @@ impl Checker<'_> {
                         .at(self.at_key(&base))
                         .hint("add `benchmark:` (see `kitt test list`), or `extends:` a template that sets one"),
                 ),
-                Some(b) if template::is_templated(b) => {} // reported by the template check
+                Some(b) if expr::is_templated(b) => {} // reported by the template check
                 Some(b) => {
                     if let Some(entry) = self.registry.benchmarks.get(b) {
                         self.asserts(i, &entry.info);
@@ -649,7 +649,7 @@ impl Checker<'_> {
                         .at(self.at_key(&base))
                         .hint("add `engine:` with the name of one of the suite's `engines:`"),
                 ),
-                Some(e) if template::is_templated(e) => {} // reported by the template check
+                Some(e) if expr::is_templated(e) => {} // reported by the template check
                 Some(e) if !self.suite.engines.contains_key(e) => {
                     let names = self.suite.engines.keys().map(String::as_str);
                     let hint = match crate::registry::suggest(e, names) {
@@ -800,7 +800,7 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            let pieces = match template::parse(&text) {
+            let pieces = match expr::parse(&text) {
                 Ok(p) => p,
                 Err(message) => {
                     self.push(Diagnostic::error("template", message).at(at));
@@ -811,7 +811,7 @@ impl Checker<'_> {
                 .then(|| segments.get(1).and_then(|s| s.parse::<usize>().ok()))
                 .flatten();
             for piece in pieces {
-                let template::Piece::Expr(reference) = piece else {
+                let expr::Piece::Expr(reference) = piece else {
                     continue;
                 };
                 if let Some(d) =
@@ -1010,7 +1010,7 @@ fn without_deferred(
 /// Every string under `value` that holds `${{`, with its pointer.
 fn collect_templated(value: &Value, pointer: String, out: &mut Vec<(String, String)>) {
     match value {
-        Value::String(s) if template::is_templated(s) => out.push((pointer, s.clone())),
+        Value::String(s) if expr::is_templated(s) => out.push((pointer, s.clone())),
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
                 collect_templated(v, pointer::push_index(&pointer, i), out);

@@ -9,7 +9,6 @@ use std::time::Duration;
 use kitt::bench::{BenchContext, BenchError, BenchResult};
 use kitt::engine::RunningEngine;
 use kitt::engine::runtime::StartContext;
-use kitt::registry::Registry;
 use kitt::suite::model::{EngineSpec, Sampling, Warmup};
 use serde_json::Value;
 
@@ -21,7 +20,7 @@ pub async fn start(spec: &EngineSpec, dir: &std::path::Path) -> RunningEngine {
         default_startup_timeout: Duration::from_secs(120),
         ..StartContext::new_run()
     };
-    kitt::engine::initialize(&Registry::with_builtins(), "engine", spec, &ctx)
+    kitt::engine::initialize(&kitt::assemble::builtins(), "engine", spec, &ctx)
         .await
         .unwrap_or_else(|e| panic!("engine `{}` starts: {e}", spec.uses))
 }
@@ -43,7 +42,7 @@ pub async fn run_with(
     warmup: u32,
     base: &std::path::Path,
 ) -> Result<BenchResult, BenchError> {
-    let registry = Registry::with_builtins();
+    let registry = kitt::assemble::builtins();
     let entry = registry.benchmarks.get(name).expect("registered benchmark");
     let ctx = BenchContext {
         engine,

@@ -115,8 +115,8 @@ pub async fn run_point(
 ) -> Result<Measured, BenchError> {
     let stop = match (point.requests, point.duration) {
         (Some(_), Some(_)) => {
-            return Err(BenchError::Params(
-                "give `requests` or `duration`, not both".into(),
+            return Err(BenchError::params(
+                "give `requests` or `duration`, not both",
             ));
         }
         (Some(n), None) => Stop::Requests(n),
@@ -124,34 +124,32 @@ pub async fn run_point(
         (None, None) => Stop::Requests(100),
     };
     if !point.cooldown.is_zero() && point.duration.is_none() {
-        return Err(BenchError::Params(
-            "`cooldown` needs `duration`: with a request count the end is not known in advance"
-                .into(),
+        return Err(BenchError::params(
+            "`cooldown` needs `duration`: with a request count the end is not known in advance",
         ));
     }
     if let Some(d) = point.duration
         && point.warmup + point.cooldown >= d
     {
-        return Err(BenchError::Params(format!(
+        return Err(BenchError::params(format!(
             "`warmup` + `cooldown` leave nothing of the {d:?} `duration` to measure"
         )));
     }
     let (pattern, offsets_for_hash) = match (point.concurrency, point.rate) {
         (Some(_), Some(_)) => {
-            return Err(BenchError::Params(
-                "give `concurrency` (closed loop) or `rate` (open loop), not both".into(),
+            return Err(BenchError::params(
+                "give `concurrency` (closed loop) or `rate` (open loop), not both",
             ));
         }
         (None, None) => {
-            return Err(BenchError::Params(
-                "give `concurrency` (closed loop: streams in flight) or `rate` (open loop: requests per second)".into(),
+            return Err(BenchError::params(
+                "give `concurrency` (closed loop: streams in flight) or `rate` (open loop: requests per second)",
             ));
         }
         (Some(c), None) => {
             if point.max_concurrency.is_some() {
-                return Err(BenchError::Params(
-                    "`max_concurrency` caps an open loop; with `concurrency` it means nothing"
-                        .into(),
+                return Err(BenchError::params(
+                    "`max_concurrency` caps an open loop; with `concurrency` it means nothing",
                 ));
             }
             (Pattern::Closed { concurrency: c }, None)
@@ -162,7 +160,7 @@ pub async fn run_point(
                 Stop::Duration(d) => Extent::Within(d),
             };
             let schedule = Schedule::build(rate, point.arrival, point.burstiness, seed, extent)
-                .map_err(BenchError::Params)?;
+                .map_err(BenchError::params)?;
             let offsets = schedule.offsets.clone();
             (
                 Pattern::Open {

@@ -153,15 +153,15 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
             l
         }
         (None, None) => {
-            return Err(BenchError::Params(
-                "the server did not say its context length; set `context` or `lengths`".into(),
+            return Err(BenchError::params(
+                "the server did not say its context length; set `context` or `lengths`",
             ));
         }
     };
     lengths.sort_unstable();
     lengths.dedup();
     if lengths.is_empty() {
-        return Err(BenchError::Params(format!(
+        return Err(BenchError::params(format!(
             "a context of {} tokens leaves no room for prompts",
             context.unwrap_or(0)
         )));

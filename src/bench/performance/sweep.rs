@@ -103,7 +103,7 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
     let mut slo = Vec::new();
     for (name, bound) in &p.slo {
         let Some((_, direction)) = known.iter().find(|(n, _)| n == name) else {
-            return Err(BenchError::Params(format!(
+            return Err(BenchError::params(format!(
                 "`slo.{name}` is not a load metric; see `kitt test show load`"
             )));
         };
@@ -117,8 +117,8 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
             .iter()
             .any(|v| v.fract() != 0.0 || *v < 1.0 || *v > 100_000.0)
     {
-        return Err(BenchError::Params(
-            "concurrency values are whole numbers from 1 to 100000".into(),
+        return Err(BenchError::params(
+            "concurrency values are whole numbers from 1 to 100000",
         ));
     }
     // Latency of failed requests is not measured: a point where requests fail breaches

@@ -63,10 +63,10 @@ fn build_items(p: &CustomParams, ds: &Dataset) -> Result<Vec<Item>, BenchError> 
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_template("prompt", &p.prompt)
-        .map_err(|e| BenchError::Params(format!("`prompt` is not a valid template: {e}")))?;
+        .map_err(|e| BenchError::params(format!("`prompt` is not a valid template: {e}")))?;
     let template = env
         .get_template("prompt")
-        .map_err(|e| BenchError::Params(e.to_string()))?;
+        .map_err(|e| BenchError::params(e.to_string()))?;
     let mut items = Vec::with_capacity(ds.rows.len());
     for row in &ds.rows {
         let expected = ds.text(row, &p.answer_field)?;
@@ -101,7 +101,7 @@ fn build_items(p: &CustomParams, ds: &Dataset) -> Result<Vec<Item>, BenchError> 
         let prompt = template
             .render(minijinja::value::Serde(&context))
             .map_err(|e| {
-                BenchError::Params(format!(
+                BenchError::params(format!(
                     "{}: row {}: the prompt template failed: {e}",
                     ds.name, row.line
                 ))
@@ -119,7 +119,7 @@ fn build_items(p: &CustomParams, ds: &Dataset) -> Result<Vec<Item>, BenchError> 
 
 pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, BenchError> {
     let p: CustomParams = params::parse(params)?;
-    p.scorer.check().map_err(BenchError::Params)?;
+    p.scorer.check().map_err(BenchError::params)?;
     let mut ds = match (&p.items, &p.dataset) {
         (Some(items), None) => Dataset::inline(
             "inline items",
@@ -127,13 +127,11 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
         ),
         (None, Some(spec)) => dataset::load(spec, &ctx.base_dir, &ctx.cache_dir).await?,
         (Some(_), Some(_)) => {
-            return Err(BenchError::Params(
-                "give `items` or `dataset`, not both".into(),
-            ));
+            return Err(BenchError::params("give `items` or `dataset`, not both"));
         }
         (None, None) => {
-            return Err(BenchError::Params(
-                "give the items to ask: `items` inline or a `dataset`".into(),
+            return Err(BenchError::params(
+                "give the items to ask: `items` inline or a `dataset`",
             ));
         }
     };

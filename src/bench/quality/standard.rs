@@ -21,8 +21,9 @@ use serde_json::Value;
 use super::scorers::{Scorer, letter, parse_number};
 use super::{Asking, Item, LoglikItem, Scoring, SelectionParams, ask_all, loglik, report};
 use crate::bench::dataset::{self, Dataset, DatasetSource, DatasetSpec, Row};
-use crate::bench::workload::{EndpointParam, mix};
+use crate::bench::workload::EndpointParam;
 use crate::bench::{BenchContext, BenchError, Outcome, params};
+use crate::seed::mix;
 
 /// Which standard benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,7 +421,7 @@ pub async fn execute(
 ) -> Result<Outcome, BenchError> {
     let p: StandardParams = params::parse(params)?;
     if p.subjects.is_some() && standard != Standard::Mmlu {
-        return Err(BenchError::Params("`subjects` applies to mmlu only".into()));
+        return Err(BenchError::params("`subjects` applies to mmlu only"));
     }
     let spec = DatasetSpec::given(&p.dataset)
         .cloned()
@@ -502,8 +503,8 @@ async fn choose_method(
 ) -> Result<Method, BenchError> {
     match (scoring, standard) {
         (Scoring::Generative, _) => Ok(Method::Generative(None)),
-        (Scoring::Loglikelihood, Standard::Gsm8k) => Err(BenchError::Params(
-            "gsm8k is scored generatively (its answers are free text); drop `scoring`".into(),
+        (Scoring::Loglikelihood, Standard::Gsm8k) => Err(BenchError::params(
+            "gsm8k is scored generatively (its answers are free text); drop `scoring`",
         )),
         (Scoring::Auto, Standard::Gsm8k) => Ok(Method::Generative(None)),
         (Scoring::Loglikelihood, _) => loglik::supported(ctx)

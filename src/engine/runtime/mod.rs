@@ -80,7 +80,12 @@ impl Handle {
             Handle::Simulator(s) => s.stop().await,
             Handle::Plugin(mut p) => {
                 let _ = p
-                    .call("stop", serde_json::json!({}), Duration::from_secs(30), None)
+                    .call(
+                        "stop",
+                        serde_json::json!({}),
+                        Duration::from_secs(30),
+                        &crate::plugin::host::NoHost,
+                    )
                     .await;
                 p.stop().await;
             }

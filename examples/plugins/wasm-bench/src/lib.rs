@@ -90,6 +90,7 @@ fn run(params: &Value) -> Value {
                 ok += 1;
                 tokens += answer["result"]["completion_tokens"].as_f64().unwrap_or(0.0);
                 ttft += answer["result"]["ttft_ms"].as_f64().unwrap_or(0.0);
+                notify("sample", json!({"name": "ttft_ms", "value": answer["result"]["ttft_ms"]}));
             }
             Some(answer) => errors.push(answer["error"]["message"].to_string()),
             None => errors.push("no answer".to_string()),

@@ -1,10 +1,50 @@
 //! The OpenAI-compatible wire format: request bodies kitt sends and the response and chunk
 //! shapes it reads (`/v1/chat/completions` and `/v1/completions`), lenient where servers differ.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::generation::{Endpoint, GenerationRequest};
+use crate::suite::model::Sampling;
+
+/// Which OpenAI-compatible endpoint a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `/v1/chat/completions`
+    Chat,
+    /// `/v1/completions`
+    Completions,
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/v1/chat/completions",
+            Endpoint::Completions => "/v1/completions",
+        }
+    }
+}
+
+/// A request to generate text.
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    pub endpoint: Endpoint,
+    pub prompt: String,
+    pub stream: bool,
+    pub sampling: Sampling,
+}
+
+impl GenerationRequest {
+    /// A streaming chat request with default sampling.
+    pub fn chat(prompt: impl Into<String>) -> Self {
+        GenerationRequest {
+            endpoint: Endpoint::Chat,
+            prompt: prompt.into(),
+            stream: true,
+            sampling: Sampling::default(),
+        }
+    }
+}
 
 /// The JSON body of a request, with engine-specific extra fields merged in last.
 pub fn request_body(req: &GenerationRequest, model: &str, extra: &Map<String, Value>) -> Value {
