@@ -103,7 +103,8 @@ fn engine_info(dir: &Path, manifest: &Manifest) -> Result<EngineInfo, String> {
         modes: vec![RuntimeMode::Native],
         config_schema: params_schema(dir, manifest)?,
         model_required: facts.model_required,
-        needs_gpu: false,
+        gpu: crate::registry::GpuUse::None,
+        gpu_image: None,
         upstream: None,
         driver: Implementation::new(crate::engine::launch::Driver::Plugin(Arc::new(PluginRef {
             dir: dir.to_path_buf(),

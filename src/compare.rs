@@ -15,7 +15,7 @@ pub struct Row {
     pub leg: String,
     pub metric: String,
     pub unit: String,
-    pub direction: String,
+    pub direction: crate::registry::Direction,
     pub a: f64,
     pub b: f64,
     /// (b − a) / |a|, when a ≠ 0.
@@ -182,7 +182,7 @@ fn row(
     sa: &[Sample],
     sb: &[Sample],
 ) -> Row {
-    let higher = a.direction == "higher";
+    let higher = a.direction == crate::registry::Direction::Higher;
     let delta = (a.value != 0.0).then(|| (b.value - a.value) / a.value.abs());
     let (verdict, basis) = if a.value == b.value {
         (Verdict::Equal, "identical values".to_string())
@@ -227,7 +227,7 @@ fn row(
         leg: leg.to_string(),
         metric: a.name.clone(),
         unit: a.unit.clone(),
-        direction: a.direction.clone(),
+        direction: a.direction,
         a: a.value,
         b: b.value,
         delta,

@@ -94,6 +94,13 @@ impl Implementation {
     }
 }
 
+impl EngineInfo {
+    /// Whether it cannot start without a GPU.
+    pub fn needs_gpu(&self) -> bool {
+        self.gpu == GpuUse::Required
+    }
+}
+
 impl fmt::Debug for Implementation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.0.is_some() {
@@ -102,6 +109,19 @@ impl fmt::Debug for Implementation {
             "Implementation(none)"
         })
     }
+}
+
+/// How much an engine needs a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuUse {
+    /// It cannot start without one: containers get every GPU unless `resources.gpus` says
+    /// otherwise, and the scheduler counts them.
+    Required,
+    /// It uses a GPU when it gets one and silently runs on the CPU otherwise.
+    Optional,
+    /// It never uses one.
+    None,
 }
 
 /// The static facts of an engine: what the engine contract says without starting anything.
@@ -120,8 +140,11 @@ pub struct EngineInfo {
     pub config_schema: Value,
     /// Whether an engine instance must name a model.
     pub model_required: bool,
-    /// Whether the engine needs an NVIDIA GPU (checked by `kitt engines check`).
-    pub needs_gpu: bool,
+    /// How much the engine needs a GPU (checked by `kitt engines check`; GPUs are requested
+    /// and counted by this).
+    pub gpu: GpuUse,
+    /// The image of its GPU build, when its default image is the CPU build.
+    pub gpu_image: Option<String>,
     /// The upstream release the engine's profile was checked against.
     pub upstream: Option<String>,
     /// The implementation: how the engine is started and spoken to.

@@ -40,6 +40,16 @@ impl Env {
         self.command(args).output().expect("kitt runs")
     }
 
+    /// kitt for a command that takes no store (`plan`).
+    fn kitt_storeless(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_kitt"))
+            .args(args)
+            .env("KITT_DATA_DIR", self.dir.path().join("data"))
+            .current_dir(self.dir.path())
+            .output()
+            .expect("kitt runs")
+    }
+
     /// Writes a suite file into the test's directory.
     fn suite(&self, name: &str, text: &str) -> String {
         let path = self.dir.path().join(name);
@@ -712,4 +722,93 @@ nodes:
         "{}",
         text(&report)
     );
+}
+
+/// A leg's [start, end] in a stored run (Unix seconds).
+fn span(run: &Value, leg: &str) -> (f64, f64) {
+    let n = node(run, leg);
+    (
+        n["started_at"].as_f64().unwrap_or_else(|| panic!("{n}")),
+        n["ended_at"].as_f64().unwrap_or_else(|| panic!("{n}")),
+    )
+}
+
+fn overlap(a: (f64, f64), b: (f64, f64)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+#[test]
+fn the_run_obeys_the_printed_plan() {
+    let env = Env::new();
+    // Quality legs (which may share an engine), performance legs (which may not), two
+    // engines, a need across them, and room for three legs at once.
+    let custom = "benchmark: custom\n    params: {items: [{q: a, answer: x}, {q: b, answer: x}, {q: c, answer: x}], prompt: '{{ q }}', scorer: {type: contains}, max_tokens: 8}";
+    let suite = env.suite(
+        "planned.yaml",
+        &format!(
+            "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: planned, version: 1.0.0}}\n\
+             parallelism: 3\n\
+             engines:\n  a: {{uses: simulator, config: {{ttft: 60ms, itl: 2ms}}}}\n  b: {{uses: simulator, config: {{ttft: 20ms, itl: 2ms}}}}\n\
+             nodes:\n\
+             \x20 - id: q1\n    engine: a\n    {custom}\n\
+             \x20 - id: q2\n    engine: a\n    {custom}\n\
+             \x20 - id: p1\n    engine: a\n    benchmark: latency\n    params: {{requests: 3, output_tokens: 4}}\n\
+             \x20 - id: p2\n    engine: b\n    benchmark: latency\n    params: {{requests: 6, output_tokens: 4}}\n\
+             \x20 - id: p3\n    engine: b\n    benchmark: throughput\n    needs: [q1]\n    params: {{requests: 4, concurrency: 2, output_tokens: 4}}\n"
+        ),
+    );
+    let printed = env.kitt_storeless(&["plan", &suite, "--format", "json"]);
+    assert!(printed.status.success(), "{}", text(&printed));
+    let plan: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    let applied = env.kitt(&["apply", &suite, "--plain"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let run = env.show(&run_id(&applied));
+    let legs = plan["legs"].as_array().unwrap();
+    let parallelism = plan["parallelism"].as_u64().unwrap() as usize;
+    let mut checked_pairs = 0;
+    for a in legs {
+        let id = a["id"].as_str().unwrap();
+        let sa = span(&run, id);
+        // Needs: every leg of a needed node ended before this one started.
+        for need in a["needs"].as_array().unwrap() {
+            for b in legs.iter().filter(|b| b["node"] == *need) {
+                let sb = span(&run, b["id"].as_str().unwrap());
+                assert!(sb.1 <= sa.0, "{id} started before {} ended", b["id"]);
+            }
+        }
+        // One engine: a leg marked alone overlaps no other leg of its engine.
+        for b in legs
+            .iter()
+            .filter(|b| b["id"] != a["id"] && b["engine"] == a["engine"])
+        {
+            let sb = span(&run, b["id"].as_str().unwrap());
+            if a["alone"] == true || b["alone"] == true {
+                checked_pairs += 1;
+                assert!(!overlap(sa, sb), "{id} and {} shared their engine", b["id"]);
+            }
+        }
+        // Parallelism: at the moment a leg started, at most `parallelism` legs ran.
+        let at_once = legs
+            .iter()
+            .filter(|b| {
+                let sb = span(&run, b["id"].as_str().unwrap());
+                sb.0 <= sa.0 && sa.0 < sb.1
+            })
+            .count();
+        assert!(
+            at_once <= parallelism,
+            "{at_once} legs ran when {id} started"
+        );
+    }
+    assert!(checked_pairs >= 4, "the suite exercises the engine rule");
+    // What the plan allows does happen: the two quality legs shared engine a, and legs on
+    // the two engines ran side by side.
+    assert_eq!(plan["legs"][0]["alone"], false);
+    assert!(overlap(span(&run, "q1"), span(&run, "q2")), "{run}");
+    assert!(overlap(span(&run, "q1"), span(&run, "p2")), "{run}");
+    // The plan's text says the same rules.
+    let text_plan = env.kitt_storeless(&["plan", &suite]);
+    let words = String::from_utf8_lossy(&text_plan.stdout);
+    assert!(words.contains("p1") && words.contains("alone"), "{words}");
+    assert!(words.contains("at a time: at most 3,"), "{words}");
 }

@@ -148,7 +148,7 @@ fn params_from_the_command_line_are_typed_and_checked() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["stages"][0]["legs"][0]["params"]["requests"], 7);
+    assert_eq!(plan["legs"][0]["params"]["requests"], 7);
 
     let out = kitt(&["validate", "suites/demo.yaml", "-p", "requests=many"]);
     assert_eq!(out.status.code(), Some(1));
@@ -189,13 +189,12 @@ fn plan_shows_stages_engines_and_matrix_legs() {
 fn plan_json_is_stable_and_complete() {
     let out = kitt(&["plan", "suites/demo.yaml", "--format", "json"]);
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["version"], 1);
+    assert_eq!(plan["version"], 2);
     assert_eq!(plan["suite"]["name"], "demo");
-    let ids: Vec<&str> = plan["stages"]
+    let ids: Vec<&str> = plan["legs"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|s| s["legs"].as_array().unwrap())
         .map(|l| l["id"].as_str().unwrap())
         .collect();
     assert_eq!(
@@ -208,9 +207,15 @@ fn plan_json_is_stable_and_complete() {
             "throughput"
         ]
     );
-    assert_eq!(plan["engines"][0]["start_before_stage"], 1);
-    assert_eq!(plan["engines"][0]["stop_after_stage"], 3);
-    assert_eq!(plan["stages"][1]["legs"][2]["params"]["concurrency"], 8);
+    assert_eq!(plan["engines"][0]["first_stage"], 1);
+    assert_eq!(plan["engines"][0]["last_stage"], 3);
+    assert_eq!(plan["engines"][0]["legs"].as_array().unwrap().len(), 5);
+    assert_eq!(plan["stages"][1]["legs"][2], "load[concurrency=8]");
+    assert_eq!(plan["legs"][3]["params"]["concurrency"], 8);
+    assert_eq!(plan["legs"][3]["stage"], 2);
+    assert_eq!(plan["legs"][3]["alone"], true, "a performance leg");
+    assert_eq!(plan["legs"][3]["timeout"], "5m");
+    assert!(plan["rules"].as_array().unwrap().len() >= 4);
     let again = kitt(&["plan", "suites/demo.yaml", "--format", "json"]);
     assert_eq!(out.stdout, again.stdout, "plans are deterministic");
 }
@@ -296,7 +301,7 @@ fn includes_and_extends_compose_nodes() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let legs = &plan["stages"][0]["legs"];
+    let legs = &plan["legs"];
     // The template supplies benchmark and params; the node overrides one param.
     assert_eq!(legs[0]["benchmark"], "latency");
     assert_eq!(legs[0]["params"]["requests"], 3);

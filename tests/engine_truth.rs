@@ -319,24 +319,24 @@ fn launches_of_representative_suites() {
 /// scheduler counts with too.
 #[test]
 fn gpu_defaults_follow_what_each_engine_needs() {
-    use kitt::engine::start::gpu_request;
+    use kitt::suite::gpus::gpu_request;
     use kitt::suite::model::GpuRequest;
     let registry = kitt::assemble::builtins();
+    let info = |name: &str| profile(&registry, name).0;
     let all = |r: &Option<GpuRequest>| matches!(r, Some(GpuRequest::All(_)));
     for engine in ["vllm", "sglang", "tgi"] {
-        let (_, launch) = profile(&registry, engine);
         for gpus in [None, Some(0), Some(4)] {
-            let (request, note) = gpu_request(&launch, None, gpus);
+            let (request, note) = gpu_request(&info(engine), None, gpus);
             assert!(all(&request) && note.is_none(), "{engine} {gpus:?}");
         }
-        let (request, _) = gpu_request(&launch, Some(GpuRequest::Count(1)), Some(4));
+        let (request, _) = gpu_request(&info(engine), Some(GpuRequest::Count(1)), Some(4));
         assert_eq!(request, Some(GpuRequest::Count(1)), "resources.gpus wins");
     }
-    let (_, ollama) = profile(&registry, "ollama");
+    let ollama = info("ollama");
     assert!(all(&gpu_request(&ollama, None, Some(2)).0));
     let (request, note) = gpu_request(&ollama, None, Some(0));
     assert!(request.is_none() && note.unwrap().contains("ran on the CPU"));
-    let (_, llama) = profile(&registry, "llama.cpp");
+    let llama = info("llama.cpp");
     let (request, note) = gpu_request(&llama, None, Some(2));
     assert!(request.is_none() && note.unwrap().contains("CPU build"));
     assert!(

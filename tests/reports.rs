@@ -14,7 +14,11 @@ fn metric(name: &str, value: f64, unit: &str, direction: &str) -> MetricRecord {
         name: name.into(),
         value,
         unit: unit.into(),
-        direction: direction.into(),
+        direction: if direction == "higher" {
+            kitt::registry::Direction::Higher
+        } else {
+            kitt::registry::Direction::Lower
+        },
     }
 }
 
@@ -32,7 +36,7 @@ fn node(leg: &str, benchmark: &str, status: &str, errors: &[&str]) -> NodeRecord
         model: Some("tiny".into()),
         params: json!({"requests": 10}),
         spec_hash: "0123456789abcdef".into(),
-        status: status.into(),
+        status: kitt::store::NodeStatus::parse(status),
         attempts: 1,
         errors: errors.iter().map(|e| e.to_string()).collect(),
         outputs: json!({}),

@@ -1,11 +1,15 @@
 //! `kitt apply SUITE`: run the whole suite, store every measurement, exit with its verdict.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::runner::{ApplyRequest, apply};
+use crate::exit;
+use crate::runner::progress::Progress;
+use crate::runner::{ApplyRequest, Outcome, Ran, apply};
+use crate::store::RunStatus;
 use crate::suite::params::Override;
 
 #[derive(Debug, clap::Args)]
@@ -62,7 +66,8 @@ pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     run_request(&request, globals)
 }
 
-/// Applies a request on a fresh runtime, stopping cleanly at Ctrl-C/SIGTERM.
+/// Applies a request on a fresh runtime, stopping cleanly at Ctrl-C/SIGTERM; prints what
+/// happened and returns the exit code (0 held, 1 invalid/failed/breached, 130 interrupted).
 pub fn run_request(request: &ApplyRequest, globals: &super::Globals) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -70,12 +75,62 @@ pub fn run_request(request: &ApplyRequest, globals: &super::Globals) -> anyhow::
         .context("cannot start the async runtime")?;
     let registry = Arc::new(globals.registry_for(Some(&request.suite_path)));
     // On a worker thread, load generators poll their sockets on the thread that reads them.
-    let request = request.clone();
+    let owned = request.clone();
     let work = runtime.spawn(async move {
         crate::process::interrupt::install();
-        apply(&request, registry, crate::process::interrupt::interrupted()).await
+        let progress = Progress::new(owned.plain);
+        apply(
+            &owned,
+            registry,
+            progress,
+            crate::process::interrupt::interrupted(),
+        )
+        .await
     });
-    runtime
+    let applied = runtime
         .block_on(work)
-        .map_err(|e| crate::exit::internal(format!("the run's task failed: {e}")))?
+        .map_err(|e| crate::exit::internal(format!("the run's task failed: {e}")))??;
+    super::print_diagnostics(&applied.diagnostics, &applied.sources)?;
+    Ok(match applied.outcome {
+        Outcome::Invalid => exit::FAILED,
+        Outcome::DryRun { plan, selection } => {
+            let mut out = crate::output::stdout();
+            out.write_all(plan.render_text().as_bytes())?;
+            writeln!(out, "\n{selection}")?;
+            writeln!(out, "dry run: nothing was started")?;
+            exit::OK
+        }
+        Outcome::Ran(ran) => finish(&ran, &request.store)?,
+    })
+}
+
+/// Prints a run's summary and reports; the exit code for it.
+fn finish(ran: &Ran, store: &std::path::Path) -> anyhow::Result<u8> {
+    let finished = &ran.finished;
+    crate::output::stdout().write_all(super::summary::render(finished, store).as_bytes())?;
+    for report in &ran.reports {
+        match &report.written {
+            Ok(path) => crate::outln!("report {}: {}", report.reporter, path.display()),
+            Err(e) => crate::errln!("error: report {}: {e}", report.reporter),
+        }
+    }
+    if ran.reports_skipped > 0 {
+        crate::errln!(
+            "interrupted: {} reports were not written",
+            ran.reports_skipped
+        );
+    }
+    if !finished.store_errors.is_empty() {
+        crate::errln!(
+            "error: {} results could not be stored in {}; the run is not complete (is the disk full?)",
+            finished.store_errors.len(),
+            store.display()
+        );
+    }
+    Ok(match finished.status {
+        _ if crate::process::interrupt::seen() => exit::INTERRUPTED,
+        RunStatus::Interrupted => exit::INTERRUPTED,
+        RunStatus::Succeeded if ran.reports_ok() => exit::OK,
+        _ => exit::FAILED,
+    })
 }

@@ -5,9 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::exit;
-use crate::runner::{prepare, selection};
+use crate::runner::selection;
 use crate::store::Store;
-use crate::suite::diagnostics;
 use crate::suite::params::Override;
 use crate::suite::validate::{Unset, validate_file};
 
@@ -29,14 +28,13 @@ pub struct Args {
 pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     let registry = globals.registry_for(Some(&args.suite));
     let validation = validate_file(&args.suite, &registry, &args.params, Unset::Error);
-    let text = diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
-    crate::output::stderr().write_all(text.as_bytes())?;
+    super::print_diagnostics(&validation.diagnostics, &validation.workspace.sources)?;
     let Some(checked) = &validation.suite else {
         return Ok(exit::FAILED);
     };
-    let prepared = prepare::prepare(checked, &registry)?;
+    let plan = crate::suite::plan::plan(checked, &registry, None)?;
     let store = Store::open(&crate::store::default_path(args.store.as_deref()))?;
-    let (changes, against) = selection::changes(&prepared, &store, &checked.suite.metadata.name)?;
+    let (changes, against) = selection::changes(&plan, &store, &checked.suite.metadata.name)?;
     let mut out = crate::output::stdout();
     if args.json {
         serde_json::to_writer_pretty(

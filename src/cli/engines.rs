@@ -181,7 +181,7 @@ async fn list(registry: &Registry, json: bool) -> anyhow::Result<u8> {
                         availability: availability(info, mode, docker_up),
                     })
                     .collect(),
-                needs_gpu: info.needs_gpu,
+                needs_gpu: info.needs_gpu(),
             }
         })
         .collect();

@@ -12,6 +12,7 @@ mod report;
 mod results;
 mod run;
 mod schema;
+mod summary;
 mod templates;
 mod test;
 mod validate;
@@ -83,6 +84,17 @@ impl Globals {
         }
         registry
     }
+}
+
+/// Prints a suite's diagnostics on stderr, with the lines they point at.
+pub(crate) fn print_diagnostics(
+    diagnostics: &[crate::suite::diagnostics::Diagnostic],
+    sources: &crate::suite::source::Sources,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text = crate::suite::diagnostics::render_human(diagnostics, sources);
+    crate::output::stderr().write_all(text.as_bytes())?;
+    Ok(())
 }
 
 /// Runs kitt with the process arguments and returns the exit code.

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::exit;
-use crate::suite::diagnostics;
 use crate::suite::params::Override;
 use crate::suite::plan::plan;
 use crate::suite::validate::{Unset, validate_file};
@@ -34,12 +33,13 @@ pub struct Args {
 pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     let registry = globals.registry_for(Some(&args.suite));
     let validation = validate_file(&args.suite, &registry, &args.params, Unset::Error);
-    let text = diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
-    crate::output::stderr().write_all(text.as_bytes())?;
+    super::print_diagnostics(&validation.diagnostics, &validation.workspace.sources)?;
     let Some(checked) = &validation.suite else {
         return Ok(exit::FAILED);
     };
-    let plan = plan(checked);
+    // The plan `kitt apply` executes on this machine (its GPUs decide what engines take).
+    let gpus = crate::fingerprint::Fingerprint::detect().gpus.len();
+    let plan = plan(checked, &registry, Some(gpus))?;
     let mut stdout = crate::output::stdout();
     match args.format {
         PlanFormat::Text => stdout.write_all(plan.render_text().as_bytes())?,

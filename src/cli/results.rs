@@ -80,10 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             )?;
             for r in runs {
                 let nodes = store.nodes(&r.id)?;
-                let ok = nodes
-                    .iter()
-                    .filter(|n| n.status == "succeeded" || n.status == "reused")
-                    .count();
+                let ok = nodes.iter().filter(|n| n.status.ok()).count();
                 writeln!(
                     out,
                     "{:<26} {:<16} {:<8} {:<11} {:<19} {:>5}  {}",
@@ -182,11 +179,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                                 &n.node.node,
                                 &n.node.benchmark,
                                 &n.node.engine,
-                                &n.node.status,
+                                n.node.status.as_str(),
                                 &m.name,
                                 &m.value.to_string(),
                                 &m.unit,
-                                &m.direction,
+                                direction_word(m.direction),
                             ])?;
                         }
                     }
@@ -319,4 +316,12 @@ fn render_node(n: &NodeResults) -> String {
         s.push_str(&format!("  note: {e}\n"));
     }
     s
+}
+
+/// A metric direction as the CSV export writes it.
+fn direction_word(d: crate::registry::Direction) -> &'static str {
+    match d {
+        crate::registry::Direction::Higher => "higher",
+        crate::registry::Direction::Lower => "lower",
+    }
 }

@@ -9,13 +9,16 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use indexmap::IndexMap;
+
 use super::engine_flags::{EngineFlags, key_values};
-use super::engines::{engine_exit, until_interrupted};
-use crate::bench::{self, BenchContext};
-use crate::engine::runtime::StartContext;
+use crate::bench;
 use crate::exit;
 use crate::registry::{BenchmarkInfo, Registered, Registry};
-use crate::suite::model::{Sampling, Warmup};
+use crate::runner::progress::Progress;
+use crate::store::RunStatus;
+use crate::suite::model::{RunIf, Sampling, Warmup};
+use crate::suite::plan::LegInput;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -82,8 +85,11 @@ pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
                 .build()
                 .context("cannot start the async runtime")?;
             // On a worker thread, the run polls its sockets on the thread that reads them.
-            let work =
-                runtime.spawn(async move { until_interrupted(run_one(&registry, *run)).await });
+            let registry = Arc::new(registry);
+            let work = runtime.spawn(async move {
+                crate::process::interrupt::install();
+                run_one(registry, *run).await
+            });
             runtime
                 .block_on(work)
                 .context("the benchmark's task failed")?
@@ -295,8 +301,10 @@ fn show(registry: &Registry, name: &str, json: bool) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
-    let Some(entry) = find(registry, &args.name) else {
+/// Runs one benchmark on one engine: a one-leg plan through the same runner as a suite,
+/// its params checked before any engine starts.
+async fn run_one(registry: Arc<Registry>, args: RunArgs) -> anyhow::Result<u8> {
+    let Some(entry) = find(&registry, &args.name) else {
         return Ok(exit::USAGE);
     };
     let params = Value::Object(key_values(&args.params, "--param")?);
@@ -306,17 +314,21 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
         return Ok(exit::USAGE);
     }
     let spec = args.flags.spec(&args.engine)?;
-    let start = StartContext::new_run();
-    crate::errln!("starting `{}` (run {})", spec.uses, start.run_id);
-    let engine = match crate::engine::initialize(registry, &spec.uses, &spec, &start).await {
-        Ok(engine) => engine,
-        Err(e) => {
-            crate::errln!("error: {e}");
-            return Ok(engine_exit(&e));
-        }
+    let base_dir = match args.base_dir {
+        Some(d) => d,
+        None => std::env::current_dir().context("cannot read the current directory")?,
     };
-    let ctx = BenchContext {
-        engine: &engine,
+    let leg = LegInput {
+        id: args.name.clone(),
+        node: args.name.clone(),
+        benchmark: args.name.clone(),
+        engine: spec.uses.clone(),
+        needs: Vec::new(),
+        run_if: RunIf::Success,
+        fail_fast: false,
+        max_parallel: None,
+        matrix: Map::new(),
+        params,
         sampling: Sampling {
             max_tokens: args.max_tokens,
             ..Sampling::default()
@@ -325,65 +337,82 @@ async fn run_one(registry: &Registry, args: RunArgs) -> anyhow::Result<u8> {
             requests: Some(args.warmup),
             duration: None,
         },
-        base_dir: match args.base_dir {
-            Some(d) => d,
-            None => std::env::current_dir().context("cannot read the current directory")?,
-        },
-        cache_dir: bench::dataset::cache_dir(),
-        progress: Arc::new(|line: &str| crate::errln!("  {line}")),
-        tally: Arc::default(),
-        run_dir: start.run_dir.clone(),
+        timeout: None,
+        attempts: 1,
+        backoff: None,
+        asserts: IndexMap::new(),
     };
-    let outcome = bench::run(entry, &ctx, &params).await;
-    engine.cleanup().await;
-    let result = match outcome {
-        Ok(r) => r,
-        Err(e) => {
+    let finished = crate::runner::run_one(
+        registry.clone(),
+        leg,
+        spec,
+        base_dir,
+        Progress::new(true),
+        crate::process::interrupt::interrupted(),
+    )
+    .await?;
+    if finished.status == RunStatus::Interrupted || crate::process::interrupt::seen() {
+        return Ok(exit::INTERRUPTED);
+    }
+    let result = match finished.results.into_iter().next() {
+        Some((_, Ok(result))) => result,
+        Some((_, Err(e))) => {
             crate::errln!("error: `{}`: {e}", args.name);
             return Ok(exit::FAILED);
         }
+        None => {
+            // It never ran: its engine did not start.
+            for f in &finished.failures {
+                crate::errln!("error: {f}");
+            }
+            return Ok(if finished.engines_unavailable {
+                exit::UNAVAILABLE
+            } else {
+                exit::FAILED
+            });
+        }
     };
-    let mut out = crate::output::stdout();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &result)?;
-        writeln!(out)?;
-    } else {
-        writeln!(
-            out,
-            "{} {}: {}",
-            result.test_name,
-            result.test_version,
-            if result.passed { "passed" } else { "FAILED" }
-        )?;
-        for m in &result.metrics {
-            writeln!(out, "  {:<34} {:>14.3} {}", m.name, m.value, m.unit)?;
-        }
-        let outputs: Map<String, Value> = result
-            .outputs
-            .iter()
-            .filter(|(_, v)| v.is_string())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (k, v) in &outputs {
-            writeln!(out, "  {k}: {}", v.as_str().unwrap_or_default())?;
-        }
-        for e in &result.errors {
-            writeln!(out, "  error: {e}")?;
-        }
-        let warnings = result
-            .details
-            .get("engine_warnings")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str);
-        for w in warnings {
-            writeln!(out, "  warning: {w}")?;
-        }
-    }
+    print_result(&result, args.json)?;
     Ok(if result.passed {
         exit::OK
     } else {
         exit::FAILED
     })
+}
+
+/// A benchmark's result: whole as JSON, or its metrics, string outputs, errors and warnings.
+fn print_result(result: &bench::BenchResult, json: bool) -> anyhow::Result<()> {
+    let mut out = crate::output::stdout();
+    if json {
+        serde_json::to_writer_pretty(&mut out, result)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} {}: {}",
+        result.test_name,
+        result.test_version,
+        if result.passed { "passed" } else { "FAILED" }
+    )?;
+    for m in &result.metrics {
+        writeln!(out, "  {:<34} {:>14.3} {}", m.name, m.value, m.unit)?;
+    }
+    for (k, v) in result.outputs.iter().filter(|(_, v)| v.is_string()) {
+        writeln!(out, "  {k}: {}", v.as_str().unwrap_or_default())?;
+    }
+    for e in &result.errors {
+        writeln!(out, "  error: {e}")?;
+    }
+    let warnings = result
+        .details
+        .get("engine_warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    for w in warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    Ok(())
 }

@@ -111,7 +111,7 @@ pub async fn check_engine(registry: &Registry, spec: &EngineSpec) -> Vec<Check> 
             checks.extend(check_docker(info, spec).await);
         }
     }
-    if info.needs_gpu && mode != RuntimeMode::External {
+    if info.needs_gpu() && mode != RuntimeMode::External {
         checks.push(check_gpu().await);
     } else {
         checks.push(Check::skipped("gpu", "not required"));

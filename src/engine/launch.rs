@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
+pub use crate::registry::GpuUse;
 use crate::suite::model::{EngineSpec, Sampling};
 
 /// What kind of implementation an engine has.
@@ -66,19 +67,6 @@ pub enum Setting {
     Path(&'static str),
     /// Read by kitt itself (such as the native binary's path); never passed on.
     Kitt,
-}
-
-/// How much an engine needs a GPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GpuUse {
-    /// It cannot start without one: containers get every GPU unless `resources.gpus` says
-    /// otherwise, and the scheduler counts them.
-    Required,
-    /// It uses a GPU when it gets one and silently runs on the CPU otherwise.
-    Optional,
-    /// It never uses one.
-    None,
 }
 
 /// The host directory a weights cache comes from.

@@ -87,7 +87,14 @@ impl From<Profile> for EngineInfo {
             modes: p.modes.to_vec(),
             config_schema: p.config,
             model_required: !matches!(p.driver, Driver::Simulator),
-            needs_gpu: matches!(&p.driver, Driver::Server(l) if l.gpu == GpuUse::Required),
+            gpu: match &p.driver {
+                Driver::Server(l) => l.gpu,
+                _ => GpuUse::None,
+            },
+            gpu_image: match &p.driver {
+                Driver::Server(l) => l.container.gpu_image.map(Into::into),
+                _ => None,
+            },
             upstream: match &p.driver {
                 Driver::Server(l) => Some(l.checked_against.to_string()),
                 _ => None,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::engine::client::{Client, ClientOptions, http_client};
 use crate::engine::error::{EngineError, ErrorKind};
-use crate::engine::launch::{Driver, GpuUse, HostCache, Placement, ServerLaunch, Setting};
+use crate::engine::launch::{Driver, HostCache, Placement, ServerLaunch, Setting};
 use crate::engine::preflight::{check_model, is_local_path};
 use crate::engine::running::RunningEngine;
 use crate::engine::runtime::docker::{self, Container, ContainerSpec, Mount};
@@ -17,7 +17,8 @@ use crate::engine::runtime::native::NativeProcess;
 use crate::engine::runtime::{Handle, StartContext};
 use crate::engine::simulator::{SimConfig, Simulator};
 use crate::registry::{EngineInfo, Registry};
-use crate::suite::model::{AllGpus, EngineSpec, GpuRequest, RuntimeMode, WeightsCache};
+use crate::suite::gpus::gpu_request;
+use crate::suite::model::{EngineSpec, RuntimeMode, WeightsCache};
 
 /// Where a model is mounted inside a container.
 const CONTAINER_MODEL_DIR: &str = "/models";
@@ -290,7 +291,7 @@ pub fn docker_launch(
 ) -> Result<DockerLaunch, EngineError> {
     let config_error = |message: String| EngineError::new(instance, ErrorKind::Config, message);
     let resources = spec.resources.clone().unwrap_or_default();
-    let (gpus, note) = gpu_request(launch, resources.gpus.clone(), machine_gpus);
+    let (gpus, note) = gpu_request(info, resources.gpus.clone(), machine_gpus);
     let mut notes: Vec<String> = note.into_iter().collect();
     notes.extend(launch.unset_notes(spec));
     let image = spec
@@ -398,38 +399,6 @@ pub fn docker_launch(
         model,
         notes,
     })
-}
-
-/// The GPUs a container of this engine gets, and a note when it will run on the CPU: what
-/// `resources.gpus` says; else every GPU for an engine that needs one, or that uses one when
-/// given one and has no separate GPU image; else none. `machine_gpus` is the number of the
-/// daemon's GPUs, when known. The scheduler counts GPUs with the same rule.
-pub fn gpu_request(
-    launch: &ServerLaunch,
-    asked: Option<GpuRequest>,
-    machine_gpus: Option<usize>,
-) -> (Option<GpuRequest>, Option<String>) {
-    let all = || Some(GpuRequest::All(AllGpus::All));
-    match (asked, launch.gpu, machine_gpus) {
-        (Some(g), _, _) => (Some(g), None),
-        (None, GpuUse::Required, _) => (all(), None),
-        (None, GpuUse::Optional, Some(n)) if n > 0 && launch.container.gpu_image.is_none() => {
-            (all(), None)
-        }
-        (None, GpuUse::Optional, Some(0)) => (
-            None,
-            Some("ran on the CPU: the machine has no GPU".into()),
-        ),
-        (None, GpuUse::Optional, Some(_)) => (
-            None,
-            Some("ran on the CPU: its default image is the CPU build; set resources.gpus to use the GPU build".into()),
-        ),
-        (None, GpuUse::Optional, None) => (
-            None,
-            Some("may have run on the CPU: the daemon's GPUs are unknown; set resources.gpus".into()),
-        ),
-        (None, GpuUse::None, _) => (None, None),
-    }
 }
 
 /// The host directory of a weights cache kind.

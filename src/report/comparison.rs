@@ -30,7 +30,7 @@ pub struct Row {
     pub node: String,
     pub metric: String,
     pub unit: String,
-    pub direction: String,
+    pub direction: crate::registry::Direction,
     pub values: Vec<Option<f64>>,
     /// Relative change against the first run.
     pub deltas: Vec<Option<f64>>,
@@ -75,7 +75,7 @@ pub fn build(store: &Store, ids: &[String]) -> anyhow::Result<Comparison> {
                 node: node.id.clone(),
                 metric: m.name.clone(),
                 unit: m.unit.clone(),
-                direction: m.direction.clone(),
+                direction: m.direction,
                 values,
                 deltas,
                 verdicts: vec![None; reports.len()],

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::store::read::RunResults;
 use crate::store::time::format_utc;
-use crate::store::{AssertRecord, MetricRecord, RunStatus};
+use crate::store::{AssertRecord, MetricRecord, NodeStatus, RunStatus};
 
 /// The version of this document's shape.
 pub const FORMAT_VERSION: u32 = 1;
@@ -37,7 +37,7 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RunInfo {
     pub id: String,
-    pub status: String,
+    pub status: RunStatus,
     /// UTC, `YYYY-MM-DD HH:MM:SS`.
     pub started: String,
     pub ended: Option<String>,
@@ -84,7 +84,7 @@ pub struct Node {
     pub benchmark: String,
     pub benchmark_version: String,
     pub engine: String,
-    pub status: String,
+    pub status: NodeStatus,
     pub seconds: Option<f64>,
     pub params: Value,
     pub errors: Vec<String>,
@@ -135,13 +135,13 @@ impl Report {
         let mut nodes = Vec::new();
         for n in &r.nodes {
             let node = &n.node;
-            match node.status.as_str() {
-                "succeeded" => counts.succeeded += 1,
-                "failed" => counts.failed += 1,
-                "skipped" => counts.skipped += 1,
-                "cancelled" => counts.cancelled += 1,
-                "reused" => counts.reused += 1,
-                _ => {}
+            match node.status {
+                NodeStatus::Succeeded => counts.succeeded += 1,
+                NodeStatus::Failed => counts.failed += 1,
+                NodeStatus::Skipped => counts.skipped += 1,
+                NodeStatus::Cancelled => counts.cancelled += 1,
+                NodeStatus::Reused => counts.reused += 1,
+                NodeStatus::Running | NodeStatus::Abandoned => {}
             }
             counts.asserts += n.asserts.len();
             for a in n.asserts.iter().filter(|a| !a.passed) {
@@ -168,7 +168,7 @@ impl Report {
                 benchmark: node.benchmark.clone(),
                 benchmark_version: node.benchmark_version.clone(),
                 engine: node.engine.clone(),
-                status: node.status.clone(),
+                status: node.status,
                 seconds: node.seconds,
                 params: node.params.clone(),
                 errors: node.errors.clone(),
@@ -216,7 +216,7 @@ impl Report {
             format_version: FORMAT_VERSION,
             run: RunInfo {
                 id: run.id.clone(),
-                status: run.status.to_string(),
+                status: run.status,
                 started: format_utc(run.started_at),
                 ended: run.ended_at.map(format_utc),
                 seconds: run.ended_at.map(|e| e - run.started_at),

@@ -100,7 +100,7 @@ mod tests {
             name: name.into(),
             value,
             unit: "ms".into(),
-            direction: "lower".into(),
+            direction: crate::registry::Direction::Lower,
         }
     }
 

@@ -1,35 +1,37 @@
-//! `kitt apply`: validate, plan, choose the legs (all, `--only`, `--only-changed`,
-//! `--resume`), record the run, dispatch it, print the summary, decide the exit code.
+//! `kitt apply` as a library: validate the suite, plan it, choose the legs (all, `--only`,
+//! `--only-changed`, `--resume`), record the run, dispatch the plan, render the suite's
+//! reports — and return what happened. Printing it and choosing the exit code is the CLI's.
 
 pub mod asserts;
 pub mod dispatch;
+pub mod engines;
 pub mod outputs;
-pub mod prepare;
 pub mod progress;
 pub mod provenance;
+pub mod record;
+pub mod retry;
+pub mod schedule;
 pub mod selection;
-pub mod summary;
 
 use std::future::Future;
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::exit;
 use crate::fingerprint::Fingerprint;
 use crate::registry::Registry;
 use crate::store::{RunRecord, RunStatus, Store};
-use crate::suite::diagnostics;
+use crate::suite::diagnostics::Diagnostic;
 use crate::suite::params::Override;
-use crate::suite::validate::{Unset, validate_source};
+use crate::suite::plan::Plan;
+use crate::suite::source::Sources;
+use crate::suite::validate::{CheckedSuite, Unset, validate_file, validate_source};
 
-/// Finds `file:line:col` of a pointer into a node's params (for plugin errors that point).
+pub use dispatch::{Carried, Finished};
+
+/// Finds `file:line:col` of a pointer into a node's params (for params errors that point).
 pub type Locator = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
 
-fn locator(
-    checked: &crate::suite::validate::CheckedSuite,
-    workspace: crate::suite::workspace::Workspace,
-) -> Locator {
+fn locator(checked: &CheckedSuite, workspace: crate::suite::workspace::Workspace) -> Locator {
     let origins = checked.origins.clone();
     let nodes: Vec<String> = checked.suite.nodes.iter().map(|n| n.id.clone()).collect();
     Arc::new(move |node: &str, pointer: &str| {
@@ -63,64 +65,113 @@ pub struct ApplyRequest {
     pub force: bool,
 }
 
-/// Applies a suite; returns the exit code (0 held, 1 invalid/failed/breached, 130
-/// interrupted). `cancel` resolving interrupts the run.
+/// What applying a suite came to, with the suite's diagnostics (warnings, or why it is
+/// invalid) and the files they point into.
+pub struct Applied {
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: Sources,
+    pub outcome: Outcome,
+}
+
+/// How far applying got.
+pub enum Outcome {
+    /// The suite is not valid; nothing ran.
+    Invalid,
+    /// `--dry-run`: the plan and the legs it would run.
+    DryRun { plan: Box<Plan>, selection: String },
+    /// The run happened (or was interrupted), and its reports were written as far as they
+    /// could be.
+    Ran(Box<Ran>),
+}
+
+/// A run and its reports.
+pub struct Ran {
+    pub finished: Finished,
+    pub reports: Vec<ReportOutcome>,
+    /// The reports not written because of Ctrl-C.
+    pub reports_skipped: usize,
+}
+
+/// One report of the suite: the file written, or why not.
+pub struct ReportOutcome {
+    pub reporter: String,
+    pub written: Result<PathBuf, String>,
+}
+
+impl Ran {
+    /// Whether every report was written.
+    pub fn reports_ok(&self) -> bool {
+        self.reports_skipped == 0 && self.reports.iter().all(|r| r.written.is_ok())
+    }
+}
+
+/// Validates and plans a suite from `req` (its file, or the text `kitt run` built).
+fn checked(
+    req: &ApplyRequest,
+    registry: &Registry,
+) -> (crate::suite::validate::Validation, Option<String>) {
+    match &req.suite_text {
+        Some(text) => (
+            validate_source(
+                &req.suite_path,
+                text.clone(),
+                registry,
+                &req.overrides,
+                Unset::Error,
+            ),
+            Some(text.clone()),
+        ),
+        None => {
+            let validation = validate_file(&req.suite_path, registry, &req.overrides, Unset::Error);
+            let text = validation
+                .workspace
+                .sources
+                .try_get(0)
+                .map(|f| f.text.clone());
+            (validation, text)
+        }
+    }
+}
+
+/// Applies a suite. `cancel` resolving interrupts the run.
 pub async fn apply(
     req: &ApplyRequest,
     registry: Arc<Registry>,
+    progress: progress::Progress,
     cancel: impl Future<Output = ()>,
-) -> anyhow::Result<u8> {
-    let text = match &req.suite_text {
-        Some(t) => t.clone(),
-        None => {
-            let mut workspace = crate::suite::workspace::Workspace::default();
-            let limits = crate::suite::load::Limits::default();
-            match crate::suite::compose::read_source(&mut workspace, &req.suite_path, &limits, None)
-            {
-                Ok(text) => text,
-                Err(diagnostics) => {
-                    let rendered = diagnostics::render_human(&diagnostics, &workspace.sources);
-                    crate::output::stderr().write_all(rendered.as_bytes())?;
-                    return Ok(exit::FAILED);
-                }
-            }
-        }
-    };
-    let validation = validate_source(
-        &req.suite_path,
-        text.clone(),
-        &registry,
-        &req.overrides,
-        Unset::Error,
-    );
-    let rendered =
-        diagnostics::render_human(&validation.diagnostics, &validation.workspace.sources);
-    crate::output::stderr().write_all(rendered.as_bytes())?;
+) -> anyhow::Result<Applied> {
+    let (validation, text) = checked(req, &registry);
     let crate::suite::validate::Validation {
-        workspace, suite, ..
+        workspace,
+        suite,
+        diagnostics,
     } = validation;
-    let Some(checked) = suite else {
-        return Ok(exit::FAILED);
+    let sources = workspace.sources.clone();
+    let applied = |outcome| Applied {
+        diagnostics: diagnostics.clone(),
+        sources: sources.clone(),
+        outcome,
     };
-    let checked = &checked;
+    let (Some(checked), Some(text)) = (suite, text) else {
+        return Ok(applied(Outcome::Invalid));
+    };
     crate::engine::start::register_secrets(checked.suite.engines.values());
     let suite_files: Vec<PathBuf> = (0..)
         .map_while(|i| workspace.sources.try_get(i).map(|f| f.path.clone()))
         .collect();
-    let locate = locator(checked, workspace);
-    let prepared = prepare::prepare(checked, &registry)?;
+    let fingerprint = Fingerprint::detect();
+    let plan = crate::suite::plan::plan(&checked, &registry, Some(fingerprint.gpus.len()))?;
+    let locate = locator(&checked, workspace);
     let mut store = Store::open(&req.store)?;
     let suite_name = checked.suite.metadata.name.clone();
-    let choice = selection::choose(req, &prepared, &store, &suite_name)?;
+    let choice = selection::choose(req, &plan, &store, &suite_name)?;
     if req.dry_run {
-        let plan = crate::suite::plan::plan(checked);
-        let mut out = crate::output::stdout();
-        out.write_all(plan.render_text().as_bytes())?;
-        writeln!(out, "\n{}", choice.describe(&prepared))?;
-        writeln!(out, "dry run: nothing was started")?;
-        return Ok(exit::OK);
+        let selection = choice.describe(&plan);
+        return Ok(applied(Outcome::DryRun {
+            plan: Box::new(plan),
+            selection,
+        }));
     }
-    let fingerprint = Fingerprint::detect();
     let run_id = match &choice.resume {
         Some(id) => {
             store.take_over(id)?;
@@ -147,33 +198,22 @@ pub async fn apply(
                 owner: None,
                 heartbeat_at: None,
             })?;
-            selection::copy_carried(&mut store, &choice, &prepared, &id)?;
+            selection::copy_carried(&mut store, &choice, &plan, &id)?;
             id
         }
     };
-    let progress = progress::Progress::new(req.plain);
     progress.say(&format!(
         "run {run_id}: suite {} {}, {} legs ({} to run), store {}",
         suite_name,
         checked.suite.metadata.version,
-        prepared.legs.len(),
-        prepared.legs.len() - choice.carried.len(),
+        plan.legs.len(),
+        plan.legs.len() - choice.carried.len(),
         req.store.display()
     ));
-    let base_dir = req
-        .suite_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let mut start = crate::engine::runtime::StartContext::new_run();
     // Logs go beside the store the run is written to (a test's or CI's own directory).
-    let store_dir = req
-        .store
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), PathBuf::from);
     start.run_dir = crate::paths::child(
-        &store_dir.join("runs"),
+        &parent_or_here(&req.store).join("runs"),
         crate::paths::NameKind::Run,
         &run_id,
     )?;
@@ -182,54 +222,49 @@ pub async fn apply(
     let setup = dispatch::Setup {
         run_id: run_id.clone(),
         suite: suite_name,
-        prepared,
         registry: registry.clone(),
-        base_dir,
+        base_dir: parent_or_here(&req.suite_path),
         cache_dir: crate::bench::dataset::cache_dir(),
         start,
         carried: choice.carried,
         gpus: fingerprint.gpus.len(),
         locate,
+        keep_results: false,
     };
-    let reports = checked.suite.reports.clone();
-    let finished = dispatch::run(setup, &mut store, progress, cancel).await;
-    let mut out = crate::output::stdout();
-    out.write_all(summary::render(&finished, &req.store).as_bytes())?;
-    drop(out);
-    // The suite's reports, also when nodes failed or the run was interrupted.
+    let finished = dispatch::run(&plan, setup, &mut store, progress, cancel).await;
+    // The suite's reports, also when nodes failed (not when the run was interrupted).
     let guard = suite_files.iter().fold(
         crate::paths::Guard::for_kitt().with_store(&req.store),
         |g, f| g.protect(f, "a file of the suite"),
     );
-    let reports_ok = if reports.is_empty() || finished.status == RunStatus::Interrupted {
-        true
+    let (reports, reports_skipped) = if finished.status == RunStatus::Interrupted {
+        (Vec::new(), 0)
     } else {
         render_reports(
             req,
             &registry,
-            &reports,
+            &checked.suite.reports,
             &mut store,
             &finished.run_id,
             &guard,
         )
         .await?
     };
-    if !finished.store_errors.is_empty() {
-        crate::errln!(
-            "error: {} results could not be stored in {}; the run is not complete (is the disk full?)",
-            finished.store_errors.len(),
-            req.store.display()
-        );
-    }
-    Ok(match finished.status {
-        _ if crate::process::interrupt::seen() => exit::INTERRUPTED,
-        RunStatus::Interrupted => exit::INTERRUPTED,
-        RunStatus::Succeeded if reports_ok => exit::OK,
-        _ => exit::FAILED,
-    })
+    Ok(applied(Outcome::Ran(Box::new(Ran {
+        finished,
+        reports,
+        reports_skipped,
+    }))))
 }
 
-/// Renders and writes the suite's reports; false when one of them failed. Stops at Ctrl-C.
+/// The directory of `path`, `.` when it has none.
+fn parent_or_here(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// Renders and writes the suite's reports; stops at Ctrl-C (the rest are counted).
 async fn render_reports(
     req: &ApplyRequest,
     registry: &Registry,
@@ -237,19 +272,20 @@ async fn render_reports(
     store: &mut Store,
     run_id: &str,
     guard: &crate::paths::Guard,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<(Vec<ReportOutcome>, usize)> {
     use crate::process::interrupt;
     let report = crate::report::context::Report::from_results(&store.run_results(run_id)?);
     let dirs = crate::report::render::override_dirs(Some(&req.suite_path));
-    let mut ok = true;
-    for spec in reports {
+    let mut outcomes = Vec::new();
+    for (i, spec) in reports.iter().enumerate() {
         if interrupt::seen() {
-            crate::errln!("interrupted: the remaining reports were not written");
-            return Ok(false);
+            return Ok((outcomes, reports.len() - i));
         }
         let Some(entry) = registry.reporters.get(&spec.reporter) else {
-            ok = false;
-            crate::errln!("error: reporter `{}` is not registered", spec.reporter);
+            outcomes.push(ReportOutcome {
+                reporter: spec.reporter.clone(),
+                written: Err(format!("reporter `{}` is not registered", spec.reporter)),
+            });
             continue;
         };
         let rendered =
@@ -265,18 +301,75 @@ async fn render_reports(
                 &entry.info,
                 &spec.output,
                 &report,
-                std::path::Path::new("."),
+                Path::new("."),
                 &text,
                 &rules,
             )
         });
-        match written {
-            Ok(path) => crate::outln!("report {}: {}", spec.reporter, path.display()),
-            Err(e) => {
-                ok = false;
-                crate::errln!("error: {e:#}");
-            }
-        }
+        outcomes.push(ReportOutcome {
+            reporter: spec.reporter.clone(),
+            written: written.map_err(|e| format!("{e:#}")),
+        });
     }
-    Ok(ok)
+    Ok((outcomes, 0))
+}
+
+/// One benchmark on one engine outside a suite (`kitt test run`): a one-leg plan through the
+/// same dispatcher, with a store in memory. `params` were checked before (an engine can
+/// take minutes to start).
+pub async fn run_one(
+    registry: Arc<Registry>,
+    leg: crate::suite::plan::LegInput,
+    engine: crate::suite::model::EngineSpec,
+    base_dir: PathBuf,
+    progress: progress::Progress,
+    cancel: impl Future<Output = ()>,
+) -> anyhow::Result<Finished> {
+    let fingerprint_gpus = Fingerprint::detect().gpus.len();
+    let mut builder = crate::suite::plan::Builder::new(&registry, Some(fingerprint_gpus));
+    builder.add_engine(&leg.engine.clone(), engine)?;
+    let benchmark = leg.benchmark.clone();
+    builder.add_leg(leg)?;
+    let plan = builder.finish(
+        crate::suite::plan::SuiteRef {
+            name: format!("test-{benchmark}"),
+            version: "0.0.0".into(),
+        },
+        1,
+    );
+    let mut store = Store::in_memory()?;
+    let mut start = crate::engine::runtime::StartContext::new_run();
+    start.gpus = Some(fingerprint_gpus);
+    let run_id = start.run_id.clone();
+    store.insert_run(&RunRecord {
+        id: run_id.clone(),
+        suite: plan.suite.name.clone(),
+        suite_version: plan.suite.version.clone(),
+        suite_path: String::new(),
+        digest: String::new(),
+        git_commit: None,
+        git_dirty: None,
+        started_at: crate::store::time::now(),
+        ended_at: None,
+        status: RunStatus::Running,
+        kitt_version: env!("CARGO_PKG_VERSION").into(),
+        fingerprint: String::new(),
+        fingerprint_summary: String::new(),
+        params: serde_json::json!({}),
+        owner: None,
+        heartbeat_at: None,
+    })?;
+    let setup = dispatch::Setup {
+        run_id,
+        suite: plan.suite.name.clone(),
+        registry,
+        base_dir,
+        cache_dir: crate::bench::dataset::cache_dir(),
+        start,
+        carried: Default::default(),
+        gpus: fingerprint_gpus,
+        locate: Arc::new(|_: &str, _: &str| None),
+        keep_results: true,
+    };
+    Ok(dispatch::run(&plan, setup, &mut store, progress, cancel).await)
 }

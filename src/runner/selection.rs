@@ -8,8 +8,8 @@ use anyhow::Context;
 
 use super::ApplyRequest;
 use super::dispatch::Carried;
-use super::prepare::Prepared;
-use crate::store::{NodeRecord, Store};
+use crate::store::{NodeRecord, NodeStatus, Store};
+use crate::suite::plan::Plan;
 
 /// The legs to run and those carried over.
 #[derive(Debug, Default)]
@@ -34,12 +34,12 @@ pub struct Change {
 /// The spec changes since the last successful run of `suite` (every leg is new when there
 /// is none); the run compared with.
 pub fn changes(
-    prepared: &Prepared,
+    plan: &Plan,
     store: &Store,
     suite: &str,
 ) -> anyhow::Result<(Vec<Change>, Option<String>)> {
     let Some(last) = store.last_success(suite, None)? else {
-        let all = prepared
+        let all = plan
             .legs
             .iter()
             .map(|l| Change {
@@ -57,7 +57,7 @@ pub fn changes(
         .map(|n| (n.leg, n.spec_hash))
         .collect();
     let mut out = Vec::new();
-    for l in &prepared.legs {
+    for l in &plan.legs {
         match before.get(&l.id) {
             None => out.push(Change {
                 leg: l.id.clone(),
@@ -75,7 +75,7 @@ pub fn changes(
         }
     }
     for (leg, h) in &before {
-        if !prepared.legs.iter().any(|l| &l.id == leg) {
+        if !plan.legs.iter().any(|l| &l.id == leg) {
             out.push(Change {
                 leg: leg.clone(),
                 kind: "removed".into(),
@@ -101,12 +101,12 @@ fn carry(choice: &mut Choice, i: usize, node: NodeRecord) {
 /// Chooses the legs to run.
 pub fn choose(
     req: &ApplyRequest,
-    prepared: &Prepared,
+    plan: &Plan,
     store: &Store,
     suite: &str,
 ) -> anyhow::Result<Choice> {
     let mut choice = Choice::default();
-    let ok = |n: &NodeRecord| n.status == "succeeded" || n.status == "reused";
+    let ok = |n: &NodeRecord| n.status.ok();
     if let Some(id) = &req.resume {
         let run = store.find_run(id)?;
         if run.suite != suite {
@@ -121,7 +121,7 @@ pub fn choose(
             .filter(|n| ok(n))
             .map(|n| (n.leg.clone(), n))
             .collect();
-        for (i, leg) in prepared.legs.iter().enumerate() {
+        for (i, leg) in plan.legs.iter().enumerate() {
             if let Some(n) = done.get(&leg.id).filter(|n| n.spec_hash == leg.spec_hash) {
                 carry(&mut choice, i, n.clone());
             }
@@ -130,21 +130,21 @@ pub fn choose(
         return Ok(choice);
     }
     let selected: Option<Vec<usize>> = if req.only_changed {
-        let (changed, _) = changes(prepared, store, suite)?;
-        let idx: Vec<usize> = prepared
+        let (changed, _) = changes(plan, store, suite)?;
+        let idx: Vec<usize> = plan
             .legs
             .iter()
             .enumerate()
             .filter(|(_, l)| changed.iter().any(|c| c.leg == l.id))
             .map(|(i, _)| i)
             .collect();
-        Some(prepared.with_dependents(&idx))
+        Some(plan.with_dependents(&idx))
     } else if !req.only.is_empty() {
         let mut idx = Vec::new();
         for node in &req.only {
-            let legs: Vec<usize> = prepared.legs_of(node).collect();
+            let legs: Vec<usize> = plan.legs_of(node).collect();
             if legs.is_empty() {
-                let names = prepared.legs.iter().map(|l| l.node.as_str());
+                let names = plan.legs.iter().map(|l| l.node.as_str());
                 let hint = crate::registry::suggest(node, names)
                     .map(|s| format!("did you mean `{s}`?"))
                     .unwrap_or_else(|| "see `kitt plan`".into());
@@ -169,7 +169,7 @@ pub fn choose(
                 .collect(),
             None => HashMap::new(),
         };
-        for (i, leg) in prepared.legs.iter().enumerate() {
+        for (i, leg) in plan.legs.iter().enumerate() {
             if selected.contains(&i) {
                 continue;
             }
@@ -192,9 +192,9 @@ pub fn choose(
 
 impl Choice {
     /// The selection in words, for `--dry-run`.
-    pub fn describe(&self, prepared: &Prepared) -> String {
+    pub fn describe(&self, plan: &Plan) -> String {
         let mut out = String::new();
-        for (i, leg) in prepared.legs.iter().enumerate() {
+        for (i, leg) in plan.legs.iter().enumerate() {
             match self.carried.get(&i) {
                 Some(c) => {
                     out.push_str(&format!("  skip {} (result from run {})\n", leg.id, c.from))
@@ -214,16 +214,16 @@ impl Choice {
 pub fn copy_carried(
     store: &mut Store,
     choice: &Choice,
-    prepared: &Prepared,
+    plan: &Plan,
     run_id: &str,
 ) -> anyhow::Result<()> {
     for (i, source) in &choice.sources {
         let metrics = store.metrics(&source.run_id, &source.leg)?;
         let mut node = source.clone();
         node.run_id = run_id.to_string();
-        node.status = "reused".into();
+        node.status = NodeStatus::Reused;
         node.errors = vec![format!("result reused from run {}", source.run_id)];
-        node.spec_hash = prepared.legs[*i].spec_hash.clone();
+        node.spec_hash = plan.legs[*i].spec_hash.clone();
         store
             .put_node(&node, &metrics, &[], None)
             .with_context(|| format!("cannot copy leg {}", node.leg))?;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
 
-pub use records::{AssertRecord, MetricRecord, NodeRecord, RunRecord, RunStatus};
+pub use records::{AssertRecord, MetricRecord, NodeRecord, NodeStatus, RunRecord, RunStatus};
 
 /// An open store.
 pub struct Store {
@@ -61,6 +61,18 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+        })
+    }
+
+    /// A store in memory, gone when dropped (`kitt test run` runs through the same runner
+    /// without keeping anything).
+    pub fn in_memory() -> anyhow::Result<Store> {
+        let conn = Connection::open_in_memory().context("cannot open a store in memory")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::migrate(&conn).context("cannot set up a store in memory")?;
+        Ok(Store {
+            conn,
+            path: PathBuf::from(":memory:"),
         })
     }
 

@@ -4,8 +4,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::Store;
-use super::records::{AssertRecord, MetricRecord, NodeRecord, RunRecord, RunStatus};
+use super::records::{AssertRecord, MetricRecord, NodeRecord, NodeStatus, RunRecord, RunStatus};
 use crate::process::owner::Owner;
+use crate::registry::Direction;
 
 fn parse_json(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
@@ -67,7 +68,7 @@ fn node_row(r: &Row) -> rusqlite::Result<NodeRecord> {
         model: r.get("model")?,
         params: parse_json(r.get("params")?),
         spec_hash: r.get("spec_hash")?,
-        status: r.get("status")?,
+        status: NodeStatus::parse(&r.get::<_, String>("status")?),
         attempts: r.get("attempts")?,
         errors: serde_json::from_str(&r.get::<_, String>("errors")?).unwrap_or_default(),
         outputs: parse_json(r.get("outputs")?),
@@ -168,7 +169,11 @@ impl Store {
                 name: r.get(0)?,
                 value: r.get(1)?,
                 unit: r.get(2)?,
-                direction: r.get(3)?,
+                direction: if r.get::<_, String>(3)? == "higher" {
+                    Direction::Higher
+                } else {
+                    Direction::Lower
+                },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -211,8 +216,8 @@ impl Store {
         let run = self.find_run(id)?;
         let mut nodes = Vec::new();
         for mut node in self.nodes(&run.id)? {
-            if run.status == RunStatus::Abandoned && node.status == "running" {
-                node.status = "abandoned".into();
+            if run.status == RunStatus::Abandoned && node.status == NodeStatus::Running {
+                node.status = NodeStatus::Abandoned;
             }
             let metrics = self.metrics(&run.id, &node.leg)?;
             let asserts = self.asserts(&run.id, &node.leg)?;

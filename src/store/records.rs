@@ -46,6 +46,61 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
+/// Where a leg stands, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeStatus {
+    Running,
+    Succeeded,
+    Failed,
+    /// Not run: its run_if did not hold, or fail_fast after a failed sibling.
+    Skipped,
+    /// Stopped or never started because the run was interrupted.
+    Cancelled,
+    /// Not run: its result was taken from an earlier run (resume, only-changed, only).
+    Reused,
+    /// Stored as running in a run whose owner is gone (read only, never written).
+    Abandoned,
+}
+
+impl NodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Running => "running",
+            NodeStatus::Succeeded => "succeeded",
+            NodeStatus::Failed => "failed",
+            NodeStatus::Skipped => "skipped",
+            NodeStatus::Cancelled => "cancelled",
+            NodeStatus::Reused => "reused",
+            NodeStatus::Abandoned => "abandoned",
+        }
+    }
+
+    /// The status stored as `text` (unknown text reads as failed).
+    pub fn parse(text: &str) -> NodeStatus {
+        match text {
+            "running" => NodeStatus::Running,
+            "succeeded" => NodeStatus::Succeeded,
+            "skipped" => NodeStatus::Skipped,
+            "cancelled" => NodeStatus::Cancelled,
+            "reused" => NodeStatus::Reused,
+            "abandoned" => NodeStatus::Abandoned,
+            _ => NodeStatus::Failed,
+        }
+    }
+
+    /// Whether its result counts as good (measured now, or carried from a good earlier run).
+    pub fn ok(self) -> bool {
+        matches!(self, NodeStatus::Succeeded | NodeStatus::Reused)
+    }
+}
+
+impl std::fmt::Display for NodeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One `kitt apply`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
@@ -91,8 +146,7 @@ pub struct NodeRecord {
     pub model: Option<String>,
     pub params: Value,
     pub spec_hash: String,
-    /// running, succeeded, failed, skipped, cancelled.
-    pub status: String,
+    pub status: NodeStatus,
     pub attempts: u32,
     pub errors: Vec<String>,
     pub outputs: Value,
@@ -109,7 +163,7 @@ pub struct MetricRecord {
     pub value: f64,
     pub unit: String,
     /// `higher` or `lower` (is better).
-    pub direction: String,
+    pub direction: crate::registry::Direction,
 }
 
 /// One assert's verdict.

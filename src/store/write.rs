@@ -7,6 +7,7 @@ use rusqlite::params;
 use super::Store;
 use super::records::{AssertRecord, MetricRecord, NodeRecord, RunRecord, RunStatus};
 use crate::process::owner::Owner;
+use crate::registry::Direction;
 
 /// A value as the JSON text of a column, secrets masked.
 fn json(v: &impl serde::Serialize) -> String {
@@ -149,7 +150,7 @@ impl Store {
                 opt(&n.model),
                 json(&n.params),
                 n.spec_hash,
-                n.status,
+                n.status.as_str(),
                 n.attempts,
                 json(&n.errors),
                 json(&n.outputs),
@@ -163,7 +164,14 @@ impl Store {
             tx.execute(
                 "INSERT OR REPLACE INTO metrics (run_id, leg, name, value, unit, direction)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![n.run_id, n.leg, m.name, m.value, m.unit, m.direction],
+                params![
+                    n.run_id,
+                    n.leg,
+                    m.name,
+                    m.value,
+                    m.unit,
+                    direction_text(m.direction)
+                ],
             )?;
         }
         for a in asserts {
@@ -204,5 +212,13 @@ impl Store {
             )
             .context("cannot record the file written")?;
         Ok(())
+    }
+}
+
+/// A metric direction as the store keeps it.
+fn direction_text(d: Direction) -> &'static str {
+    match d {
+        Direction::Higher => "higher",
+        Direction::Lower => "lower",
     }
 }

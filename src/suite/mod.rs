@@ -5,6 +5,7 @@ pub mod compose;
 pub mod dag;
 pub mod diagnostics;
 pub mod expr;
+pub mod gpus;
 pub mod load;
 pub mod matrix;
 pub mod model;

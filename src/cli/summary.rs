@@ -3,16 +3,16 @@
 
 use std::path::Path;
 
-use super::dispatch::Finished;
+use crate::runner::Finished;
 
 /// The summary as text.
 pub fn render(f: &Finished, store: &Path) -> String {
-    let w = |get: &dyn Fn(&super::dispatch::SummaryRow) -> usize, min: usize| {
+    let w = |get: &dyn Fn(&crate::runner::record::SummaryRow) -> usize, min: usize| {
         f.rows.iter().map(get).max().unwrap_or(0).max(min)
     };
     let leg_w = w(&|r| r.leg.chars().count(), 4);
     let bench_w = w(&|r| r.benchmark.len(), 9);
-    let status_w = w(&|r| r.status.len(), 6);
+    let status_w = w(&|r| r.status.as_str().len(), 6);
     let mut out = format!(
         "\n{:<leg_w$}  {:<bench_w$}  {:<status_w$}  {:>7}  {:<10}  KEY METRICS\n",
         "NODE", "BENCHMARK", "STATUS", "SECONDS", "ASSERTS"
@@ -22,7 +22,7 @@ pub fn render(f: &Finished, store: &Path) -> String {
             "{:<leg_w$}  {:<bench_w$}  {:<status_w$}  {:>7}  {:<10}  {}\n",
             r.leg,
             r.benchmark,
-            r.status,
+            r.status.as_str(),
             r.seconds.map_or("-".into(), |s| format!("{s:.1}")),
             if r.asserts.is_empty() {
                 "-"
