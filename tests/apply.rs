@@ -28,10 +28,9 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kitt"));
+        let mut c = common::binary::isolated(self.dir.path());
         c.args(args)
             .arg(format!("--store={}", self.store().display()))
-            .env("KITT_DATA_DIR", self.dir.path().join("data"))
             .current_dir(self.dir.path());
         c
     }
@@ -42,9 +41,8 @@ impl Env {
 
     /// kitt for a command that takes no store (`plan`).
     fn kitt_storeless(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kitt"))
+        common::binary::isolated(self.dir.path())
             .args(args)
-            .env("KITT_DATA_DIR", self.dir.path().join("data"))
             .current_dir(self.dir.path())
             .output()
             .expect("kitt runs")

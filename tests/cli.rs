@@ -1,10 +1,14 @@
 //! The `kitt` binary end to end: validate, plan, schema and init, their formats and exit codes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// kitt in the repository (for its relative paths), with a data directory, store and config
+/// of this test process's own: nothing installed on the developer's machine leaks in.
 fn kitt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kitt"))
+    common::binary::isolated(common::binary::shared_home())
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()

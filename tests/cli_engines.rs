@@ -7,12 +7,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn kitt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kitt"))
+    common::binary::isolated(common::binary::shared_home())
         .args(args)
-        .env(
-            "KITT_DATA_DIR",
-            std::env::temp_dir().join("kitt-cli-engines-tests"),
-        )
         .output()
         .expect("kitt runs")
 }

@@ -20,11 +20,9 @@ fn example() -> PathBuf {
 }
 
 fn kitt(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kitt"))
+    common::binary::isolated(data)
         .args(args)
         .env("KITT_DATA_DIR", data)
-        .env("KITT_STORE", data.join("kitt.db"))
-        .env_remove("KITT_PLUGIN_DIR")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("kitt runs")

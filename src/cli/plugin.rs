@@ -4,13 +4,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::assemble::register;
 use crate::exit;
-use crate::paths::{Guard, NameKind, child, component, resolve};
-use crate::plugin::discovery::{Discovered, Search, discover, installed_dir};
+use crate::paths::{NameKind, component};
+use crate::plugin::discovery::{Discovered, Search, discover};
 use crate::plugin::host::NoHost;
+use crate::plugin::install::{self, InstallError};
 use crate::plugin::manifest::{Kind, Manifest, Runtime};
 use crate::plugin::subprocess::PluginProcess;
 use crate::plugin::wasm::WasmPlugin;
@@ -209,154 +210,45 @@ fn check(dir: &Path, search: &Search) -> anyhow::Result<u8> {
 }
 
 /// Copies `from` into `to`, refusing symlinks and anything that is not a file or directory.
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let name = entry.file_name();
-        if name == ".git" {
-            continue;
-        }
-        let target = to.join(&name);
-        if kind.is_symlink() {
-            bail!(
-                "{} is a symbolic link; plugins are installed without links so nothing points outside them",
-                entry.path().display()
-            );
-        } else if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)
-                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
-        } else {
-            bail!(
-                "{} is neither a file nor a directory",
-                entry.path().display()
-            );
-        }
-    }
-    Ok(())
-}
-
 fn install(source: &str, force: bool, search: &Search) -> anyhow::Result<u8> {
-    let clone;
-    let dir = if source.contains("://") || source.starts_with("git@") {
-        clone = tempfile::tempdir()?;
-        let mut git = crate::process::supervised("git", Duration::from_secs(2))?;
-        // `--` ends git's options: the source is always a URL, never a flag.
-        git.args(["clone", "--depth", "1", "--"])
-            .arg(source)
-            .arg(clone.path().join("src"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        let status = runtime
-            .block_on(async { git.status().await })
-            .context("cannot run git")?;
-        if !status.success() {
-            bail!("git clone {source} failed");
-        }
-        clone.path().join("src")
-    } else {
-        PathBuf::from(source)
-    };
-    let manifest = match Manifest::load(&dir) {
+    let fetched = install::fetch(source)?;
+    let manifest = match Manifest::load(fetched.dir()) {
         Ok(m) => m,
         Err(e) => {
             crate::errln!("error: {e}");
             return Ok(exit::FAILED);
         }
     };
+    // It must register beside the built-ins, as it will when kitt next looks for plugins.
     let found = Discovered {
-        dir: dir.clone(),
+        dir: fetched.dir().to_path_buf(),
         manifest: Ok(manifest.clone()),
     };
     if let Err(e) = register(&mut crate::assemble::builtins(), &found, search) {
         crate::errln!("error: {e}");
         return Ok(exit::FAILED);
     }
-    let plugins = installed_dir();
-    let target = child(&plugins, NameKind::Plugin, &manifest.name)?;
-    let guard = Guard::for_kitt().with_store(&crate::store::default_path(None));
-    let resolved = guard.check_remove(&target, &plugins)?;
-    if resolve(&dir).starts_with(&resolved) {
-        bail!(
-            "{} is the installed copy of `{}` itself; install from the plugin's source instead",
-            dir.display(),
-            manifest.name
-        );
-    }
-    if target.exists() && !force {
-        crate::errln!(
-            "error: plugin `{}` is already installed at {}; pass --force to replace it",
-            manifest.name,
-            target.display()
-        );
-        return Ok(exit::FAILED);
-    }
-    // Staged beside the target under a name no plugin can have (names start with a letter or
-    // digit), then swapped in: a failure at any step leaves the installed version working.
-    std::fs::create_dir_all(&plugins)
-        .with_context(|| format!("cannot create {}", plugins.display()))?;
-    let staging = plugins.join(format!(
-        ".installing-{}-{}",
-        manifest.name,
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&staging);
-    if let Err(e) = copy_tree(&dir, &staging) {
-        let _ = std::fs::remove_dir_all(&staging);
-        crate::errln!("error: {e:#}");
-        return Ok(exit::FAILED);
-    }
-    let old = plugins.join(format!(
-        ".replaced-{}-{}",
-        manifest.name,
-        std::process::id()
-    ));
-    let had_old = target.exists();
-    if had_old {
-        std::fs::rename(&target, &old)
-            .with_context(|| format!("cannot move {} aside", target.display()))?;
-    }
-    if let Err(e) = std::fs::rename(&staging, &target) {
-        if had_old {
-            let _ = std::fs::rename(&old, &target);
+    match install::install(fetched.dir(), &manifest, force) {
+        Ok(at) => {
+            crate::outln!(
+                "installed {} {} at {}",
+                manifest.name,
+                manifest.version,
+                at.display()
+            );
+            Ok(exit::OK)
         }
-        let _ = std::fs::remove_dir_all(&staging);
-        bail!("cannot move the new version into {}: {e}", target.display());
+        Err(InstallError::Refused(why)) => {
+            crate::errln!("error: {why}");
+            Ok(exit::FAILED)
+        }
+        Err(InstallError::Path(e)) => Err(e.into()),
+        Err(InstallError::Failed(e)) => Err(e),
     }
-    if had_old {
-        let old = guard.check_remove(&old, &plugins)?;
-        std::fs::remove_dir_all(&old)
-            .with_context(|| format!("cannot remove the replaced copy {}", old.display()))?;
-    }
-    crate::outln!(
-        "installed {} {} at {}",
-        manifest.name,
-        manifest.version,
-        target.display()
-    );
-    Ok(exit::OK)
 }
 
 fn remove(name: &str) -> anyhow::Result<u8> {
-    let plugins = installed_dir();
-    let target = match child(&plugins, NameKind::Plugin, name) {
-        Ok(t) if t.join("plugin.toml").is_file() => t,
-        _ => {
-            return Err(exit::usage(format!(
-                "no installed plugin `{name}` in {} (see `kitt plugin list`)",
-                plugins.display()
-            )));
-        }
-    };
-    let guard = Guard::for_kitt().with_store(&crate::store::default_path(None));
-    let target = guard.check_remove(&target, &plugins)?;
-    std::fs::remove_dir_all(&target)
-        .with_context(|| format!("cannot remove {}", target.display()))?;
+    install::remove(name)?;
     crate::outln!("removed {name}");
     Ok(exit::OK)
 }

@@ -5,6 +5,7 @@
 pub mod discovery;
 pub mod error;
 pub mod host;
+pub mod install;
 pub mod manifest;
 pub mod protocol;
 pub mod subprocess;

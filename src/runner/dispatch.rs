@@ -4,77 +4,25 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::engines::Engines;
 use super::outputs::{self, Outputs};
 use super::progress::Progress;
-use super::record::{Ending, SummaryRow, carried_row};
+use super::record::{Ending, SummaryRow, carried_row, located};
 use super::retry::run_with_retries;
 use super::schedule::{Decision, LegStatus, Situation, decide};
+use super::setup::{Finished, Setup};
 use crate::bench::{BenchContext, BenchError, BenchResult, Tally};
 use crate::engine::RunningEngine;
 use crate::engine::error::EngineError;
-use crate::engine::runtime::StartContext;
-use crate::registry::Registry;
 use crate::store::time::now;
 use crate::store::{NodeStatus, RunStatus, Store};
 use crate::suite::plan::Plan;
-
-/// A leg that is not run in this run, with what an earlier run left.
-#[derive(Debug, Clone)]
-pub struct Carried {
-    pub outputs: Map<String, Value>,
-    /// The run it came from.
-    pub from: String,
-}
-
-/// Everything a run needs besides its plan.
-pub struct Setup {
-    pub run_id: String,
-    pub suite: String,
-    pub registry: Arc<Registry>,
-    /// Relative dataset paths start here.
-    pub base_dir: PathBuf,
-    pub cache_dir: PathBuf,
-    pub start: StartContext,
-    /// Legs not to run, by index.
-    pub carried: HashMap<usize, Carried>,
-    /// GPUs on this machine (0: none seen, no limit applied).
-    pub gpus: usize,
-    /// Where a pointer into a node's params is written in the suite.
-    pub locate: super::Locator,
-    /// Keep each leg's whole benchmark result in `Finished::results` (`kitt test run`).
-    pub keep_results: bool,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Finished {
-    pub run_id: String,
-    /// Succeeded, failed or interrupted; failed whenever a result could not be stored.
-    pub status: RunStatus,
-    /// Store writes that failed (a full disk): what was measured but is not in the store.
-    pub store_errors: Vec<String>,
-    pub rows: Vec<SummaryRow>,
-    /// `leg: metric measured vs bound`.
-    pub breaches: Vec<String>,
-    /// `leg: first error`.
-    pub failures: Vec<String>,
-    /// Each leg's whole result, by leg id, when asked for.
-    #[serde(skip)]
-    pub results: Vec<(String, Result<BenchResult, String>)>,
-    /// When each leg started and ended (Unix seconds), by leg id, in the order they ended.
-    #[serde(skip)]
-    pub timeline: Vec<(String, f64, f64)>,
-    /// An engine did not start for want of something it needs (exit 69 for `kitt test run`).
-    pub engines_unavailable: bool,
-}
 
 enum Event {
     EngineUp(usize, Box<Result<RunningEngine, EngineError>>),
@@ -306,7 +254,7 @@ impl Dispatcher<'_> {
                 ..Ending::without_result(
                     NodeStatus::Failed,
                     leg,
-                    Some(&self.with_location(&leg.node, error)),
+                    Some(&located(error, &leg.node, &self.setup.locate)),
                 )
             },
             Ok(result) => {
@@ -377,22 +325,6 @@ impl Dispatcher<'_> {
             &format!("  {}", row.key_metrics),
         );
         self.rows[i] = Some(row);
-    }
-
-    /// A params error that points into the node's params gets the suite's `file:line:col`
-    /// of that place.
-    fn with_location(&self, node: &str, error: &BenchError) -> String {
-        let located = match error {
-            BenchError::Params {
-                pointer: Some(pointer),
-                ..
-            } => (self.setup.locate)(node, pointer),
-            _ => None,
-        };
-        match located {
-            Some(at) => format!("{error} ({at})"),
-            None => error.to_string(),
-        }
     }
 
     /// Records a leg that ends without running: skipped, failed before it could start, or

@@ -12,6 +12,7 @@ pub mod record;
 pub mod retry;
 pub mod schedule;
 pub mod selection;
+pub mod setup;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use crate::suite::plan::Plan;
 use crate::suite::source::Sources;
 use crate::suite::validate::{CheckedSuite, Unset, validate_file, validate_source};
 
-pub use dispatch::{Carried, Finished};
+pub use setup::{Carried, Finished, Setup};
 
 /// Finds `file:line:col` of a pointer into a node's params (for params errors that point).
 pub type Locator = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
@@ -219,7 +220,7 @@ pub async fn apply(
     )?;
     start.run_id = run_id.clone();
     start.gpus = Some(fingerprint.gpus.len());
-    let setup = dispatch::Setup {
+    let setup = Setup {
         run_id: run_id.clone(),
         suite: suite_name,
         registry: registry.clone(),
@@ -359,7 +360,7 @@ pub async fn run_one(
         owner: None,
         heartbeat_at: None,
     })?;
-    let setup = dispatch::Setup {
+    let setup = Setup {
         run_id,
         suite: plan.suite.name.clone(),
         registry,

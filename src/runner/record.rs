@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::asserts;
-use crate::bench::BenchResult;
+use crate::bench::{BenchError, BenchResult};
 use crate::store::{AssertRecord, MetricRecord, NodeRecord, NodeStatus};
 use crate::suite::plan::{PlannedEngine, PlannedLeg};
 
@@ -209,5 +209,21 @@ fn short(v: f64) -> String {
         format!("{v:.2}")
     } else {
         format!("{v:.3}")
+    }
+}
+
+/// A benchmark's error in words; a params error that points into the node's params gets the
+/// suite's `file:line:col` of that place.
+pub fn located(error: &BenchError, node: &str, locate: &super::Locator) -> String {
+    let at = match error {
+        BenchError::Params {
+            pointer: Some(pointer),
+            ..
+        } => locate(node, pointer),
+        _ => None,
+    };
+    match at {
+        Some(at) => format!("{error} ({at})"),
+        None => error.to_string(),
     }
 }

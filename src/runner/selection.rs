@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 
 use super::ApplyRequest;
-use super::dispatch::Carried;
+use super::setup::Carried;
 use crate::store::{NodeRecord, NodeStatus, Store};
 use crate::suite::plan::Plan;
 

@@ -75,15 +75,8 @@ impl Env {
 
     /// A kitt command in this directory, with its own store, data and config.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kitt"));
-        c.args(args)
-            .env("KITT_STORE", self.store())
-            .env("KITT_DATA_DIR", self.data())
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_DATA_HOME", self.path("xdg-data"))
-            .env_remove("KITT_PLUGIN_DIR")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .current_dir(self.dir.path());
+        let mut c = isolated(self.dir.path());
+        c.args(args).current_dir(self.dir.path());
         c
     }
 
@@ -96,6 +89,26 @@ impl Env {
     pub fn kitt(&self, args: &[&str]) -> Run {
         self.run(args, Duration::from_secs(120))
     }
+}
+
+/// The kitt binary cut off from the developer's machine: its data directory, store and
+/// config under `home`, no plugin directories from the environment, no CI summary file.
+pub fn isolated(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kitt"));
+    c.env("KITT_STORE", home.join("kitt.db"))
+        .env("KITT_DATA_DIR", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("xdg-data"))
+        .env_remove("KITT_PLUGIN_DIR")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    c
+}
+
+/// A directory for tests that share one isolated kitt home for the whole test process.
+pub fn shared_home() -> &'static Path {
+    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
 }
 
 /// Peak resident memory of a live process, in KiB.
