@@ -123,11 +123,7 @@ async fn every_benchmark_runs_against_llama_server() {
             with(json!({"requests": 4, "concurrency": 2})),
             "requests_per_s",
         ),
-        (
-            "load",
-            with(json!({"rate": 4, "requests": 4})),
-            "achieved_rate",
-        ),
+        ("load", with(json!({"rate": 4, "requests": 4})), "send_rate"),
         (
             "sweep",
             with(json!({"over": "concurrency", "values": [1, 2], "requests": 2})),

@@ -158,7 +158,7 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
             "One load point: closed loop at a concurrency or open loop at a rate, with goodput",
             load_point,
             &[
-                "achieved_rate",
+                "requests_per_s",
                 "goodput",
                 "schedule_hash",
                 "client_limited",

@@ -146,6 +146,7 @@ impl LoadReport {
         }
     }
 
+    /// Successful completions per second over the measured window (first send to last end).
     pub fn requests_per_s(&self) -> f64 {
         per_second(self.ok as f64, self.window)
     }
@@ -154,6 +155,7 @@ impl LoadReport {
         per_second(self.output_tokens as f64, self.window)
     }
 
+    /// Completions that met every objective, per second over the same window.
     pub fn goodput(&self) -> f64 {
         per_second(self.good as f64, self.window)
     }
@@ -167,8 +169,9 @@ impl LoadReport {
         per_second((n - 1) as f64, self.scheduled_span)
     }
 
-    /// Sends per second over the measured sends.
-    pub fn achieved_rate(&self) -> f64 {
+    /// Sends per second over the span of the measured sends (first to last send) — a send
+    /// rate, not a completion rate.
+    pub fn send_rate(&self) -> f64 {
         let n = self.measured();
         if n < 2 {
             return 0.0;

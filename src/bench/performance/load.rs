@@ -1,5 +1,5 @@
 //! `load`: one load point, closed loop at a concurrency or open loop at a rate, with error
-//! rate, achieved rate, concurrency over time and goodput against per-request SLOs.
+//! rate, send rate, concurrency over time and goodput against per-request SLOs.
 
 use std::time::Duration;
 
@@ -221,12 +221,14 @@ fn describe(point: &Point, stop: Stop) -> String {
 pub fn report_point(outcome: &mut Outcome, m: &Measured) {
     let r = &m.report;
     report_load(outcome, r);
-    outcome.set("achieved_rate", r.achieved_rate());
+    outcome.set("send_rate", r.send_rate());
+    // Goodput and throughput are completion rates over one window, so goodput ≤ throughput
+    // and their ratio is the share of successful requests that met every objective.
     outcome.set("goodput", r.goodput());
     outcome.set(
         "goodput_ratio",
-        if r.measured() > 0 {
-            r.good as f64 / r.measured() as f64
+        if r.ok > 0 {
+            r.good as f64 / r.ok as f64
         } else {
             0.0
         },
@@ -250,7 +252,7 @@ pub fn report_point(outcome: &mut Outcome, m: &Measured) {
 
 /// The metrics `report_point` adds, for the catalog.
 pub const POINT_METRICS: [(&str, &str, bool); 6] = [
-    ("achieved_rate", "requests/s", true),
+    ("send_rate", "requests/s", true),
     ("goodput", "requests/s", true),
     ("goodput_ratio", "ratio", true),
     ("concurrency_mean", "requests", true),

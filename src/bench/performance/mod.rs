@@ -150,7 +150,7 @@ pub fn client_limits(r: &LoadReport) -> Vec<String> {
             lag.p99
         ));
     }
-    let (asked, achieved) = (r.scheduled_rate(), r.achieved_rate());
+    let (asked, achieved) = (r.scheduled_rate(), r.send_rate());
     if r.open_loop && !r.capped && asked > 0.0 && achieved < RATE_KEPT * asked {
         why.push(format!(
             "sent {achieved:.1} requests/s of the {asked:.1} scheduled"

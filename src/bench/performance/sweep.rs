@@ -86,7 +86,7 @@ pub fn slo_metrics() -> Vec<(String, Direction)> {
 /// Metrics kept per curve point.
 const CURVE_METRICS: [&str; 10] = [
     "requests_per_s",
-    "achieved_rate",
+    "send_rate",
     "output_tokens_per_s",
     "goodput",
     "error_rate",
