@@ -241,6 +241,34 @@ async fn a_client_that_cannot_keep_up_is_marked_client_limited() {
     assert_eq!(idle.outputs["client_limited"], json!(false));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_cpu_is_its_own_figure_and_no_more_than_its_thread_could_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(
+        &simulator(json!({"ttft": "20ms", "itl": "2ms"})),
+        dir.path(),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let r = run(
+        &engine,
+        "load",
+        json!({"concurrency": 8, "requests": 64, "input_tokens": 4, "output_tokens": 16}),
+    )
+    .await;
+    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    engine.cleanup().await;
+    assert!(r.passed, "{:?}", r.errors);
+    let engine_ms = metric(&r, "engine_cpu_ms_per_request");
+    // It served 64 streams of 16 tokens: some CPU, but one thread's at most.
+    assert!(engine_ms > 0.0, "{:?}", r.metrics);
+    assert!(
+        engine_ms * 64.0 <= wall_ms,
+        "{engine_ms} ms x 64 > {wall_ms} ms"
+    );
+    assert!(metric(&r, "client_cpu_ms_per_request") > 0.0);
+}
+
 #[tokio::test]
 async fn a_capped_open_loop_queues_and_latency_counts_from_the_schedule() {
     let dir = tempfile::tempdir().unwrap();

@@ -73,6 +73,71 @@ async fn simulator_timing_is_what_its_config_says() {
     );
 }
 
+/// The simulator's `/metrics`, parsed.
+async fn scrape(base: &str) -> kitt::engine::prometheus::Page {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("page");
+    kitt::engine::prometheus::parse(&text, Default::default()).expect("a valid page")
+}
+
+fn value(page: &kitt::engine::prometheus::Page, name: &str) -> f64 {
+    page.series(name).map(|s| s.value).sum()
+}
+
+#[tokio::test]
+async fn simulator_metrics_count_what_the_client_saw() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = kitt::assemble::builtins();
+    let spec = simulator(json!({"ttft": "300ms", "itl": "1ms", "max_concurrency": 1,
+                                "kv_cache_tokens": 100}));
+    let engine = kitt::engine::initialize(&registry, "sim", &spec, &context(dir.path()))
+        .await
+        .expect("simulator starts");
+    let base = engine.base_url.clone();
+    // Two requests at once on one slot: while the first waits for its first token, one runs
+    // holding its 3 prompt tokens and one waits.
+    let (five, seven) = (request(5), request(7));
+    let (first, second, page) = tokio::join!(
+        engine.generate(&five),
+        engine.generate(&seven),
+        async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            scrape(&base).await
+        }
+    );
+    assert_eq!(value(&page, "vllm:num_requests_running"), 1.0);
+    assert_eq!(value(&page, "vllm:num_requests_waiting"), 1.0);
+    assert_eq!(value(&page, "vllm:kv_cache_usage_perc"), 0.03);
+    let (first, second) = (first.expect("first"), second.expect("second"));
+    let page = scrape(&base).await;
+    engine.cleanup().await;
+    let client_tokens = first.completion_tokens + second.completion_tokens;
+    assert_eq!(client_tokens, 12);
+    assert_eq!(
+        value(&page, "vllm:generation_tokens_total"),
+        client_tokens as f64
+    );
+    assert_eq!(value(&page, "vllm:prompt_tokens_total"), 6.0);
+    assert_eq!(value(&page, "vllm:num_requests_running"), 0.0);
+    assert_eq!(value(&page, "vllm:num_requests_waiting"), 0.0);
+    assert_eq!(value(&page, "vllm:kv_cache_usage_perc"), 0.0);
+    assert_eq!(value(&page, "vllm:num_preemptions_total"), 0.0);
+    assert_eq!(value(&page, "vllm:request_success_total"), 2.0);
+    assert_eq!(value(&page, "vllm:time_to_first_token_seconds_count"), 2.0);
+    // The server's TTFT counts from arrival, so the second request's includes its wait for
+    // the slot (about 300 ms): their sum is about 300 + 600 ms, and no more than the
+    // client's own TTFTs (which add the way in and out).
+    let server_ttft = value(&page, "vllm:time_to_first_token_seconds_sum");
+    let client_ttft = (first.ttft.expect("ttft") + second.ttft.expect("ttft")).as_secs_f64();
+    assert!(server_ttft >= 0.89, "{server_ttft}");
+    assert!(server_ttft <= client_ttft, "{server_ttft} > {client_ttft}");
+    assert_eq!(value(&page, "vllm:request_queue_time_seconds_count"), 2.0);
+}
+
 #[tokio::test]
 async fn simulator_queues_beyond_max_concurrency() {
     let dir = tempfile::tempdir().expect("tempdir");

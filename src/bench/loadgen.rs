@@ -117,8 +117,11 @@ pub struct LoadReport {
     pub concurrency_max: u64,
     /// (seconds since start, requests in flight), thinned to at most 512 points.
     pub timeline: Vec<(f64, u64)>,
-    /// CPU time kitt's process used during the run (client, and the simulator if in-process).
+    /// CPU time kitt's process used during the run for the client (an in-process engine's
+    /// share taken out).
     pub cpu: Duration,
+    /// CPU time an in-process engine (the simulator) used during the run.
+    pub engine_cpu: Option<Duration>,
     /// Cores kitt's process may run on.
     pub cores: f64,
     /// Time the load loop itself was running (sending, reading, parsing, recording).
@@ -213,6 +216,7 @@ pub async fn run(
     tally: &super::Tally,
 ) -> LoadReport {
     let cpu_before = cpu_time();
+    let engine_cpu_before = engine.in_process_cpu();
     let mut rec = Recorder::new(spec, Instant::now());
     let total = match (&spec.pattern, spec.stop) {
         (Pattern::Open { schedule, .. }, _) => Some(schedule.offsets.len() as u64),
@@ -299,7 +303,14 @@ pub async fn run(
     })
     .await;
     let mut report = rec.finish();
-    report.cpu = cpu_time().saturating_sub(cpu_before);
+    // An in-process engine's thread is kitt's process too; its share is its own figure.
+    report.engine_cpu = engine
+        .in_process_cpu()
+        .zip(engine_cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    report.cpu = cpu_time()
+        .saturating_sub(cpu_before)
+        .saturating_sub(report.engine_cpu.unwrap_or_default());
     report.cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
     report.loop_busy = loop_busy;
     if let Pattern::Open {

@@ -17,6 +17,7 @@ pub mod launch;
 pub mod openai;
 pub mod preflight;
 pub mod profiles;
+pub mod prometheus;
 pub mod running;
 pub mod runtime;
 pub mod simulator;

@@ -464,6 +464,7 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     "seed": {"type": "integer", "minimum": 0},
                     "prefill": {"type": "string", "pattern": crate::suite::model::DURATION_PATTERN, "description": "Extra time to first token per 1,000 prompt tokens (prompt tokens are words)."},
                     "context": {"type": "integer", "minimum": 16, "description": "Context length in tokens (default 8192): longer prompts get HTTP 400; reported as max_model_len by /v1/models."},
+                    "kv_cache_tokens": {"type": "integer", "minimum": 1, "description": "KV-cache capacity in tokens (default 65536): /metrics reports vllm:kv_cache_usage_perc as the tokens running requests hold (prompt plus tokens sent) over it, at most 1."},
                     "bos_token": {"type": "string", "description": "Scored echoes start with this beginning-of-sequence token's text and count it in their offsets, as vLLM's do for tokenizers that add one."}
                 }
             }),

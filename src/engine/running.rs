@@ -29,6 +29,16 @@ pub struct RunningEngine {
 }
 
 impl RunningEngine {
+    /// CPU time an engine running inside kitt's own process has used (the simulator, on its
+    /// own thread), so benchmarks can keep it apart from the client's; `None` for every
+    /// engine that runs elsewhere.
+    pub fn in_process_cpu(&self) -> Option<std::time::Duration> {
+        match &self.handle {
+            Some(Handle::Simulator(sim)) => sim.cpu_time(),
+            _ => None,
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         name: &str,

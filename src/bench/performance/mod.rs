@@ -67,6 +67,12 @@ pub fn report_load(outcome: &mut Outcome, r: &LoadReport) {
             "client_cpu_ms_per_request",
             r.cpu.as_secs_f64() * 1e3 / sent as f64,
         );
+        if let Some(engine) = r.engine_cpu {
+            outcome.set(
+                "engine_cpu_ms_per_request",
+                engine.as_secs_f64() * 1e3 / sent as f64,
+            );
+        }
     }
     if let Some(lag) = r.send_lag.summary() {
         outcome.set("send_lag_p50_ms", lag.p50);
@@ -191,6 +197,7 @@ pub fn load_metric_names() -> Vec<(String, &'static str, bool)> {
         ("output_tokens_mean", "tokens", true),
         ("prompt_tokens_mean", "tokens", true),
         ("client_cpu_ms_per_request", "ms", false),
+        ("engine_cpu_ms_per_request", "ms", false),
         ("send_lag_p50_ms", "ms", false),
         ("send_lag_p99_ms", "ms", false),
         ("send_lag_max_ms", "ms", false),

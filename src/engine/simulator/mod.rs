@@ -13,10 +13,19 @@
 //! requests gets HTTP 500. The seed fixes lengths and errors. `/v1/completions` with `echo`
 //! and `logprobs` returns the prompt with a fixed log-probability per word
 //! (`word_logprob`), so log-likelihood scoring can be tested against known values.
+//!
+//! It runs on a thread of its own with a single-threaded runtime: its tokens go out on a
+//! precise clock (`clock.rs`) instead of tokio's millisecond ticks, the client's load does
+//! not share its runtime, and its CPU time is its thread's, so benchmarks can tell the
+//! simulator's cost from the client's. Each token's SSE event is built once when the
+//! simulator starts and only referenced per request.
+
+mod clock;
+mod metrics;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -28,7 +37,9 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, oneshot};
-use tokio::time::Instant;
+
+use self::clock::Clock;
+use self::metrics::{Metrics, Tracked};
 
 use crate::suite::model::Duration as SuiteDuration;
 
@@ -48,6 +59,8 @@ pub struct SimConfig {
     pub prefill: Duration,
     /// Context length in tokens.
     pub context: u64,
+    /// KV-cache capacity in tokens, the denominator of `/metrics`' KV-cache usage.
+    pub kv_cache_tokens: u64,
     /// The text of a beginning-of-sequence token its scored echoes start with, as vLLM's do
     /// for tokenizers that add one (offsets then count it).
     pub bos_token: Option<String>,
@@ -74,6 +87,7 @@ impl Default for SimConfig {
             model: "simulator".into(),
             prefill: Duration::ZERO,
             context: 8192,
+            kv_cache_tokens: 65_536,
             bos_token: None,
         }
     }
@@ -102,6 +116,9 @@ impl SimConfig {
         }
         if let Some(n) = config.get("context").and_then(Value::as_u64) {
             c.context = n.max(16);
+        }
+        if let Some(n) = config.get("kv_cache_tokens").and_then(Value::as_u64) {
+            c.kv_cache_tokens = n.max(1);
         }
         if let Some(n) = config.get("output_tokens").and_then(Value::as_u64) {
             c.output_tokens = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
@@ -134,49 +151,59 @@ impl SimConfig {
 struct Shared {
     config: SimConfig,
     rng: Mutex<StdRng>,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+    /// Each token's event, built once: `[chat?][word]`.
+    token_events: [Vec<Bytes>; 2],
+    /// The role prelude of a chat stream.
+    role_event: Bytes,
 }
 
 /// A running simulator; stops when stopped or dropped.
 #[derive(Debug)]
 pub struct Simulator {
     port: u16,
+    /// The thread's id, to read its CPU time.
+    tid: i32,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    done: Option<oneshot::Receiver<()>>,
 }
 
 impl Simulator {
-    /// Starts serving on `127.0.0.1` at a free port.
+    /// Starts serving on `127.0.0.1` at a free port, on a thread of its own.
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
-        let shared = Arc::new(Shared {
-            rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
-            slots: Semaphore::new(config.max_concurrency as usize),
-            config,
-        });
-        let app = Router::new()
-            .route("/health", get(|| async { "ok" }))
-            .route("/v1/models", get(models))
-            .route("/v1/chat/completions", post(chat))
-            .route("/v1/completions", post(completions))
-            .with_state(shared);
-        let (tx, rx) = oneshot::channel::<()>();
-        // Each token goes out when it is due: no Nagle delay behind an unacknowledged write.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (started_tx, started_rx) = oneshot::channel::<std::io::Result<i32>>();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("kitt-simulator".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(serve_until(listener, config, started_tx, shutdown_rx));
+                drop(runtime);
+                let _ = done_tx.send(());
+            })?;
+        let tid = started_rx
+            .await
+            .map_err(|_| std::io::Error::other("the simulator thread ended at start"))??;
         Ok(Simulator {
             port,
-            shutdown: Some(tx),
-            task: Some(task),
+            tid,
+            shutdown: Some(shutdown_tx),
+            done: Some(done_rx),
         })
     }
 
@@ -184,24 +211,105 @@ impl Simulator {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Stops accepting requests and ends the server task.
+    /// CPU time the simulator's thread has used (user and system), when the kernel says.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let text =
+            std::fs::read_to_string(format!("/proc/self/task/{}/schedstat", self.tid)).ok()?;
+        let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+        Some(Duration::from_nanos(ns))
+    }
+
+    /// Stops accepting requests and waits for the thread to end.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
         }
     }
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
+        // The thread ends its runtime, and with it every connection, once told.
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
     }
+}
+
+/// The simulator's thread: serves until shutdown, dropping every connection then.
+async fn serve_until(
+    listener: std::net::TcpListener,
+    config: SimConfig,
+    started: oneshot::Sender<std::io::Result<i32>>,
+    shutdown: oneshot::Receiver<()>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = started.send(Err(e));
+            return;
+        }
+    };
+    let (clock, driver) = Clock::new();
+    tokio::spawn(driver);
+    let shared = Arc::new(Shared {
+        rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
+        slots: Arc::new(Semaphore::new(config.max_concurrency as usize)),
+        metrics: Arc::new(Metrics::new(&config.model, config.kv_cache_tokens)),
+        token_events: [
+            token_events(&config.model, false),
+            token_events(&config.model, true),
+        ],
+        role_event: event(&json!({"id": "sim", "object": "chat.completion.chunk",
+            "model": config.model, "choices": [{"index": 0,
+            "delta": {"role": "assistant", "content": null}, "finish_reason": null}]})),
+        clock,
+        config,
+    });
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/v1/models", get(models))
+        .route("/metrics", get(metrics_page))
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .with_state(shared);
+    // Each token goes out when it is due: no Nagle delay behind an unacknowledged write.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let _ = started.send(Ok(nix::unistd::gettid().as_raw()));
+    tokio::select! {
+        _ = axum::serve(listener, app) => {}
+        _ = shutdown => {}
+    }
+}
+
+/// An SSE event carrying `v`.
+fn event(v: &Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+/// The event of each word as a streamed token, for chat or completions.
+fn token_events(model: &str, chat: bool) -> Vec<Bytes> {
+    WORDS
+        .iter()
+        .map(|word| {
+            let choice = if chat {
+                json!({"index": 0, "delta": {"content": word}, "finish_reason": null})
+            } else {
+                json!({"index": 0, "text": word, "finish_reason": null})
+            };
+            let object = if chat {
+                "chat.completion.chunk"
+            } else {
+                "text_completion"
+            };
+            event(&json!({"id": "sim", "object": object, "model": model, "choices": [choice]}))
+        })
+        .collect()
 }
 
 async fn models(State(s): State<Arc<Shared>>) -> Response {
@@ -210,6 +318,14 @@ async fn models(State(s): State<Arc<Shared>>) -> Response {
         "owned_by": "kitt-simulator", "max_model_len": s.config.context}]}),
     )
     .into_response()
+}
+
+async fn metrics_page(State(s): State<Arc<Shared>>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        s.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn chat(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -286,11 +402,11 @@ fn error_response(status: StatusCode, message: &str, kind: &str) -> Response {
 }
 
 /// Draws (fails, answer length) for one request.
-fn draw(s: &Shared, ask: &Ask) -> (bool, u32) {
-    let mut rng = s.rng.lock().unwrap_or_else(|p| p.into_inner());
-    let fails = s.config.error_rate > 0.0 && rng.random::<f64>() < s.config.error_rate;
-    let mean = f64::from(s.config.output_tokens);
-    let drawn = match s.config.distribution {
+fn draw(config: &SimConfig, rng: &Mutex<StdRng>, ask: &Ask) -> (bool, u32) {
+    let mut rng = rng.lock().unwrap_or_else(|p| p.into_inner());
+    let fails = config.error_rate > 0.0 && rng.random::<f64>() < config.error_rate;
+    let mean = f64::from(config.output_tokens);
+    let drawn = match config.distribution {
         LengthDistribution::Fixed => mean,
         LengthDistribution::Uniform => mean * (0.5 + rng.random::<f64>()),
         LengthDistribution::Exponential => -mean * (1.0 - rng.random::<f64>()).ln(),
@@ -336,7 +452,7 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
     if let Some(prompt) = &ask.echo_logprobs {
         return axum::Json(scored_echo(&s.config, prompt, ask.max_tokens)).into_response();
     }
-    let (fails, len) = draw(&s, &ask);
+    let (fails, len) = draw(&s.config, &s.rng, &ask);
     if fails {
         return error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -358,6 +474,7 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
                        "total_tokens": ask.prompt_tokens + u64::from(len)});
     let model = s.config.model.clone();
     if !ask.stream {
+        let mut tracked = s.metrics.arrived(ask.prompt_tokens);
         let Ok(_slot) = s.slots.acquire().await else {
             return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -365,9 +482,16 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
                 "server_error",
             );
         };
-        let total =
-            first_token_delay(&s.config, ask.prompt_tokens) + s.config.itl * len.saturating_sub(1);
-        tokio::time::sleep(total).await;
+        tracked.started();
+        let start = Instant::now();
+        let first = start + first_token_delay(&s.config, ask.prompt_tokens);
+        s.clock.sleep_until(first).await;
+        tracked.sent(1);
+        s.clock
+            .sleep_until(first + s.config.itl * len.saturating_sub(1))
+            .await;
+        tracked.sent(u64::from(len.saturating_sub(1)));
+        tracked.finished(finish == "length");
         let text: String = (0..len).map(|i| WORDS[i as usize % WORDS.len()]).collect();
         let choice = if chat {
             json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
@@ -383,51 +507,33 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
                                  "choices": [choice], "usage": usage}))
         .into_response();
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(16);
-    tokio::spawn(async move {
-        let send = |v: Value| {
-            let tx = tx.clone();
-            async move {
-                tx.send(Ok(Bytes::from(format!("data: {v}\n\n"))))
-                    .await
-                    .is_ok()
-            }
+    let end = {
+        let finish_choice = if chat {
+            json!({"index": 0, "delta": {}, "finish_reason": finish})
+        } else {
+            json!({"index": 0, "text": "", "finish_reason": finish})
         };
-        let chunk = |delta: Value, finish: Option<&str>| {
-            let choice = if chat {
-                json!({"index": 0, "delta": delta, "finish_reason": finish})
-            } else {
-                json!({"index": 0, "text": delta.get("content").cloned().unwrap_or(json!("")), "finish_reason": finish})
-            };
-            json!({"id": "sim", "object": object, "model": model, "choices": [choice]})
-        };
-        if chat && !send(chunk(json!({"role": "assistant", "content": null}), None)).await {
-            return;
-        }
-        let Ok(_slot) = s.slots.acquire().await else {
-            return;
-        };
-        let start = Instant::now();
-        for i in 0..len {
-            let due = start + first_token_delay(&s.config, ask.prompt_tokens) + s.config.itl * i;
-            tokio::time::sleep_until(due).await;
-            let word = WORDS[i as usize % WORDS.len()];
-            if !send(chunk(json!({"content": word}), None)).await {
-                return; // the client went away; free the slot
-            }
-        }
-        if !send(chunk(json!({}), Some(finish))).await {
-            return;
-        }
+        let mut end = format!(
+            "data: {}\n\n",
+            json!({"id": "sim", "object": object, "model": model, "choices": [finish_choice]})
+        );
         if ask.include_usage {
             let v = json!({"id": "sim", "object": object, "model": model, "choices": [], "usage": usage});
-            if !send(v).await {
-                return;
-            }
+            end.push_str(&format!("data: {v}\n\n"));
         }
-        let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
+        end.push_str("data: [DONE]\n\n");
+        Bytes::from(end)
+    };
+    let stream = token_stream(Answer {
+        step: if chat { Step::Prelude } else { Step::Slot },
+        tracked: s.metrics.arrived(ask.prompt_tokens),
+        s,
+        chat,
+        prompt_tokens: ask.prompt_tokens,
+        len,
+        at_length: finish == "length",
+        end,
     });
-    let stream = tokio_stream_from(rx);
     Response::builder()
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
@@ -439,6 +545,79 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
                 "server_error",
             )
         })
+}
+
+/// Where a stream is.
+enum Step {
+    /// The chat role prelude, sent before a slot is had (as servers do).
+    Prelude,
+    /// Waiting for a slot, then the first token.
+    Slot,
+    /// Token `i` is next; the slot is held since `start`.
+    Token(u32, Instant, tokio::sync::OwnedSemaphorePermit),
+    /// The finish chunk, the usage chunk and `[DONE]`.
+    End,
+    Done,
+}
+
+/// One streamed answer: where it is and what it needs.
+struct Answer {
+    step: Step,
+    s: Arc<Shared>,
+    chat: bool,
+    prompt_tokens: u64,
+    len: u32,
+    /// It stops at `max_tokens` (finish reason `length`).
+    at_length: bool,
+    /// The finish chunk, the usage chunk and `[DONE]`, as one write.
+    end: Bytes,
+    tracked: Tracked,
+}
+
+type Event = Result<Bytes, Infallible>;
+
+/// A stream's events, each when it is due: no task or channel of its own; the response body
+/// polls it, and dropping it (the client went away) frees the slot and takes the request out
+/// of the metrics' gauges.
+fn token_stream(answer: Answer) -> impl futures_util::Stream<Item = Event> + Send {
+    futures_util::stream::unfold(answer, |mut a| async move {
+        match std::mem::replace(&mut a.step, Step::Done) {
+            Step::Prelude => {
+                a.step = Step::Slot;
+                Some((Ok(a.s.role_event.clone()), a))
+            }
+            Step::Slot => {
+                let permit = a.s.slots.clone().acquire_owned().await.ok()?;
+                a.tracked.started();
+                next_token(a, 0, Instant::now(), permit).await
+            }
+            Step::Token(i, start, permit) => next_token(a, i, start, permit).await,
+            Step::End => Some((Ok(a.end.clone()), a)),
+            Step::Done => None,
+        }
+    })
+}
+
+/// Waits for token `i`'s due time and yields it.
+async fn next_token(
+    mut a: Answer,
+    i: u32,
+    start: Instant,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Option<(Event, Answer)> {
+    let due = start + first_token_delay(&a.s.config, a.prompt_tokens) + a.s.config.itl * i;
+    a.s.clock.sleep_until(due).await;
+    let events = &a.s.token_events[usize::from(a.chat)];
+    let out = events[i as usize % events.len()].clone();
+    a.tracked.sent(1);
+    a.step = if i + 1 < a.len {
+        Step::Token(i + 1, start, permit)
+    } else {
+        a.tracked.finished(a.at_length);
+        drop(permit);
+        Step::End
+    };
+    Some((Ok(out), a))
 }
 
 /// `ttft` plus `prefill` per 1,000 prompt tokens.
@@ -506,12 +685,6 @@ fn scored_echo(config: &SimConfig, prompt: &str, max_tokens: Option<u32>) -> Val
                      "total_tokens": prompt_tokens + generated}})
 }
 
-fn tokio_stream_from(
-    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, Infallible>>,
-) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,14 +706,11 @@ mod tests {
 
     #[test]
     fn lengths_follow_max_tokens_and_ignore_eos() {
-        let shared = Shared {
-            config: SimConfig {
-                distribution: LengthDistribution::Uniform,
-                ..SimConfig::default()
-            },
-            rng: Mutex::new(StdRng::seed_from_u64(1)),
-            slots: Semaphore::new(1),
+        let config = SimConfig {
+            distribution: LengthDistribution::Uniform,
+            ..SimConfig::default()
         };
+        let rng = Mutex::new(StdRng::seed_from_u64(1));
         let ask = |max_tokens, ignore_eos| Ask {
             stream: true,
             include_usage: true,
@@ -550,11 +720,11 @@ mod tests {
             echo_logprobs: None,
         };
         for _ in 0..100 {
-            let (_, n) = draw(&shared, &ask(None, false));
+            let (_, n) = draw(&config, &rng, &ask(None, false));
             assert!((32..=96).contains(&n), "{n}");
-            let (_, n) = draw(&shared, &ask(Some(10), false));
+            let (_, n) = draw(&config, &rng, &ask(Some(10), false));
             assert!(n <= 10);
-            let (_, n) = draw(&shared, &ask(Some(300), true));
+            let (_, n) = draw(&config, &rng, &ask(Some(300), true));
             assert_eq!(n, 300);
         }
     }
