@@ -457,7 +457,7 @@ class Bench:
             if not self.clean(runs, figs, "<= 1 % / <= 1 ms"):
                 continue
             # `send_rate` (kitt before 0.2: `achieved_rate`): sends per second over the sends.
-            sent = [r["send_rate"] if "send_rate" in r else r["achieved_rate"] for r in runs]
+            sent = [r["send_rate"] if "send_rate" in r.metrics else r["achieved_rate"] for r in runs]
             self.add(figs[0], [abs(s / rate - 1) * 100 for s in sent], "%.2f", " %",
                      "<= 1 %", lambda v: v <= 1.0)
             p50 = statistics.median(r["send_lag_p50_ms"] for r in runs)

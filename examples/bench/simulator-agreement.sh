@@ -1,24 +1,53 @@
 #!/usr/bin/env bash
-# What kitt measures against what the simulator is set to do: runs the `latency` benchmark
-# N times (default 5) on a simulator with TTFT 40 ms and 8 ms between tokens, 20 requests of
-# 32 tokens each, and prints per run and as the median how far ttft_p50, tpot_p50 and
-# e2e_p50 lie above the configured 40, 8 and 288 ms (40 + 31 × 8): the client's and the
-# simulator's own cost together.
+# How precisely the simulator keeps the timing it is set to, and what it costs: runs the
+# `load` benchmark through `kitt test run` on a simulator with TTFT 50 ms, 10 ms between
+# tokens and 32-token answers, N times each (default 5), and prints the median of
+#   - ttft_p50 and tpot_p50 against the configured 50 ms and 10 ms, at 1 and at 32 in flight
+#     (target: TTFT p50 within 1 %, i.e. 0.5 ms);
+#   - the simulator's own CPU time per request at 64 in flight (engine_cpu_ms_per_request:
+#     its thread's CPU time over the run / requests; the configured waits cost none) and the
+#     client's (client_cpu_ms_per_request, kitt's process minus the simulator's thread).
+# Release build; KITT_BENCH_NO_BUILD=1 skips `cargo build`, KITT_BIN picks another binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${1:-5}"
-cargo build --release --quiet
-for _ in $(seq "$runs"); do
-  ./target/release/kitt test run latency --config ttft=40ms --config itl=8ms \
-    -p requests=20 -p input_tokens=64 -p output_tokens=32 --json 2>/dev/null
-done | python3 -c '
-import json, statistics, sys
-dec = json.JSONDecoder(); text = sys.stdin.read().strip(); rows = []
-while text:
-    r, end = dec.raw_decode(text); text = text[end:].strip()
-    m = {x["name"]: x["value"] for x in r["metrics"]}
-    rows.append((m["ttft_p50_ms"] - 40, m["tpot_p50_ms"] - 8, m["e2e_p50_ms"] - 288))
-    print("ttft_p50 %+.2f ms   tpot_p50 %+.3f ms   e2e_p50 %+.2f ms" % rows[-1])
-med = [statistics.median(r[i] for r in rows) for i in range(3)]
-print("median over %d runs: ttft_p50 %+.2f ms, tpot_p50 %+.3f ms, e2e_p50 %+.2f ms" % (len(rows), *med))
-'
+if [ "${KITT_BENCH_NO_BUILD:-}" != 1 ] && [ -z "${KITT_BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+kitt="${KITT_BIN:-./target/release/kitt}"
+
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+point() { # label concurrency requests
+  for i in $(seq "$runs"); do
+    "$kitt" test run load --config ttft=50ms --config itl=10ms --config max_concurrency=64 \
+      -p concurrency="$2" -p requests="$3" -p input_tokens=64 -p output_tokens=32 \
+      --json >"$out/$1.$i.json" 2>/dev/null
+  done
+}
+point one 1 100
+point c32 32 640
+point c64 64 2000
+python3 - "$out" <<'EOF'
+import glob, json, os, statistics, sys
+rows = {}
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
+    label = os.path.basename(path).split(".")[0]
+    with open(path) as f:
+        r = json.load(f)
+    rows.setdefault(label, []).append({x["name"]: x["value"] for x in r["metrics"]})
+def med(label, name):
+    vals = [m[name] for m in rows.get(label, []) if name in m]
+    return (statistics.median(vals), vals) if vals else (float("nan"), [])
+for label, what in (("one", "1 in flight"), ("c32", "32 in flight")):
+    t, tv = med(label, "ttft_p50_ms"); p, _ = med(label, "tpot_p50_ms")
+    e, _ = med(label, "engine_cpu_ms_per_request")
+    print("%-13s ttft_p50 %.3f ms (%+.3f ms, %+.2f %% of 50 ms; runs %s)   tpot_p50 %.3f ms (%+.3f ms)   simulator CPU %.4f ms/request"
+          % (what, t, t - 50, (t - 50) / 50 * 100, " ".join("%.3f" % v for v in tv), p, p - 10, e))
+e, ev = med("c64", "engine_cpu_ms_per_request"); c, _ = med("c64", "client_cpu_ms_per_request")
+t, _ = med("c64", "ttft_p50_ms")
+print("64 in flight  simulator CPU %.4f ms/request (runs %s)   client CPU %.4f ms/request   ttft_p50 %.3f ms"
+      % (e, " ".join("%.4f" % v for v in ev), c, t))
+print("(medians of %d runs; targets: ttft_p50 within 0.5 ms of 50 ms, simulator CPU <= 0.05 ms/request)"
+      % min(len(v) for v in rows.values()))
+EOF
