@@ -101,14 +101,11 @@ async fn simulator_metrics_count_what_the_client_saw() {
     // Two requests at once on one slot: while the first waits for its first token, one runs
     // holding its 3 prompt tokens and one waits.
     let (five, seven) = (request(5), request(7));
-    let (first, second, page) = tokio::join!(
-        engine.generate(&five),
-        engine.generate(&seven),
-        async {
+    let (first, second, page) =
+        tokio::join!(engine.generate(&five), engine.generate(&seven), async {
             tokio::time::sleep(Duration::from_millis(150)).await;
             scrape(&base).await
-        }
-    );
+        });
     assert_eq!(value(&page, "vllm:num_requests_running"), 1.0);
     assert_eq!(value(&page, "vllm:num_requests_waiting"), 1.0);
     assert_eq!(value(&page, "vllm:kv_cache_usage_perc"), 0.03);

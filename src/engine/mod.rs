@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod simulator;
 pub mod sse;
 pub mod start;
+pub mod window;
 
 pub use running::RunningEngine;
 pub use start::initialize;

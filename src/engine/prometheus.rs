@@ -317,6 +317,25 @@ odd{path="a \"q\" \\ b\nc", empty=""} NaN 1700000000000
     }
 
     #[test]
+    fn a_real_llama_server_page_reads() {
+        let text = include_str!("../../tests/data/prometheus/llama-server-b11434.txt");
+        let page = parse(text, Limits::default()).unwrap();
+        assert_eq!(page.samples.len(), 15);
+        assert!(page.samples.iter().all(|s| s.labels.is_empty()));
+        // Two answers of 12 tokens each, as their `usage` said.
+        let predicted = page
+            .series("llamacpp:tokens_predicted_total")
+            .next()
+            .unwrap();
+        assert_eq!(predicted.value, 24.0);
+        assert_eq!(
+            page.kind_of("llamacpp:tokens_predicted_total"),
+            Kind::Counter
+        );
+        assert_eq!(page.kind_of("llamacpp:requests_processing"), Kind::Gauge);
+    }
+
+    #[test]
     fn bad_lines_are_refused_with_their_line() {
         for (text, line, says) in [
             ("a 1\n{x=\"1\"} 2", 2, "metric name"),
