@@ -73,15 +73,17 @@ async fn simulator_timing_is_what_its_config_says() {
     );
 }
 
-/// The simulator's `/metrics`, parsed.
+/// The simulator's `/metrics`, scraped as kitt scrapes.
 async fn scrape(base: &str) -> kitt::engine::prometheus::Page {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("page");
-    kitt::engine::prometheus::parse(&text, Default::default()).expect("a valid page")
+    let http = kitt::engine::client::http_client(&Default::default()).expect("client");
+    kitt::engine::scrape::scrape(
+        &http,
+        &format!("{base}/metrics"),
+        Duration::from_secs(5),
+        Default::default(),
+    )
+    .await
+    .expect("a valid page")
 }
 
 fn value(page: &kitt::engine::prometheus::Page, name: &str) -> f64 {
@@ -362,4 +364,73 @@ async fn missing_binary_names_the_setting_to_fix() {
     .expect_err("no binary");
     assert_eq!(err.kind, ErrorKind::Config);
     assert!(err.to_string().contains("config.binary"), "{err}");
+}
+
+/// A scrape of a server that misbehaves ends within its deadline with what went wrong.
+#[tokio::test]
+async fn scrapes_of_bad_servers_end_in_time_with_the_reason() {
+    use common::{head, write};
+    use kitt::engine::prometheus::Limits;
+    use kitt::engine::scrape::{ScrapeError, scrape};
+    let http = kitt::engine::client::http_client(&Default::default()).expect("client");
+    let deadline = Duration::from_millis(500);
+    let limits = Limits {
+        bytes: 4096,
+        ..Limits::default()
+    };
+    let stalls = common::canned_server(vec![
+        head("200 OK", "text/plain"),
+        write("a 1\n"),
+        common::Step::Stall(Duration::from_secs(30)),
+    ])
+    .await;
+    let garbage = common::canned_server(vec![head("200 OK", "text/plain"), write("a{ 1\n")]).await;
+    let huge = common::canned_server(vec![
+        head("200 OK", "text/plain"),
+        write("a 1\n".repeat(2000)),
+    ])
+    .await;
+    let refused = common::canned_server(vec![head("503 Service Unavailable", "text/plain")]).await;
+    let gone = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let started = std::time::Instant::now();
+    let stalled = scrape(&http, &format!("{stalls}/metrics"), deadline, limits).await;
+    assert!(
+        matches!(stalled, Err(ScrapeError::TimedOut { .. })),
+        "{stalled:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let parsed = scrape(&http, &format!("{garbage}/metrics"), deadline, limits).await;
+    assert!(
+        matches!(&parsed, Err(ScrapeError::Parse { .. }))
+            && parsed.as_ref().unwrap_err().to_string().contains("line 1"),
+        "{parsed:?}"
+    );
+    let big = scrape(&http, &format!("{huge}/metrics"), deadline, limits).await;
+    assert!(
+        matches!(big, Err(ScrapeError::TooLarge { limit: 4096, .. })),
+        "{big:?}"
+    );
+    let status = scrape(&http, &format!("{refused}/metrics"), deadline, limits).await;
+    assert!(
+        matches!(status, Err(ScrapeError::Status { status: 503, .. })),
+        "{status:?}"
+    );
+    let nobody = scrape(&http, &format!("{gone}/metrics"), deadline, limits).await;
+    assert!(
+        matches!(nobody, Err(ScrapeError::Transport(_))),
+        "{nobody:?}"
+    );
+    // And a server that answers well gives its page.
+    let good = common::canned_server(vec![
+        head("200 OK", "text/plain"),
+        write("# TYPE a counter\na_total 7\n"),
+    ])
+    .await;
+    let page = scrape(&http, &format!("{good}/metrics"), deadline, limits)
+        .await
+        .expect("a page");
+    assert_eq!(page.series("a_total").next().map(|s| s.value), Some(7.0));
 }

@@ -20,6 +20,7 @@ pub mod profiles;
 pub mod prometheus;
 pub mod running;
 pub mod runtime;
+pub mod scrape;
 pub mod simulator;
 pub mod sse;
 pub mod start;
