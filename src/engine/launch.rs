@@ -159,6 +159,8 @@ pub struct ServerLaunch {
     pub unset_notes: &'static [(&'static str, &'static str)],
     /// The upstream release this profile was checked against, flag by flag.
     pub checked_against: &'static str,
+    /// Where the server serves Prometheus metrics and what its series mean.
+    pub metrics: super::server_metrics::ServerMetrics,
 }
 
 /// A command to start a server.
@@ -330,6 +332,7 @@ mod tests {
 
     fn launch() -> ServerLaunch {
         ServerLaunch {
+            metrics: crate::engine::server_metrics::ServerMetrics::None("a test profile"),
             binary: "vllm",
             native_args: &["serve"],
             model: ModelArg::Flag("--model"),

@@ -21,9 +21,11 @@ pub mod prometheus;
 pub mod running;
 pub mod runtime;
 pub mod scrape;
+pub mod server_metrics;
 pub mod simulator;
 pub mod sse;
 pub mod start;
+pub mod tally;
 pub mod window;
 
 pub use running::RunningEngine;

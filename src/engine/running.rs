@@ -26,6 +26,17 @@ pub struct RunningEngine {
     /// What the engine's setup could not do as asked, for every result it produces (such as
     /// running on the CPU because no GPU was requested).
     pub notes: Vec<String>,
+    /// What the client saw of it, request by request.
+    tally: std::sync::Arc<super::tally::ClientTally>,
+    /// Its metrics page and names, or why it has none.
+    metrics: Result<MetricsPage, String>,
+}
+
+/// Where a running engine serves metrics, and what its series mean.
+#[derive(Debug, Clone)]
+pub struct MetricsPage {
+    pub url: String,
+    pub names: super::server_metrics::MetricNames,
 }
 
 impl RunningEngine {
@@ -51,7 +62,10 @@ impl RunningEngine {
         driver: Driver,
         handle: Handle,
     ) -> Self {
+        let metrics = metrics_page(&driver, spec, &base_url);
         RunningEngine {
+            metrics,
+            tally: Default::default(),
             name: name.to_string(),
             uses: spec.uses.clone(),
             mode,
@@ -91,8 +105,34 @@ impl RunningEngine {
     }
 
     /// Sends one request through the shared measuring client, with this engine's mapping of
-    /// sampling settings (`ignore_eos`, `min_tokens`, `top_k`) added.
+    /// sampling settings (`ignore_eos`, `min_tokens`, `top_k`) added; the client's tally
+    /// counts it.
     pub async fn generate(&self, req: &GenerationRequest) -> Result<GenerationResult, ClientError> {
+        let counted = self.tally.begin();
+        let result = self.generate_uncounted(req).await;
+        counted.end(
+            result
+                .as_ref()
+                .ok()
+                .map(|r| (r.completion_tokens, r.prompt_tokens, r.ttft)),
+        );
+        result
+    }
+
+    /// What the client sees of this engine, request by request (shared with samplers).
+    pub fn client_tally(&self) -> std::sync::Arc<super::tally::ClientTally> {
+        self.tally.clone()
+    }
+
+    /// Where this engine serves Prometheus metrics, or why kitt cannot read any.
+    pub fn metrics_page(&self) -> Result<&MetricsPage, &str> {
+        self.metrics.as_ref().map_err(String::as_str)
+    }
+
+    async fn generate_uncounted(
+        &self,
+        req: &GenerationRequest,
+    ) -> Result<GenerationResult, ClientError> {
         if let Driver::Server(launch) = &self.driver
             && launch.requests.top_p_below_one
             && req.sampling.top_p.is_some_and(|p| p >= 1.0)
@@ -160,4 +200,34 @@ impl RunningEngine {
             handle.stop().await;
         }
     }
+}
+
+/// The metrics page of an engine run by `driver` as `spec` configures it.
+fn metrics_page(driver: &Driver, spec: &EngineSpec, base_url: &str) -> Result<MetricsPage, String> {
+    use super::server_metrics::{ServerMetrics, VLLM};
+    let names = match driver {
+        Driver::Simulator => VLLM,
+        Driver::Server(launch) => match launch.metrics {
+            ServerMetrics::Served(names) => *names,
+            ServerMetrics::None(why) => return Err(why.to_string()),
+        },
+        Driver::Endpoint | Driver::Plugin(_) => {
+            return Err(format!(
+                "`{}` declares no metrics page; name one under `telemetry: scrape:` to record it",
+                spec.uses
+            ));
+        }
+    };
+    if let Some(key) = names.enabled_by
+        && spec.config.get(key) != Some(&serde_json::Value::Bool(true))
+    {
+        return Err(format!(
+            "`{}` serves metrics only with `config: {{{key}: true}}`",
+            spec.uses
+        ));
+    }
+    Ok(MetricsPage {
+        url: format!("{}{}", base_url.trim_end_matches('/'), names.path),
+        names,
+    })
 }
