@@ -19,3 +19,4 @@ pub mod runner;
 pub mod seed;
 pub mod store;
 pub mod suite;
+pub mod telemetry;

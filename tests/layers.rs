@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["plugin"],
     &["engine"],
+    &["telemetry"],
     &["bench"],
     &["compare"],
     &["report"],

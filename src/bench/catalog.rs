@@ -72,6 +72,12 @@ fn performance<T: JsonSchema>(
     outputs: &[&str],
     driver: Driver,
 ) -> Facts {
+    let mut metrics = metrics;
+    for (name, unit, higher) in crate::telemetry::figure_names() {
+        if !metrics.iter().any(|m| m.name == name) {
+            metrics.push(metric(&name, unit, higher));
+        }
+    }
     Facts {
         name,
         category: Category::Performance,

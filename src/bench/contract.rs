@@ -33,6 +33,8 @@ pub struct BenchContext<'a> {
     pub progress: Progress,
     /// Requests or items done so far, and how many there will be, for progress bars.
     pub tally: Arc<Tally>,
+    /// What telemetry a performance benchmark records beside its own measurements.
+    pub telemetry: crate::telemetry::Settings,
 }
 
 /// Work done and expected, updated by a running benchmark and read by progress displays.
@@ -177,6 +179,9 @@ pub struct BenchResult {
     /// Per-request samples (load-generating benchmarks).
     #[serde(skip)]
     pub samples: Option<super::samples::Reservoir>,
+    /// Server and client gauges over the measured window (performance benchmarks).
+    #[serde(skip)]
+    pub telemetry_series: Vec<crate::telemetry::Series>,
 }
 
 impl BenchResult {

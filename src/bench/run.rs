@@ -57,8 +57,18 @@ pub async fn run(
     } else {
         warm_up(ctx, params).await
     };
+    // Performance benchmarks get the server's view of their measured window beside their own.
+    let session = match info.category {
+        crate::registry::Category::Performance => {
+            Some(crate::telemetry::Session::start(ctx.engine, &ctx.telemetry).await)
+        }
+        _ => None,
+    };
     let outcome = execute(Driver::of(info), &info.name, ctx, params).await?;
     let mut result = assemble(info, outcome, warmup, started.elapsed());
+    if let Some(session) = session {
+        attach_telemetry(&mut result, session.finish().await);
+    }
     // What the engine did not do as asked: its setup notes, and the sampling settings it
     // ignores. Performance workloads ask for fixed output lengths (`ignore_eos`).
     let mut sampling = ctx.sampling.clone();
@@ -181,6 +191,25 @@ async fn warm_up(ctx: &BenchContext<'_>, params: &Value) -> WarmupSummary {
     summary
 }
 
+/// Adds a window's telemetry: its figures as metrics (a benchmark's own figure of the same
+/// name wins), its notes under `details.telemetry`, its series for the store.
+fn attach_telemetry(result: &mut BenchResult, telemetry: crate::telemetry::LegTelemetry) {
+    for f in telemetry.figures {
+        if result.metric(&f.name).is_none() {
+            result.metrics.push(Metric {
+                name: f.name,
+                value: f.value,
+                unit: f.unit.to_string(),
+                direction: f.direction,
+            });
+        }
+    }
+    result
+        .details
+        .insert("telemetry".into(), Value::Object(telemetry.notes));
+    result.telemetry_series = telemetry.series;
+}
+
 /// Attaches units and directions; outputs that are metrics are filled in by name.
 fn assemble(
     info: &BenchmarkInfo,
@@ -227,5 +256,6 @@ fn assemble(
         seconds: took.as_secs_f64(),
         details: outcome.details,
         samples: outcome.samples,
+        telemetry_series: Vec::new(),
     }
 }

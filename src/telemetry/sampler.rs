@@ -1,0 +1,219 @@
+//! A leg's telemetry session: a scrape of the engine's metrics page as the measured window
+//! opens, gauges (the server's and the client's in-flight count) sampled at an interval by a
+//! task of its own, a scrape as the window closes. A scrape that fails is a gap in the series
+//! and a counted failure, never a failed or hung leg: each is bounded in time and size.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::samples::Samples;
+use super::summary::{self, Window};
+use super::{LegTelemetry, Settings};
+use crate::engine::RunningEngine;
+use crate::engine::prometheus::{Limits, Page};
+use crate::engine::running::MetricsPage;
+use crate::engine::scrape::scrape;
+use crate::engine::tally::ClientTally;
+
+/// Longest wait for the scrapes that open and close the window.
+const EDGE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for one sampling scrape (less when the interval is shorter).
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Aborts the sampling task if the session is dropped before `finish` (a cancelled leg).
+struct AbortOnDrop(Option<JoinHandle<Samples>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A leg's telemetry while it runs.
+pub struct Session {
+    started: Instant,
+    http: Option<reqwest::Client>,
+    page: Option<MetricsPage>,
+    why_no_server: Option<String>,
+    start_page: Option<Page>,
+    start_error: Option<String>,
+    tally: Arc<ClientTally>,
+    client_start: crate::engine::tally::Totals,
+    stop: watch::Sender<bool>,
+    task: AbortOnDrop,
+    settings: Settings,
+}
+
+impl Session {
+    /// Opens the window: scrapes the engine's page once and starts sampling.
+    pub async fn start(engine: &RunningEngine, settings: &Settings) -> Session {
+        let settings = Settings {
+            interval: settings.interval.max(super::MIN_INTERVAL),
+            ..settings.clone()
+        };
+        let (page, why_no_server) = match (settings.server, engine.metrics_page()) {
+            (false, _) => (None, Some("telemetry `server: false`".to_string())),
+            (true, Ok(page)) => (Some(page.clone()), None),
+            (true, Err(why)) => (None, Some(why.to_string())),
+        };
+        let http = match &page {
+            Some(_) => match crate::engine::client::http_client(&Default::default()) {
+                Ok(http) => Some(http),
+                Err(e) => {
+                    return Session::without_server(
+                        engine,
+                        settings,
+                        format!("no HTTP client for scrapes: {e}"),
+                    );
+                }
+            },
+            None => None,
+        };
+        let tally = engine.client_tally();
+        let mut samples = Samples::new();
+        let (start_page, start_error) = match (&http, &page) {
+            (Some(http), Some(p)) => {
+                samples.scrapes += 1;
+                match scrape(http, &p.url, EDGE_TIMEOUT, Limits::default()).await {
+                    Ok(read) => (Some(read), None),
+                    Err(e) => {
+                        samples.failed(&e);
+                        (None, Some(e.to_string()))
+                    }
+                }
+            }
+            _ => (None, None),
+        };
+        let started = Instant::now();
+        let client_start = tally.totals();
+        samples.read(
+            0.0,
+            start_page.as_ref(),
+            page.as_ref(),
+            client_start.in_flight,
+        );
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(sample(
+            samples,
+            started,
+            settings.interval,
+            http.clone().zip(page.clone()),
+            tally.clone(),
+            stopped,
+        ));
+        Session {
+            started,
+            http,
+            page,
+            why_no_server,
+            start_page,
+            start_error,
+            tally,
+            client_start,
+            stop,
+            task: AbortOnDrop(Some(task)),
+            settings,
+        }
+    }
+
+    fn without_server(engine: &RunningEngine, settings: Settings, why: String) -> Session {
+        let tally = engine.client_tally();
+        let (stop, _) = watch::channel(false);
+        Session {
+            started: Instant::now(),
+            http: None,
+            page: None,
+            why_no_server: Some(why),
+            start_page: None,
+            start_error: None,
+            client_start: tally.totals(),
+            tally,
+            stop,
+            task: AbortOnDrop(None),
+            settings,
+        }
+    }
+
+    /// Closes the window: stops sampling, scrapes the page once more and sums it all up.
+    pub async fn finish(mut self) -> LegTelemetry {
+        let _ = self.stop.send(true);
+        let mut samples = match self.task.0.take() {
+            Some(task) => task.await.unwrap_or_else(|_| Samples::new()),
+            None => Samples::new(),
+        };
+        let mut end_page = None;
+        if let (Some(http), Some(p)) = (&self.http, &self.page) {
+            samples.scrapes += 1;
+            match scrape(http, &p.url, EDGE_TIMEOUT, Limits::default()).await {
+                Ok(read) => end_page = Some(read),
+                Err(e) => samples.failed(&e),
+            }
+        }
+        let seconds = self.started.elapsed().as_secs_f64();
+        let client_end = self.tally.totals();
+        samples.read(
+            seconds,
+            end_page.as_ref(),
+            self.page.as_ref(),
+            client_end.in_flight,
+        );
+        summary::summarize(Window {
+            seconds,
+            interval: self.settings.interval,
+            page: self.page.as_ref(),
+            why_no_server: self.why_no_server.as_deref(),
+            start: self.start_page.as_ref(),
+            start_error: self.start_error.as_deref(),
+            end: end_page.as_ref(),
+            client: client_end.since(&self.client_start),
+            samples,
+        })
+    }
+}
+
+/// Samples every `interval` until told to stop, then hands back what it read.
+async fn sample(
+    mut samples: Samples,
+    started: Instant,
+    interval: Duration,
+    server: Option<(reqwest::Client, MetricsPage)>,
+    tally: Arc<ClientTally>,
+    mut stop: watch::Receiver<bool>,
+) -> Samples {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let timeout = interval.min(SAMPLE_TIMEOUT);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return samples,
+            _ = ticks.tick() => {}
+        }
+        let page = match &server {
+            Some((http, p)) => {
+                samples.scrapes += 1;
+                let read = tokio::select! {
+                    _ = stop.changed() => {
+                        samples.scrapes -= 1; // cut short by the window's end, not failed
+                        return samples;
+                    }
+                    read = scrape(http, &p.url, timeout, Limits::default()) => read,
+                };
+                match read {
+                    Ok(page) => Some(page),
+                    Err(e) => {
+                        samples.failed(&e);
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let t = started.elapsed().as_secs_f64();
+        let names = server.as_ref().map(|(_, p)| p);
+        samples.read(t, page.as_ref(), names, tally.totals().in_flight);
+    }
+}
