@@ -337,6 +337,7 @@ async fn run_one(registry: Arc<Registry>, args: RunArgs) -> anyhow::Result<u8> {
             requests: Some(args.warmup),
             duration: None,
         },
+        telemetry: Default::default(),
         timeout: None,
         attempts: 1,
         backoff: None,

@@ -200,6 +200,7 @@ impl Dispatcher<'_> {
                 progress: sink,
                 tally,
                 run_dir,
+                telemetry: telemetry_settings(&leg.telemetry),
             };
             let (result, attempts) = run_with_retries(&registry, &leg, &ctx, &params).await;
             Event::LegDone(
@@ -316,6 +317,20 @@ impl Dispatcher<'_> {
             .put_node(&record, &ending.metrics, &ending.asserts, sample_arg)
         {
             self.store_failed(e);
+        } else if let Some(series) = run.result.as_ref().ok().map(|r| &r.telemetry_series)
+            && !series.is_empty()
+        {
+            let records: Vec<crate::store::SeriesRecord> = series
+                .iter()
+                .map(|s| crate::store::SeriesRecord {
+                    name: s.name.to_string(),
+                    unit: s.unit.to_string(),
+                    points: s.points.clone(),
+                })
+                .collect();
+            if let Err(e) = self.store.put_series(&self.setup.run_id, &leg.id, &records) {
+                self.store_failed(e);
+            }
         }
         self.legs[i] = LegStatus::Ended(ending.status);
         let row = ending.summary_row(leg);
@@ -423,5 +438,14 @@ impl Dispatcher<'_> {
             timeline: self.timeline,
             engines_unavailable: self.engines.any_unavailable(),
         }
+    }
+}
+
+/// A leg's telemetry settings, defaults filled in.
+fn telemetry_settings(t: &crate::suite::model::Telemetry) -> crate::telemetry::Settings {
+    let defaults = crate::telemetry::Settings::default();
+    crate::telemetry::Settings {
+        interval: t.interval.map_or(defaults.interval, |d| d.0),
+        server: t.server.unwrap_or(defaults.server),
     }
 }

@@ -262,6 +262,7 @@ mod tests {
                 params: json!({}),
                 sampling: Default::default(),
                 warmup: Default::default(),
+                telemetry: Default::default(),
                 timeout: None,
                 attempts: 1,
                 backoff: None,

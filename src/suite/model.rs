@@ -63,6 +63,41 @@ pub struct Suite {
     /// Reports rendered at the end of `kitt apply`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<ReportSpec>,
+    /// What performance legs record beside the client's measurements (an engine's and a
+    /// node's own settings win, key by key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<Telemetry>,
+}
+
+/// The shortest telemetry interval a suite may ask for.
+pub const MIN_TELEMETRY_INTERVAL: StdDuration = StdDuration::from_millis(100);
+
+/// Telemetry a performance leg records: the engine's Prometheus metrics and the client's
+/// in-flight count, sampled over the measured window. On by default, every second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    /// Between two samples of the gauges (default 1s, at least 100ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    /// Scrape the engine's metrics page (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<bool>,
+}
+
+impl Telemetry {
+    /// Whether nothing is set (every default applies).
+    pub fn is_unset(&self) -> bool {
+        *self == Telemetry::default()
+    }
+
+    /// These settings, with `under`'s filling what these leave unset.
+    pub fn over(&self, under: &Telemetry) -> Telemetry {
+        Telemetry {
+            interval: self.interval.or(under.interval),
+            server: self.server.or(under.server),
+        }
+    }
 }
 
 /// A file of named node templates that suites `include:` and nodes `extends:`.
@@ -189,6 +224,9 @@ pub struct EngineSpec {
     /// Longest one request may take, every byte of its answer read (default 10m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout: Option<Duration>,
+    /// Telemetry of the legs on this engine (over the suite's, under a node's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<Telemetry>,
     /// Engine settings (context length, dtype, ...), checked against the engine's own schema.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schemars(extend("x-kitt-templatable" = true))]
@@ -408,6 +446,9 @@ pub struct NodeTemplate {
     pub warmup: Option<Warmup>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling: Option<Sampling>,
+    /// Telemetry of this node's legs (over its engine's and the suite's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<Telemetry>,
 }
 
 /// Axes of a node's matrix and how its legs run.

@@ -10,7 +10,9 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::gpus;
-use super::model::{Bound, Duration, EngineSpec, GpuRequest, RunIf, RuntimeMode, Sampling, Warmup};
+use super::model::{
+    Bound, Duration, EngineSpec, GpuRequest, RunIf, RuntimeMode, Sampling, Telemetry, Warmup,
+};
 use super::render::{ParamValues, render_value};
 use super::validate::CheckedSuite;
 use crate::registry::{Category, Registry};
@@ -102,6 +104,9 @@ pub struct PlannedLeg {
     pub params: Value,
     pub sampling: Sampling,
     pub warmup: Warmup,
+    /// What a performance leg records beside the client's measurements.
+    #[serde(skip_serializing_if = "Telemetry::is_unset")]
+    pub telemetry: Telemetry,
     pub timeout: Duration,
     /// Tries in all (1: no retry); transient engine failures are retried.
     pub attempts: u32,
@@ -194,7 +199,20 @@ pub fn plan(
             builder.add_engine(name, spec)?;
         }
         let body = &checked.suite.nodes[leg.node_index].body;
+        let engine_telemetry = checked
+            .suite
+            .engines
+            .get(name)
+            .and_then(|e| e.telemetry.clone())
+            .unwrap_or_default();
+        let telemetry = body
+            .telemetry
+            .clone()
+            .unwrap_or_default()
+            .over(&engine_telemetry)
+            .over(&checked.suite.telemetry.clone().unwrap_or_default());
         builder.add_leg(LegInput {
+            telemetry,
             id: leg.id.clone(),
             node: leg.node.clone(),
             benchmark: leg.benchmark.clone(),
@@ -236,6 +254,8 @@ pub struct LegInput {
     pub params: Value,
     pub sampling: Sampling,
     pub warmup: Warmup,
+    /// Its telemetry settings, node over engine over suite.
+    pub telemetry: Telemetry,
     pub timeout: Option<std::time::Duration>,
     pub attempts: u32,
     pub backoff: Option<std::time::Duration>,
@@ -359,6 +379,7 @@ impl<'a> Builder<'a> {
             params: leg.params,
             sampling: leg.sampling,
             warmup: leg.warmup,
+            telemetry: leg.telemetry,
             timeout: Duration(leg.timeout.unwrap_or(DEFAULT_NODE_TIMEOUT)),
             attempts: leg.attempts.max(1),
             backoff: Duration(leg.backoff.unwrap_or(DEFAULT_BACKOFF)),

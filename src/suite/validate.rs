@@ -619,9 +619,36 @@ impl Checker<'_> {
         }
     }
 
+    /// A telemetry interval below the shortest kitt samples at, refused where it is written.
+    fn telemetry(&mut self, telemetry: Option<&super::model::Telemetry>, at: &str) {
+        let Some(interval) = telemetry.and_then(|t| t.interval) else {
+            return;
+        };
+        let least = crate::suite::model::MIN_TELEMETRY_INTERVAL;
+        if interval.0 < least {
+            self.push(
+                Diagnostic::error(
+                    "telemetry",
+                    format!(
+                        "a telemetry interval of {:?} is below the shortest, {least:?}",
+                        interval.0
+                    ),
+                )
+                .at(self.at(&format!("{at}/telemetry/interval")))
+                .hint("give 100ms or more (the default is 1s)"),
+            );
+        }
+    }
+
     fn nodes(&mut self) {
+        let suite = self.suite;
+        self.telemetry(suite.telemetry.as_ref(), "");
+        for (name, spec) in &suite.engines {
+            self.telemetry(spec.telemetry.as_ref(), &pointer::push("/engines", name));
+        }
         for (i, node) in self.suite.nodes.iter().enumerate() {
             let base = format!("/nodes/{i}");
+            self.telemetry(node.body.telemetry.as_ref(), &base);
             self.positive(node.body.timeout, &format!("{base}/timeout"));
             match node.body.benchmark.as_deref() {
                 None => self.push(
