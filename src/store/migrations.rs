@@ -91,6 +91,25 @@ const STEPS: &[&str] = &[
         written_at REAL NOT NULL
     );
     ",
+    // 3: telemetry time series of a leg (server gauges, the client's in-flight count), one
+    // row per point, keyed by a small series id so a long run's points stay compact.
+    "
+    CREATE TABLE telemetry_series (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        leg TEXT NOT NULL,
+        name TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        UNIQUE (run_id, leg, name),
+        FOREIGN KEY (run_id, leg) REFERENCES nodes (run_id, leg) ON DELETE CASCADE
+    );
+    CREATE TABLE telemetry_points (
+        series INTEGER NOT NULL REFERENCES telemetry_series (id) ON DELETE CASCADE,
+        t REAL NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (series, t)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this kitt writes.

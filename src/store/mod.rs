@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
 
-pub use records::{AssertRecord, MetricRecord, NodeRecord, NodeStatus, RunRecord, RunStatus};
+pub use records::{
+    AssertRecord, MetricRecord, NodeRecord, NodeStatus, RunRecord, RunStatus, SeriesRecord,
+};
 
 /// An open store.
 pub struct Store {
@@ -40,6 +42,24 @@ fn uri_path(path: &Path) -> String {
         .replace('#', "%23")
 }
 
+/// Switches to WAL mode. SQLite answers a mode change that meets another connection's lock
+/// with "locked" at once, without its busy handler, so kitts opening one new store together
+/// retry here for up to 10 s.
+fn wal_mode(conn: &Connection) -> rusqlite::Result<()> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating when missing) the store at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> anyhow::Result<Store> {
@@ -53,8 +73,7 @@ impl Store {
         migrations::version(&conn)
             .with_context(|| format!("cannot read the results store {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .context("cannot switch the store to WAL mode")?;
+        wal_mode(&conn).context("cannot switch the store to WAL mode")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&conn)
             .with_context(|| format!("cannot migrate the results store {}", path.display()))?;

@@ -210,6 +210,33 @@ impl Store {
             .optional()?)
     }
 
+    /// A leg's telemetry series, points in time order.
+    pub fn series(&self, run_id: &str, leg: &str) -> anyhow::Result<Vec<super::SeriesRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, unit FROM telemetry_series WHERE run_id = ?1 AND leg = ?2 ORDER BY id",
+        )?;
+        let heads: Vec<(i64, String, String)> = stmt
+            .query_map(params![run_id, leg], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut points = self
+            .conn
+            .prepare("SELECT t, value FROM telemetry_points WHERE series = ?1 ORDER BY t")?;
+        let mut out = Vec::new();
+        for (id, name, unit) in heads {
+            let p: Vec<(f64, f64)> = points
+                .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            out.push(super::SeriesRecord {
+                name,
+                unit,
+                points: p,
+            });
+        }
+        Ok(out)
+    }
+
     /// A run with all its nodes, metrics and asserts. In an abandoned run, a leg stored as
     /// running reads as abandoned.
     pub fn run_results(&self, id: &str) -> anyhow::Result<RunResults> {

@@ -156,6 +156,14 @@ pub struct NodeRecord {
     pub seconds: Option<f64>,
 }
 
+/// One telemetry series of a leg: (seconds since its window opened, value) points.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesRecord {
+    pub name: String,
+    pub unit: String,
+    pub points: Vec<(f64, f64)>,
+}
+
 /// A measured value.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct MetricRecord {

@@ -203,6 +203,37 @@ impl Store {
 }
 
 impl Store {
+    /// Writes a leg's telemetry series (replacing earlier ones of the same leg) in one
+    /// transaction; the leg's row must exist.
+    pub fn put_series(
+        &mut self,
+        run_id: &str,
+        leg: &str,
+        series: &[super::SeriesRecord],
+    ) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM telemetry_series WHERE run_id = ?1 AND leg = ?2",
+            params![run_id, leg],
+        )?;
+        for s in series {
+            tx.execute(
+                "INSERT INTO telemetry_series (run_id, leg, name, unit) VALUES (?1, ?2, ?3, ?4)",
+                params![run_id, leg, s.name, s.unit],
+            )?;
+            let id = tx.last_insert_rowid();
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO telemetry_points (series, t, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for (t, v) in &s.points {
+                insert.execute(params![id, t, v])?;
+            }
+        }
+        tx.commit()
+            .with_context(|| format!("cannot record the telemetry of `{leg}`"))?;
+        Ok(())
+    }
+
     /// Records that kitt wrote the file at `path` (absolute) with this content digest.
     pub fn record_written(&self, path: &str, sha256: &str) -> anyhow::Result<()> {
         self.conn
