@@ -56,11 +56,38 @@ pub async fn run_with(
         progress: Arc::new(|line: &str| eprintln!("{line}")),
         tally: Arc::default(),
         run_dir: base.join("run"),
+        telemetry: Default::default(),
     };
     kitt::bench::run(entry, &ctx, &params).await
 }
 
 /// Runs benchmark `name` without warmup, datasets relative to the crate root.
+/// Runs benchmark `name` with `params` and these telemetry settings, no warmup.
+pub async fn run_with_telemetry(
+    engine: &RunningEngine,
+    name: &str,
+    params: Value,
+    telemetry: kitt::telemetry::Settings,
+) -> BenchResult {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = kitt::assemble::builtins();
+    let entry = registry.benchmarks.get(name).expect("registered benchmark");
+    let ctx = BenchContext {
+        engine,
+        sampling: Sampling::default(),
+        warmup: Warmup::default(),
+        base_dir: dir.path().to_path_buf(),
+        cache_dir: dir.path().join("cache"),
+        progress: Arc::new(|line: &str| eprintln!("{line}")),
+        tally: Arc::default(),
+        run_dir: dir.path().join("run"),
+        telemetry,
+    };
+    kitt::bench::run(entry, &ctx, &params)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 pub async fn run(engine: &RunningEngine, name: &str, params: Value) -> BenchResult {
     let base = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     run_with(engine, name, params, 0, &base)
