@@ -6,7 +6,7 @@
 
 use kitt::report::context::Report;
 use kitt::report::render;
-use kitt::store::{AssertRecord, MetricRecord, NodeRecord, RunRecord, Store};
+use kitt::store::{AssertRecord, MetricRecord, NodeRecord, RunRecord, SeriesRecord, Store};
 use serde_json::json;
 
 fn metric(name: &str, value: f64, unit: &str, direction: &str) -> MetricRecord {
@@ -94,6 +94,35 @@ fn fixed_report() -> Report {
             &latency,
             &[held],
             None,
+        )
+        .unwrap();
+    // The latency leg's telemetry: three series on one time axis of 2 s.
+    let series = |name: &str, unit: &str, points: &[(f64, f64)]| SeriesRecord {
+        name: name.into(),
+        unit: unit.into(),
+        points: points.to_vec(),
+    };
+    store
+        .put_series(
+            "1700000000-1-0",
+            "latency",
+            &[
+                series(
+                    "client_in_flight_requests",
+                    "requests",
+                    &[(0.0, 0.0), (1.0, 4.0), (2.0, 2.0)],
+                ),
+                series(
+                    "server_running_requests",
+                    "requests",
+                    &[(0.0, 0.0), (1.0, 4.0), (2.0, 1.0)],
+                ),
+                series(
+                    "kv_cache_usage",
+                    "ratio",
+                    &[(0.0, 0.0), (1.0, 0.5), (2.0, 0.25)],
+                ),
+            ],
         )
         .unwrap();
     let breached = AssertRecord {
@@ -380,6 +409,22 @@ fn the_html_report_renders_in_a_headless_browser() {
     assert_eq!(html.matches("class=\"curve-series\"").count(), 1);
     assert_eq!(html.matches("class=\"slo-line\"").count(), 1);
     assert_eq!(html.matches("class=\"error-bar\"").count(), 2);
+    // One telemetry chart (only the latency leg sampled), a polyline per series, scaled to
+    // the shared 2 s axis (x from 200 to 750) and to each series' own maximum.
+    assert_eq!(
+        html.matches("class=\"telemetry-chart\"").count(),
+        1,
+        "{html}"
+    );
+    assert_eq!(html.matches("class=\"telemetry-series\"").count(), 3);
+    assert!(
+        html.contains("data-series=\"client_in_flight_requests\" fill=\"none\" stroke=\"#2563eb\" stroke-width=\"1.5\" points=\"200.0,70.0 475.0,15.0 750.0,42.5 \""),
+        "{html}"
+    );
+    assert!(
+        html.contains("points=\"200.0,210.0 475.0,155.0 750.0,182.5 \""),
+        "{html}"
+    );
     let log = String::from_utf8_lossy(&dom.stderr);
     assert!(
         !log.contains("Uncaught")

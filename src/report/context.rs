@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::store::read::RunResults;
 use crate::store::time::format_utc;
-use crate::store::{AssertRecord, MetricRecord, NodeStatus, RunStatus};
+use crate::store::{AssertRecord, MetricRecord, NodeStatus, RunStatus, SeriesRecord};
 
 /// The version of this document's shape.
 pub const FORMAT_VERSION: u32 = 1;
@@ -97,6 +97,48 @@ pub struct Node {
     pub curve: Option<Value>,
     /// What makes the figures less than they seem, e.g. kitt's client was the bottleneck.
     pub warnings: Vec<String>,
+    /// The leg's telemetry time series on one time axis; absent when it sampled none.
+    pub telemetry: Option<Telemetry>,
+}
+
+/// A leg's telemetry series, for charts on one time axis.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Telemetry {
+    /// The last sample's time: the axis runs from 0 to here, in seconds.
+    pub window_s: f64,
+    pub series: Vec<TelemetrySeries>,
+}
+
+/// One series with its largest value, so a template can scale it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TelemetrySeries {
+    #[serde(flatten)]
+    pub series: SeriesRecord,
+    /// The largest value, at least 1e-9 so a template can divide by it.
+    pub max: f64,
+}
+
+impl Telemetry {
+    /// The charts' view of a leg's stored series; none when no series has a point.
+    fn of(series: &[SeriesRecord]) -> Option<Telemetry> {
+        let last = |s: &SeriesRecord| s.points.last().map(|p| p.0);
+        let window_s = series
+            .iter()
+            .filter_map(last)
+            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))?;
+        let series = series
+            .iter()
+            .filter(|s| !s.points.is_empty())
+            .map(|s| TelemetrySeries {
+                max: s.points.iter().map(|p| p.1).fold(1e-9, f64::max),
+                series: s.clone(),
+            })
+            .collect();
+        Some(Telemetry {
+            window_s: window_s.max(1e-9),
+            series,
+        })
+    }
 }
 
 /// Nodes running the same benchmark on different engines, to show side by side.
@@ -182,6 +224,7 @@ impl Report {
                 asserts: n.asserts.clone(),
                 curve: node.details.get("curve").cloned(),
                 warnings: warnings(&node.details),
+                telemetry: Telemetry::of(&n.series),
             });
         }
         let verdict = match run.status {

@@ -86,6 +86,9 @@ pub struct NodeResults {
     pub node: NodeRecord,
     pub metrics: Vec<MetricRecord>,
     pub asserts: Vec<AssertRecord>,
+    /// Telemetry time series; left out of `results show --json` (reports carry them).
+    #[serde(skip)]
+    pub series: Vec<super::SeriesRecord>,
 }
 
 /// A run with its nodes.
@@ -248,10 +251,12 @@ impl Store {
             }
             let metrics = self.metrics(&run.id, &node.leg)?;
             let asserts = self.asserts(&run.id, &node.leg)?;
+            let series = self.series(&run.id, &node.leg)?;
             nodes.push(NodeResults {
                 node,
                 metrics,
                 asserts,
+                series,
             });
         }
         Ok(RunResults { run, nodes })

@@ -157,7 +157,7 @@ pub struct NodeRecord {
 }
 
 /// One telemetry series of a leg: (seconds since its window opened, value) points.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SeriesRecord {
     pub name: String,
     pub unit: String,
