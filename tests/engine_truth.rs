@@ -345,3 +345,87 @@ fn gpu_defaults_follow_what_each_engine_needs() {
             .is_none()
     );
 }
+
+/// Every series a metric mapping names, with the type it must have upstream.
+fn mapped_series(
+    n: &kitt::engine::server_metrics::MetricNames,
+) -> Vec<(&'static str, &'static str)> {
+    use kitt::engine::server_metrics::PrefixCache;
+    let mut out = Vec::new();
+    let mut add =
+        |name: Option<&'static str>, kind: &'static str| out.extend(name.map(|n| (n, kind)));
+    add(n.running, "gauge");
+    add(n.waiting, "gauge");
+    add(n.kv_cache_usage.map(|k| k.0), "gauge");
+    add(n.preemptions, "counter");
+    match n.prefix_cache {
+        Some(PrefixCache::QueriesAndHits { queries, hits }) => {
+            add(Some(queries), "counter");
+            add(Some(hits), "counter");
+        }
+        Some(PrefixCache::ComputedAndCached { computed, cached }) => {
+            add(Some(computed), "counter");
+            add(Some(cached), "counter");
+        }
+        None => {}
+    }
+    // A histogram's `_sum` stands in for a counter where an engine has none (TGI).
+    for tokens in [n.prompt_tokens, n.generation_tokens].into_iter().flatten() {
+        match tokens.strip_suffix("_sum") {
+            Some(family) => out.push((family, "histogram")),
+            None => out.push((tokens, "counter")),
+        }
+    }
+    for family in [n.ttft, n.tpot, n.e2e, n.queue_time].into_iter().flatten() {
+        out.push((family, "histogram"));
+    }
+    out
+}
+
+#[test]
+fn metric_mappings_name_series_their_engines_serve() {
+    use kitt::engine::server_metrics::{SGLANG, ServerMetrics, TGI};
+    let registry = kitt::assemble::builtins();
+    for (engine, file, names) in [("sglang", "sglang", &SGLANG), ("tgi", "tgi", &TGI)] {
+        let up = upstream(file);
+        let served = up["metrics"]
+            .as_object()
+            .expect("metrics in the upstream data");
+        let series = mapped_series(names);
+        assert!(series.len() >= 5, "{engine}: {series:?}");
+        for (name, kind) in series {
+            let found = served.get(name).unwrap_or_else(|| {
+                panic!("{engine} serves no `{name}` ({})", up["metrics_source"])
+            });
+            assert_eq!(found["type"], kind, "{engine}: `{name}`");
+        }
+        let (_, launch) = profile(&registry, engine);
+        assert!(
+            matches!(launch.metrics, ServerMetrics::Served(n) if *n == *names),
+            "{engine}'s profile uses its mapping"
+        );
+        // The switch that turns the page on emits a flag the engine accepts.
+        if let Some(key) = names.enabled_by {
+            let flags = names_of_switch(&launch, key);
+            let accepted = self::names(&up, "/flags");
+            assert!(
+                !flags.is_empty() && flags.iter().all(|f| accepted.contains(*f)),
+                "{engine}: {flags:?}"
+            );
+        }
+    }
+}
+
+/// The flags a `config:` switch emits when on.
+fn names_of_switch(launch: &ServerLaunch, key: &str) -> Vec<&'static str> {
+    use kitt::engine::launch::Setting;
+    launch
+        .settings
+        .iter()
+        .filter(|(k, _)| *k == key)
+        .filter_map(|(_, s)| match s {
+            Setting::Switch { on, .. } => *on,
+            _ => None,
+        })
+        .collect()
+}

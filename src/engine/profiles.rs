@@ -246,6 +246,7 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     ..PLAIN_CONTAINER
                 },
                 checked_against: "SGLang 0.5.23 (PyPI wheel sources; docker packaging from the git tree)",
+                metrics: ServerMetrics::Served(&server_metrics::SGLANG),
                 ..OPENAI_SERVER
             })),
         },
@@ -310,6 +311,7 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     ..PLAIN_CONTAINER
                 },
                 checked_against: "TGI 3.3.7 (git tag v3.3.7, dfb3fbe7)",
+                metrics: ServerMetrics::Served(&server_metrics::TGI),
                 ..OPENAI_SERVER
             })),
         },

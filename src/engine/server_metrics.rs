@@ -112,3 +112,54 @@ pub const LLAMA_CPP: MetricNames = MetricNames {
     generation_tokens: Some("llamacpp:tokens_predicted_total"),
     ..NOTHING_MAPPED
 };
+
+/// SGLang's names (`sglang/srt/observability/metrics_collector.py` in the 0.5.23 wheel),
+/// served with `--enable-metrics` on the API port. Its prompt-token counter counts every
+/// prompt token and its cached-token counter those the radix cache served (summed over the
+/// `cache_source` label), so they are the prefix cache's queries and hits.
+pub const SGLANG: MetricNames = MetricNames {
+    enabled_by: Some("metrics"),
+    running: Some("sglang:num_running_reqs"),
+    waiting: Some("sglang:num_queue_reqs"),
+    kv_cache_usage: Some(("sglang:token_usage", Scale::Ratio)),
+    preemptions: Some("sglang:num_retracted_requests_total"),
+    prefix_cache: Some(PrefixCache::QueriesAndHits {
+        queries: "sglang:prompt_tokens_total",
+        hits: "sglang:cached_tokens_total",
+    }),
+    prompt_tokens: Some("sglang:prompt_tokens_total"),
+    generation_tokens: Some("sglang:generation_tokens_total"),
+    ttft: Some("sglang:time_to_first_token_seconds"),
+    tpot: Some("sglang:inter_token_latency_seconds"),
+    e2e: Some("sglang:e2e_request_latency_seconds"),
+    queue_time: Some("sglang:queue_time_seconds"),
+    ..NOTHING_MAPPED
+};
+
+/// TGI's names (`router/src/server.rs`, `validation.rs`, `backends/v3/src/queue.rs` at
+/// v3.3.7), always served on the API port (its `--prometheus-port` exporter is never run).
+/// It has no KV-cache, preemption, prefix-cache or TTFT series and no token counters: the
+/// token figures are the `_sum` of its per-request length histograms (the prompt one also
+/// counts requests that failed after validation), and its time per token is inference time
+/// over generated tokens, prefill included.
+pub const TGI: MetricNames = MetricNames {
+    running: Some("tgi_batch_current_size"),
+    waiting: Some("tgi_queue_size"),
+    prompt_tokens: Some("tgi_request_input_length_sum"),
+    generation_tokens: Some("tgi_request_generated_tokens_sum"),
+    tpot: Some("tgi_request_mean_time_per_token_duration"),
+    e2e: Some("tgi_request_duration"),
+    queue_time: Some("tgi_request_queue_duration"),
+    ..NOTHING_MAPPED
+};
+
+/// The names a suite's `telemetry: metrics:` says an engine's page uses.
+pub fn named(naming: crate::suite::model::MetricsNaming) -> &'static MetricNames {
+    use crate::suite::model::MetricsNaming;
+    match naming {
+        MetricsNaming::Vllm => &VLLM,
+        MetricsNaming::Sglang => &SGLANG,
+        MetricsNaming::Tgi => &TGI,
+        MetricsNaming::LlamaCpp => &LLAMA_CPP,
+    }
+}
