@@ -74,6 +74,23 @@ async fn a_simulator_load_leg_records_the_servers_account_and_it_matches_the_cli
         r.details["telemetry"]["server_metrics"],
         json!(format!("{}/metrics", engine.base_url))
     );
+    // The simulator computes on the CPU: its energy is RAPL's where the host has it, and
+    // where not, the result says so (these build machines have no powercap zones).
+    if std::path::Path::new("/sys/class/powercap/intel-rapl:0/energy_uj").exists() {
+        assert!(
+            r.details["telemetry"]["power"] == json!("RAPL (CPU packages)")
+                || r.details["telemetry"]["missing"].to_string().contains("RAPL"),
+            "{}",
+            r.details["telemetry"]
+        );
+    } else {
+        let missing = r.details["telemetry"]["missing"].to_string();
+        assert!(
+            missing.contains("no power readings: GPU: the engine runs on the CPU; CPU RAPL:"),
+            "{missing}"
+        );
+        assert!(r.metrics.iter().all(|m| m.name != "energy_j"));
+    }
     engine.cleanup().await;
 }
 
@@ -182,6 +199,7 @@ async fn a_metrics_page_that_stalls_lies_or_disappears_leaves_a_counted_gap_not_
             kitt::telemetry::Settings {
                 interval: Duration::from_millis(200),
                 server: true,
+                gpu: true,
             },
         )
         .await;
@@ -220,6 +238,7 @@ async fn telemetry_off_or_an_engine_without_a_page_says_why() {
         kitt::telemetry::Settings {
             interval: Duration::from_millis(100),
             server: false,
+            gpu: true,
         },
     )
     .await;
@@ -257,6 +276,7 @@ async fn llama_server_with_metrics_reports_running_requests_and_the_same_token_c
         kitt::telemetry::Settings {
             interval: Duration::from_millis(100),
             server: true,
+            gpu: true,
         },
     )
     .await;

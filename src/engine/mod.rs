@@ -10,6 +10,7 @@
 
 pub mod checks;
 pub mod client;
+pub mod devices;
 pub mod error;
 pub mod generation;
 pub mod http1;

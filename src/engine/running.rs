@@ -30,6 +30,8 @@ pub struct RunningEngine {
     tally: std::sync::Arc<super::tally::ClientTally>,
     /// Its metrics page and names, or why it has none.
     metrics: Result<MetricsPage, String>,
+    /// The processors it computes on, for power telemetry.
+    devices: super::devices::Devices,
 }
 
 /// Where a running engine serves metrics, and what its series mean.
@@ -63,8 +65,16 @@ impl RunningEngine {
         handle: Handle,
     ) -> Self {
         let metrics = metrics_page(&driver, spec, &base_url);
+        let devices = super::devices::Devices::of(
+            &driver,
+            spec,
+            mode,
+            &base_url,
+            std::env::var("CUDA_VISIBLE_DEVICES").ok(),
+        );
         RunningEngine {
             metrics,
+            devices,
             tally: Default::default(),
             name: name.to_string(),
             uses: spec.uses.clone(),
@@ -122,6 +132,11 @@ impl RunningEngine {
     /// What the client sees of this engine, request by request (shared with samplers).
     pub fn client_tally(&self) -> std::sync::Arc<super::tally::ClientTally> {
         self.tally.clone()
+    }
+
+    /// The processors this engine computes on, for power telemetry.
+    pub fn devices(&self) -> &super::devices::Devices {
+        &self.devices
     }
 
     /// Where this engine serves Prometheus metrics, or why kitt cannot read any.
@@ -204,16 +219,18 @@ impl RunningEngine {
 
 /// The metrics page of an engine run by `driver` as `spec` configures it.
 fn metrics_page(driver: &Driver, spec: &EngineSpec, base_url: &str) -> Result<MetricsPage, String> {
-    use super::server_metrics::{ServerMetrics, VLLM};
-    let names = match driver {
-        Driver::Simulator => VLLM,
-        Driver::Server(launch) => match launch.metrics {
+    use super::server_metrics::{ServerMetrics, VLLM, named};
+    let declared = spec.telemetry.as_ref().and_then(|t| t.metrics);
+    let names = match (declared, driver) {
+        (Some(naming), _) => *named(naming),
+        (None, Driver::Simulator) => VLLM,
+        (None, Driver::Server(launch)) => match launch.metrics {
             ServerMetrics::Served(names) => *names,
             ServerMetrics::None(why) => return Err(why.to_string()),
         },
-        Driver::Endpoint | Driver::Plugin(_) => {
+        (None, Driver::Endpoint | Driver::Plugin(_)) => {
             return Err(format!(
-                "`{}` declares no metrics page; name one under `telemetry: scrape:` to record it",
+                "`{}` declares no metrics page; say whose names its /metrics uses with `telemetry: {{metrics: vllm}}` (or sglang, tgi, llama.cpp) on the engine",
                 spec.uses
             ));
         }

@@ -83,6 +83,27 @@ pub struct Telemetry {
     /// Scrape the engine's metrics page (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<bool>,
+    /// Read the GPUs the engine uses (NVML, else `nvidia-smi`) or, on a host without one,
+    /// the CPU's RAPL energy counters (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<bool>,
+    /// Only under `engines:`: whose metric names the engine's `/metrics` page uses, for an
+    /// endpoint or plugin engine kitt knows no page of (a vLLM-compatible server: `vllm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsNaming>,
+}
+
+/// A metrics vocabulary kitt can read: the engine whose names a page uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum MetricsNaming {
+    #[serde(rename = "vllm")]
+    Vllm,
+    #[serde(rename = "sglang")]
+    Sglang,
+    #[serde(rename = "tgi")]
+    Tgi,
+    #[serde(rename = "llama.cpp")]
+    LlamaCpp,
 }
 
 impl Telemetry {
@@ -96,6 +117,8 @@ impl Telemetry {
         Telemetry {
             interval: self.interval.or(under.interval),
             server: self.server.or(under.server),
+            gpu: self.gpu.or(under.gpu),
+            metrics: self.metrics.or(under.metrics),
         }
     }
 }

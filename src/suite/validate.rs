@@ -620,7 +620,18 @@ impl Checker<'_> {
     }
 
     /// A telemetry interval below the shortest kitt samples at, refused where it is written.
+    /// `metrics:` anywhere but under an engine, where it says nothing, is refused too.
     fn telemetry(&mut self, telemetry: Option<&super::model::Telemetry>, at: &str) {
+        if telemetry.is_some_and(|t| t.metrics.is_some()) && !at.starts_with("/engines/") {
+            self.push(
+                Diagnostic::error(
+                    "telemetry",
+                    "`telemetry: metrics:` names an engine's metric vocabulary, so it belongs under that engine",
+                )
+                .at(self.at_key(&format!("{at}/telemetry/metrics")))
+                .hint("move it to `engines: NAME: telemetry: metrics:`"),
+            );
+        }
         let Some(interval) = telemetry.and_then(|t| t.interval) else {
             return;
         };

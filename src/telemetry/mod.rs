@@ -1,7 +1,11 @@
 //! Telemetry beside the client's measurements: the server's Prometheus metrics over a leg's
 //! measured window (one scrape at each end, gauges sampled at an interval between), the
-//! client's own in-flight count on the same clock, and the figures that cross-check the two.
+//! client's own in-flight count on the same clock, the figures that cross-check the two, and
+//! the power of the GPUs (or CPU) the engine computes on, with energy per generated token.
 
+pub mod gpu;
+pub mod power;
+pub mod rapl;
 pub mod sampler;
 pub mod samples;
 pub mod summary;
@@ -24,6 +28,8 @@ pub struct Settings {
     pub interval: Duration,
     /// Whether the engine's metrics page is scraped.
     pub server: bool,
+    /// Whether the engine's GPUs (or the CPU's RAPL counters) are read.
+    pub gpu: bool,
 }
 
 impl Default for Settings {
@@ -31,6 +37,7 @@ impl Default for Settings {
         Settings {
             interval: Duration::from_secs(1),
             server: true,
+            gpu: true,
         }
     }
 }
@@ -75,7 +82,7 @@ pub fn figure_names() -> Vec<(String, &'static str, bool)> {
             names.push((format!("{histogram}_{stat}_ms"), "ms", false));
         }
     }
-    for (name, unit, higher) in summary::SCALARS {
+    for (name, unit, higher) in summary::SCALARS.into_iter().chain(power::FIGURES) {
         names.push((name.to_string(), unit, higher));
     }
     names

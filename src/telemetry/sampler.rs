@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::power::{Meter, PowerLog, Reading};
 use super::samples::Samples;
 use super::summary::{self, Window};
 use super::{LegTelemetry, Settings};
@@ -22,10 +23,10 @@ use crate::engine::tally::ClientTally;
 const EDGE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for one sampling scrape (less when the interval is shorter).
 const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Aborts the sampling task if the session is dropped before `finish` (a cancelled leg).
-struct AbortOnDrop(Option<JoinHandle<Samples>>);
+/// Aborts a sampling task if the session is dropped before `finish` (a cancelled leg).
+struct AbortOnDrop<T>(Option<JoinHandle<T>>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         if let Some(task) = self.0.take() {
             task.abort();
@@ -44,8 +45,11 @@ pub struct Session {
     tally: Arc<ClientTally>,
     client_start: crate::engine::tally::Totals,
     stop: watch::Sender<bool>,
-    task: AbortOnDrop,
+    task: AbortOnDrop<Samples>,
     settings: Settings,
+    /// The power meter and its opening reading, or why there is none.
+    power: Result<(Arc<Meter>, Option<Reading>), String>,
+    power_task: AbortOnDrop<PowerLog>,
 }
 
 impl Session {
@@ -73,6 +77,7 @@ impl Session {
             },
             None => None,
         };
+        let power = open_meter(engine, &settings).await;
         let tally = engine.client_tally();
         let mut samples = Samples::new();
         let (start_page, start_error) = match (&http, &page) {
@@ -97,6 +102,15 @@ impl Session {
             client_start.in_flight,
         );
         let (stop, stopped) = watch::channel(false);
+        let power_task = match &power {
+            Ok((meter, _)) => AbortOnDrop(Some(tokio::spawn(sample_power(
+                meter.clone(),
+                started,
+                settings.interval,
+                stopped.clone(),
+            )))),
+            Err(_) => AbortOnDrop(None),
+        };
         let task = tokio::spawn(sample(
             samples,
             started,
@@ -117,6 +131,8 @@ impl Session {
             stop,
             task: AbortOnDrop(Some(task)),
             settings,
+            power,
+            power_task,
         }
     }
 
@@ -135,6 +151,8 @@ impl Session {
             stop,
             task: AbortOnDrop(None),
             settings,
+            power: Err("no telemetry session".into()),
+            power_task: AbortOnDrop(None),
         }
     }
 
@@ -153,6 +171,14 @@ impl Session {
                 Err(e) => samples.failed(&e),
             }
         }
+        let power_log = match self.power_task.0.take() {
+            Some(task) => task.await.ok(),
+            None => None,
+        };
+        let power_end = match &self.power {
+            Ok((meter, _)) => read_meter(meter.clone()).await.ok(),
+            Err(_) => None,
+        };
         let seconds = self.started.elapsed().as_secs_f64();
         let client_end = self.tally.totals();
         samples.read(
@@ -161,7 +187,9 @@ impl Session {
             self.page.as_ref(),
             client_end.in_flight,
         );
-        summary::summarize(Window {
+        let client = client_end.since(&self.client_start);
+        let output_tokens = client.completion_tokens;
+        let mut telemetry = summary::summarize(Window {
             seconds,
             interval: self.settings.interval,
             page: self.page.as_ref(),
@@ -169,9 +197,104 @@ impl Session {
             start: self.start_page.as_ref(),
             start_error: self.start_error.as_deref(),
             end: end_page.as_ref(),
-            client: client_end.since(&self.client_start),
+            client,
             samples,
-        })
+        });
+        match &self.power {
+            Ok((meter, start)) => {
+                let log = power_log.unwrap_or_default();
+                let failures = log.failures;
+                let first_error = log.first_error.clone();
+                let power = super::power::summarize(
+                    meter,
+                    start.as_ref(),
+                    power_end.as_ref(),
+                    log,
+                    seconds,
+                    output_tokens,
+                );
+                let notes = &mut telemetry.notes;
+                notes.insert("power".into(), meter.describe().into());
+                if let Some(source) = power.energy_source {
+                    notes.insert("energy_source".into(), source.into());
+                } else {
+                    missing(
+                        notes,
+                        "no energy: a reading at the window's start or end failed",
+                    );
+                }
+                if failures > 0 {
+                    notes.insert("power_read_failures".into(), failures.into());
+                    if let Some(e) = first_error {
+                        notes.insert("power_read_error".into(), e.into());
+                    }
+                }
+                telemetry.figures.extend(power.figures);
+                telemetry.series.extend(power.series);
+            }
+            Err(why) => missing(&mut telemetry.notes, &format!("no power readings: {why}")),
+        }
+        telemetry
+    }
+}
+
+/// Adds a line to the notes' `missing` list.
+fn missing(notes: &mut serde_json::Map<String, serde_json::Value>, line: &str) {
+    let list = notes
+        .entry("missing")
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+    if let Some(list) = list.as_array_mut() {
+        list.push(line.into());
+    }
+}
+
+/// The engine's power meter with its opening reading, or why it has none.
+async fn open_meter(
+    engine: &RunningEngine,
+    settings: &Settings,
+) -> Result<(Arc<Meter>, Option<Reading>), String> {
+    if !settings.gpu {
+        return Err("telemetry `gpu: false`".into());
+    }
+    let devices = engine.devices().clone();
+    let meter = tokio::task::spawn_blocking(move || {
+        Meter::open(
+            &devices,
+            super::gpu::open,
+            std::path::Path::new(super::rapl::POWERCAP),
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let meter = Arc::new(meter);
+    let start = read_meter(meter.clone()).await.ok();
+    Ok((meter, start))
+}
+
+/// One reading, off the async threads (NVML calls block; `nvidia-smi` is a process).
+async fn read_meter(meter: Arc<Meter>) -> Result<Reading, String> {
+    tokio::task::spawn_blocking(move || meter.read())
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// Reads the power meter every `interval` until told to stop.
+async fn sample_power(
+    meter: Arc<Meter>,
+    started: Instant,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> PowerLog {
+    let mut log = PowerLog::default();
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return log,
+            _ = ticks.tick() => {}
+        }
+        let reading = read_meter(meter.clone()).await;
+        log.add(&meter, started.elapsed().as_secs_f64(), reading);
     }
 }
 
