@@ -19,6 +19,11 @@ script reads its JSON result and samples its VmRSS/VmHWM from /proc every 50 ms:
                   between the two largest N
   flat memory     64 in flight for 1,000,000 requests: RSS growth from 10 % of the run
                   to its end
+  telemetry       closed loop, 64 in flight, with the mock's /metrics page (vLLM names,
+                  METRIC_SERIES series, as a vLLM server's page has a few hundred) scraped
+                  every second (`--metrics vllm`, the default 1 s interval) against the same
+                  run with `--no-telemetry`: the change in client CPU per request, runs
+                  interleaved so drift hits both alike
 
 Each figure but flat memory is repeated --runs times (default 3) and reported as the
 median. `--quick` shortens everything about tenfold and runs once, for trying it out.
@@ -84,6 +89,43 @@ def sse_body():
     return "".join(parts).encode()
 
 
+def metrics_page():
+    """A vLLM-named Prometheus page of the size a real one has: the gauges and counters
+    kitt maps, the histograms with vLLM's bucket bounds, each under two model labels."""
+    lines = []
+    latency = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
+               5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0]
+    tokens = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
+    models = ['model_name="mock",engine="0"', 'model_name="mock-lora",engine="0"']
+    for name, kind, value in [
+        ("vllm:num_requests_running", "gauge", 64), ("vllm:num_requests_waiting", "gauge", 0),
+        ("vllm:kv_cache_usage_perc", "gauge", 0.42), ("vllm:num_preemptions_total", "counter", 0),
+        ("vllm:prompt_tokens_total", "counter", 123456), ("vllm:generation_tokens_total", "counter", 654321),
+        ("vllm:prefix_cache_queries_total", "counter", 99999), ("vllm:prefix_cache_hits_total", "counter", 4242),
+        ("vllm:request_success_total", "counter", 5000),
+    ]:
+        lines.append(f"# HELP {name} mock\n# TYPE {name} {kind}")
+        lines += [f"{name}{{{m}}} {value}" for m in models]
+    for name, bounds in [
+        ("vllm:time_to_first_token_seconds", latency), ("vllm:inter_token_latency_seconds", latency),
+        ("vllm:e2e_request_latency_seconds", latency), ("vllm:request_queue_time_seconds", latency),
+        ("vllm:request_prefill_time_seconds", latency), ("vllm:request_decode_time_seconds", latency),
+        ("vllm:request_prompt_tokens", tokens), ("vllm:request_generation_tokens", tokens),
+    ]:
+        lines.append(f"# HELP {name} mock\n# TYPE {name} histogram")
+        for m in models:
+            for i, b in enumerate(bounds):
+                lines.append(f'{name}_bucket{{{m},le="{b}"}} {100 * (i + 1)}')
+            lines.append(f'{name}_bucket{{{m},le="+Inf"}} {100 * (len(bounds) + 1)}')
+            lines.append(f"{name}_sum{{{m}}} 1234.5")
+            lines.append(f"{name}_count{{{m}}} {100 * (len(bounds) + 1)}")
+    return "\n".join(lines) + "\n"
+
+
+FIGURES = ["throughput", "telemetry", "open_loop", "one_stream", "memory", "flat"]
+METRIC_SERIES = sum(1 for l in metrics_page().splitlines() if not l.startswith("#"))
+
+
 # ---------------------------------------------------------------- nginx
 
 
@@ -130,6 +172,7 @@ http {{
   server {{
     listen 127.0.0.1:{self.port} backlog=65535;
     root {tmp};
+    location = /metrics {{ default_type text/plain; }}
     location / {{ rewrite ^ /body.sse last; }}
     location = /body.sse {{ default_type text/event-stream; {limit}error_page 405 =200 $uri; }}
   }}
@@ -311,10 +354,10 @@ class Kitt:
         self.count = 0
         self.commands = []
 
-    def run(self, url, label, **params):
+    def run(self, url, label, flags=(), **params):
         self.count += 1
         cmd = ["taskset", "-c", "1", self.binary, "test", "run", "load", "--engine", "openai",
-               "--url", url, "--model", "mock"]
+               "--url", url, "--model", "mock", *flags]
         for k, v in params.items():
             cmd += ["-p", f"{k}={v}"]
         cmd.append("--json")
@@ -445,6 +488,64 @@ class Bench:
         self.add(figs[0], [r["requests_per_s"] for r in runs], "%.0f", "/s", ">= 6000/s", lambda v: v >= 6000)
         self.add(figs[1], [r["client_cpu_ms_per_request"] for r in runs], "%.4f", " ms", "<= 0.10 ms",
                  lambda v: v <= 0.10)
+
+    def telemetry(self):
+        print(f"\ntelemetry overhead: closed loop, 64 in flight, {self.closed_duration}, fast server, "
+              f"/metrics of {METRIC_SERIES} series scraped every {self.args.telemetry_interval} vs not")
+        on, off = [], []
+        common = dict(concurrency=64, duration=self.closed_duration, warmup=self.closed_warmup,
+                      input_tokens=32, output_tokens=64)
+        for i in range(self.args.runs):
+            off.append(self.kitt.run(self.fast.url, f"run {i + 1} --no-telemetry", ["--no-telemetry"], **common))
+            on.append(self.kitt.run(self.fast.url, f"run {i + 1} --metrics vllm", ["--metrics", "vllm",
+                                    "--telemetry-interval", self.args.telemetry_interval], **common))
+        fig = "telemetry: change in client CPU per request"
+        if not self.clean(on + off, [fig], "<= +1 %"):
+            return
+        for r in on:
+            if r["telemetry_scrape_failures"] != 0 or r["telemetry_scrapes"] < 2:
+                self.missing(fig, "<= +1 %", f"scrapes failed: {r.result.get('details', {}).get('telemetry')}")
+                return
+        change = [(a["client_cpu_ms_per_request"] / b["client_cpu_ms_per_request"] - 1) * 100
+                  for a, b in zip(on, off)]
+        print("  client CPU ms per request without: " + fmt_runs([r["client_cpu_ms_per_request"] for r in off], "%.4f")
+              + "; with: " + fmt_runs([r["client_cpu_ms_per_request"] for r in on], "%.4f"))
+        cpu = statistics.median(r["client_cpu_ms_per_request"] for r in off)
+        scrapes = statistics.median(r["telemetry_scrapes"] for r in on)
+        # The closed loop's own run-to-run spread; a change smaller than it is not resolved.
+        base = [r["client_cpu_ms_per_request"] for r in off]
+        spread = (max(base) - min(base)) / cpu * 100
+        med = statistics.median(change)
+        if len(base) > 1 and spread > 1.0:
+            why = f"runs without telemetry alone spread {spread:.1f} %"
+            print(f"  {fig}: median {med:+.2f} %   [runs: {fmt_runs(change, '%+.2f')}]   unresolved: {why}")
+            self.rows.append(Row(fig, f"{med:+.2f} %", "<= +1 %", "UNRESOLVED", why))
+        else:
+            self.add(fig, change, "%+.2f", " %", "<= +1 %", lambda v: v <= 1.0,
+                     f"{cpu:.4f} ms without; {scrapes:.0f} scrapes per run")
+        # What one scrape costs, where nothing else does: one stream held open on the slow
+        # server, telemetry every 100 ms against none. Its CPU at the default 1 s interval,
+        # over the CPU the closed loop above spends in a second, is the overhead that loop
+        # would show without its run-to-run noise.
+        print(f"\n  CPU per scrape: one stream on the slow server, {self.closed_duration}, "
+              "/metrics every 100ms vs --no-telemetry")
+        idle = dict(concurrency=1, duration=self.closed_duration, input_tokens=32, output_tokens=64)
+        quiet_on, quiet_off = [], []
+        for i in range(self.args.runs):
+            quiet_off.append(self.kitt.run(self.slow.url, f"run {i + 1} --no-telemetry", ["--no-telemetry"], **idle))
+            quiet_on.append(self.kitt.run(self.slow.url, f"run {i + 1} every 100ms",
+                                          ["--metrics", "vllm", "--telemetry-interval", "100ms"], **idle))
+        total = lambda r: r["client_cpu_ms_per_request"] * r["requests"]
+        per_scrape = ((statistics.median(total(r) for r in quiet_on) - statistics.median(total(r) for r in quiet_off))
+                      / statistics.median(r["telemetry_scrapes"] for r in quiet_on))
+        loop_cpu_per_s = statistics.median(r["client_cpu_ms_per_request"] * r["requests_per_s"] for r in off)
+        implied = per_scrape / loop_cpu_per_s * 100
+        print(f"  client CPU totals without: " + fmt_runs([total(r) for r in quiet_off], "%.1f")
+              + " ms; with: " + fmt_runs([total(r) for r in quiet_on], "%.1f") + " ms")
+        self.add("telemetry: client CPU per scrape", [per_scrape], "%.3f", " ms",
+                 "(informational)", lambda v: True, f"page of {METRIC_SERIES} series")
+        self.add("telemetry: implied overhead at 1 s", [implied], "%.3f", " %", "<= 1 %",
+                 lambda v: v <= 1.0, f"{per_scrape:.3f} ms a second over {loop_cpu_per_s:.0f} ms of closed-64 CPU a second")
 
     def open_loop(self):
         for rate in (1000, 2000, 4000):
@@ -604,6 +705,9 @@ def main():
     ap.add_argument("--runs", type=int, default=None, help="repeats per figure, median reported (default 3)")
     ap.add_argument("--quick", action="store_true", help="about a tenth of the durations, one run")
     ap.add_argument("--kitt", default="target/release/kitt", help="the kitt binary")
+    ap.add_argument("--only", choices=FIGURES, help="measure this figure alone")
+    ap.add_argument("--telemetry-interval", default="1s",
+                    help="the sampling interval of the telemetry figure (default 1s, kitt's default)")
     args = ap.parse_args()
     if args.runs is None:
         args.runs = 1 if args.quick else 3
@@ -640,6 +744,10 @@ def main():
         with open(body, "wb") as f:
             f.write(sse_body())
         os.chmod(body, 0o644)
+        page = os.path.join(tmp, "metrics")
+        with open(page, "w") as f:
+            f.write(metrics_page())
+        os.chmod(page, 0o644)
         fast = Nginx(tmp, "fast")
         slow = Nginx(tmp, "slow", limit_rate=SLOW_RATE)
         for s in (fast, slow):
@@ -650,11 +758,8 @@ def main():
               f"body {size} bytes, {CHUNKS} chunks + usage + [DONE]")
 
         bench = Bench(args, kitt, fast, slow)
-        bench.throughput()
-        bench.open_loop()
-        bench.one_stream()
-        bench.memory()
-        bench.flat()
+        for figure in [args.only] if args.only else FIGURES:
+            getattr(bench, figure)()
 
         print("\nsummary (" + mode + f", median of {args.runs}):")
         w = max(len(r.figure) for r in bench.rows)
@@ -670,6 +775,10 @@ def main():
         repro = "examples/bench/loadgen.sh" + (" --quick" if args.quick else "")
         if args.runs != (1 if args.quick else 3):
             repro += f" --runs {args.runs}"
+        if args.only:
+            repro += f" --only {args.only}"
+        if args.telemetry_interval != "1s":
+            repro += f" --telemetry-interval {args.telemetry_interval}"
         print(f"\nreproduce: {repro}")
         return 1 if bench.unmeasured else 0
     except Abort as e:

@@ -69,6 +69,16 @@ struct RunArgs {
     /// Directory relative dataset paths start from (default: the current one).
     #[arg(long)]
     base_dir: Option<PathBuf>,
+    /// Whose metric names the engine's `/metrics` page uses (vllm, sglang, tgi, llama.cpp),
+    /// for an engine kitt knows no page of, such as `openai`.
+    #[arg(long, value_name = "NAME")]
+    metrics: Option<String>,
+    /// Neither scrape the engine's metrics nor read GPU or CPU power during the leg.
+    #[arg(long)]
+    no_telemetry: bool,
+    /// Between two telemetry samples (default 1s, at least 100ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    telemetry_interval: Option<crate::suite::model::Duration>,
     /// Print the whole result as JSON.
     #[arg(long)]
     json: bool,
@@ -313,7 +323,18 @@ async fn run_one(registry: Arc<Registry>, args: RunArgs) -> anyhow::Result<u8> {
         crate::errln!("error: `{}`: {e}", args.name);
         return Ok(exit::USAGE);
     }
-    let spec = args.flags.spec(&args.engine)?;
+    let mut spec = args.flags.spec(&args.engine)?;
+    if let Some(name) = &args.metrics {
+        let naming = serde_json::from_value(Value::String(name.clone())).map_err(|_| {
+            anyhow::anyhow!(
+                "--metrics `{name}`: kitt reads the names of vllm, sglang, tgi or llama.cpp"
+            )
+        })?;
+        spec.telemetry = Some(crate::suite::model::Telemetry {
+            metrics: Some(naming),
+            ..Default::default()
+        });
+    }
     let base_dir = match args.base_dir {
         Some(d) => d,
         None => std::env::current_dir().context("cannot read the current directory")?,
@@ -337,7 +358,12 @@ async fn run_one(registry: Arc<Registry>, args: RunArgs) -> anyhow::Result<u8> {
             requests: Some(args.warmup),
             duration: None,
         },
-        telemetry: Default::default(),
+        telemetry: crate::suite::model::Telemetry {
+            interval: args.telemetry_interval,
+            server: args.no_telemetry.then_some(false),
+            gpu: args.no_telemetry.then_some(false),
+            ..Default::default()
+        },
         timeout: None,
         attempts: 1,
         backoff: None,
@@ -416,4 +442,18 @@ fn print_result(result: &bench::BenchResult, json: bool) -> anyhow::Result<()> {
         writeln!(out, "  warning: {w}")?;
     }
     Ok(())
+}
+
+/// A telemetry interval such as `250ms`, at least the shortest kitt samples at.
+fn parse_interval(text: &str) -> Result<crate::suite::model::Duration, String> {
+    let d: crate::suite::model::Duration = serde_json::from_value(Value::String(text.into()))
+        .map_err(|_| format!("`{text}` is no duration such as 500ms or 2s"))?;
+    let least = crate::suite::model::MIN_TELEMETRY_INTERVAL;
+    if d.0 < least {
+        return Err(format!(
+            "{:?} is below the shortest interval, {least:?}",
+            d.0
+        ));
+    }
+    Ok(d)
 }
