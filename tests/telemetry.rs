@@ -60,7 +60,7 @@ async fn a_simulator_load_leg_records_the_servers_account_and_it_matches_the_cli
     let overhead = metric(&r, "ttft_client_minus_server_mean_ms");
     assert!((0.0..20.0).contains(&overhead), "{overhead}");
     // The series are kept for the store: start and end samples at least.
-    let names: Vec<&str> = r.telemetry_series.iter().map(|s| s.name).collect();
+    let names: Vec<&str> = r.telemetry_series.iter().map(|s| s.name.as_str()).collect();
     for name in [
         "server_running_requests",
         "server_waiting_requests",
@@ -79,7 +79,9 @@ async fn a_simulator_load_leg_records_the_servers_account_and_it_matches_the_cli
     if std::path::Path::new("/sys/class/powercap/intel-rapl:0/energy_uj").exists() {
         assert!(
             r.details["telemetry"]["power"] == json!("RAPL (CPU packages)")
-                || r.details["telemetry"]["missing"].to_string().contains("RAPL"),
+                || r.details["telemetry"]["missing"]
+                    .to_string()
+                    .contains("RAPL"),
             "{}",
             r.details["telemetry"]
         );
@@ -200,6 +202,7 @@ async fn a_metrics_page_that_stalls_lies_or_disappears_leaves_a_counted_gap_not_
                 interval: Duration::from_millis(200),
                 server: true,
                 gpu: true,
+                scrape: Vec::new(),
             },
         )
         .await;
@@ -239,6 +242,7 @@ async fn telemetry_off_or_an_engine_without_a_page_says_why() {
             interval: Duration::from_millis(100),
             server: false,
             gpu: true,
+            scrape: Vec::new(),
         },
     )
     .await;
@@ -277,6 +281,7 @@ async fn llama_server_with_metrics_reports_running_requests_and_the_same_token_c
             interval: Duration::from_millis(100),
             server: true,
             gpu: true,
+            scrape: Vec::new(),
         },
     )
     .await;
@@ -355,4 +360,149 @@ fn kitt_apply_asserts_on_telemetry_stores_its_series_and_validate_refuses_a_shor
     assert!(!out.status.success());
     assert!(out.text().contains("bad.yaml:11:"), "{}", out.text());
     assert!(out.text().contains("below the shortest"), "{}", out.text());
+    // A metrics vocabulary names an engine's page: on a node it is refused at its key.
+    let misplaced = env.write(
+        "misplaced.yaml",
+        suite.replace(
+            "telemetry: {interval: 100ms}",
+            "telemetry: {interval: 100ms, metrics: vllm}",
+        ),
+    );
+    let out = env.kitt(&["validate", misplaced.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(out.text().contains("misplaced.yaml:11:"), "{}", out.text());
+    assert!(
+        out.text().contains("belongs under that engine"),
+        "{}",
+        out.text()
+    );
+
+    // Two extra pages may not record series whose figures would share a name.
+    let dup = env.write(
+        "dup.yaml",
+        suite.replace(
+            "telemetry: {interval: 1s}",
+            "telemetry: {interval: 1s, scrape: [{url: 'http://127.0.0.1:9/m', series: {gpu_power: lower}}, {url: 'http://127.0.0.1:8/m', series: {GPU_POWER: lower}}]}",
+        ),
+    );
+    let out = env.kitt(&["validate", dup.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(out.text().contains("dup.yaml:6:"), "{}", out.text());
+    assert!(
+        out.text().contains("recorded from two pages"),
+        "{}",
+        out.text()
+    );
+
+    // `results show` lists the telemetry figures; the HTML report draws the leg's chart.
+    let show = env.kitt(&["results", "show", "last"]);
+    assert!(show.status.success(), "{}", show.text());
+    for name in [
+        "server_running_requests_max",
+        "client_in_flight_requests_mean",
+        "telemetry_scrapes",
+    ] {
+        assert!(show.text().contains(name), "{name}: {}", show.text());
+    }
+    let html = env.path("report.html");
+    let report = env.kitt(&[
+        "report",
+        "last",
+        "--reporter",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert!(report.status.success(), "{}", report.text());
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        html.contains("class=\"telemetry-chart\" data-node=\"load\""),
+        "{html}"
+    );
+    assert!(html.contains("data-series=\"server_running_requests\""));
+}
+
+/// A DCGM-like exporter on loopback: an energy counter that grows by 1000 with every
+/// scrape, and a power gauge on two GPUs (250 W and 50 W).
+async fn exporter() -> String {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let scrapes = Arc::new(AtomicU64::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let n = scrapes.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = [0u8; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+                let body = format!(
+                    "# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter\n\
+                     DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{{gpu=\"0\"}} {}\n\
+                     # TYPE DCGM_FI_DEV_POWER_USAGE gauge\n\
+                     DCGM_FI_DEV_POWER_USAGE{{gpu=\"0\"}} 250\n\
+                     DCGM_FI_DEV_POWER_USAGE{{gpu=\"1\"}} 50\n",
+                    1000 * n
+                );
+                answer(&mut socket, &body).await;
+            });
+        }
+    });
+    format!("http://{addr}/metrics")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extra_scrape_page_records_its_named_series_as_figures_and_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(
+        &simulator(json!({"ttft": "20ms", "itl": "5ms"})),
+        dir.path(),
+    )
+    .await;
+    let target: kitt::suite::model::ScrapeTarget = serde_json::from_value(json!({
+        "url": exporter().await,
+        "series": {
+            "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": "lower",
+            "DCGM_FI_DEV_POWER_USAGE": "lower",
+            "DCGM_FI_DEV_GPU_UTIL": "higher"
+        }
+    }))
+    .unwrap();
+    let r = harness::run_with_telemetry(
+        &engine,
+        "load",
+        json!({"concurrency": 2, "duration": "1s", "output_tokens": 4}),
+        kitt::telemetry::Settings {
+            interval: Duration::from_millis(100),
+            scrape: vec![target],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(r.passed, "{:?}", r.errors);
+    // The page was read at both ends and about every 100 ms between; the counter grew by
+    // 1000 a scrape in between its two end readings.
+    let power = r
+        .telemetry_series
+        .iter()
+        .find(|s| s.name == "scrape_dcgm_fi_dev_power_usage")
+        .expect("the power series");
+    let scrapes = power.points.len() as f64;
+    assert!(scrapes >= 5.0, "{:?}", power.points);
+    assert_eq!(
+        metric(&r, "scrape_dcgm_fi_dev_total_energy_consumption_increase"),
+        1000.0 * (scrapes - 1.0)
+    );
+    // Label sets are added together: 250 W + 50 W in every sample.
+    assert_eq!(metric(&r, "scrape_dcgm_fi_dev_power_usage_mean"), 300.0);
+    assert_eq!(metric(&r, "scrape_dcgm_fi_dev_power_usage_max"), 300.0);
+    assert!(power.points.iter().all(|p| p.1 == 300.0));
+    // A series the page lacks is named in the result, not invented.
+    assert!(!has(&r, "scrape_dcgm_fi_dev_gpu_util_mean"));
+    assert!(
+        r.details["telemetry"]["missing"]
+            .to_string()
+            .contains("no sample has `DCGM_FI_DEV_GPU_UTIL`"),
+        "{}",
+        r.details["telemetry"]
+    );
+    engine.cleanup().await;
 }

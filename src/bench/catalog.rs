@@ -84,7 +84,7 @@ fn performance<T: JsonSchema>(
         description,
         schema: schema_of::<T>(),
         metrics,
-        dynamic: Vec::new(),
+        dynamic: vec![crate::telemetry::SCRAPE_PREFIX.into()],
         outputs: strings(outputs),
         driver,
     }
@@ -213,7 +213,7 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
             Driver::WarmupAnalysis,
         ),
         Facts {
-            dynamic: vec!["ttft_ms_at_".into()],
+            dynamic: vec!["ttft_ms_at_".into(), crate::telemetry::SCRAPE_PREFIX.into()],
             ..performance::<long_context::LongContextParams>(
                 "long_context",
                 "Time to first token as prompts grow towards the engine's context",

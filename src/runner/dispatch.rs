@@ -448,5 +448,6 @@ fn telemetry_settings(t: &crate::suite::model::Telemetry) -> crate::telemetry::S
         interval: t.interval.map_or(defaults.interval, |d| d.0),
         server: t.server.unwrap_or(defaults.server),
         gpu: t.gpu.unwrap_or(defaults.gpu),
+        scrape: t.scrape.clone(),
     }
 }

@@ -91,6 +91,42 @@ pub struct Telemetry {
     /// endpoint or plugin engine kitt knows no page of (a vLLM-compatible server: `vllm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsNaming>,
+    /// More Prometheus pages to record during each leg (a DCGM or node exporter), at most 8;
+    /// a node's list replaces its engine's, an engine's the suite's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub scrape: Vec<ScrapeTarget>,
+}
+
+impl ScrapeTarget {
+    /// A series' part of its figures' names (`scrape_<this>_mean`): lower case, `_` for
+    /// anything but letters and digits.
+    pub fn figure_base(series: &str) -> String {
+        series
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+}
+
+/// Another Prometheus page a leg records, and which of its series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeTarget {
+    /// The page's URL.
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
+    pub url: String,
+    /// The series to record, each with which way is better, e.g.
+    /// `{DCGM_FI_DEV_POWER_USAGE: lower}`; a series' label sets are added together. At
+    /// most 64.
+    #[schemars(extend("propertyNames" = {"pattern": "^[a-zA-Z_:][a-zA-Z0-9_:]*$"}, "minProperties" = 1, "maxProperties" = 64))]
+    pub series: IndexMap<String, crate::registry::Direction>,
 }
 
 /// A metrics vocabulary kitt can read: the engine whose names a page uses.
@@ -119,6 +155,11 @@ impl Telemetry {
             server: self.server.or(under.server),
             gpu: self.gpu.or(under.gpu),
             metrics: self.metrics.or(under.metrics),
+            scrape: if self.scrape.is_empty() {
+                under.scrape.clone()
+            } else {
+                self.scrape.clone()
+            },
         }
     }
 }

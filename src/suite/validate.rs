@@ -632,6 +632,24 @@ impl Checker<'_> {
                 .hint("move it to `engines: NAME: telemetry: metrics:`"),
             );
         }
+        let mut recorded: Vec<String> = Vec::new();
+        for (i, target) in telemetry.iter().flat_map(|t| t.scrape.iter().enumerate()) {
+            for series in target.series.keys() {
+                let base = super::model::ScrapeTarget::figure_base(series);
+                if recorded.contains(&base) {
+                    let at = format!("{at}/telemetry/scrape/{i}/series");
+                    self.push(
+                        Diagnostic::error(
+                            "telemetry",
+                            format!("`{series}` is recorded from two pages; its figures would have one name"),
+                        )
+                        .at(self.at_key(&pointer::push(&at, series)))
+                        .hint("record each series from one page"),
+                    );
+                }
+                recorded.push(base);
+            }
+        }
         let Some(interval) = telemetry.and_then(|t| t.interval) else {
             return;
         };

@@ -33,14 +33,23 @@ pub trait GpuSource: Send + Sync {
 
 /// Opens NVML, else `nvidia-smi`; why neither works when none does.
 pub fn open() -> Result<Box<dyn GpuSource>, String> {
-    let nvml = match nvml_wrapper::Nvml::init() {
-        Ok(nvml) => return Ok(Box::new(Nvml(nvml))),
-        Err(e) => e.to_string(),
+    let nvml = match nvml() {
+        Ok(source) => return Ok(source),
+        Err(e) => e,
     };
-    match NvidiaSmi::probe() {
-        Ok(smi) => Ok(Box::new(smi)),
-        Err(smi) => Err(format!("no NVIDIA driver: NVML: {nvml}; nvidia-smi: {smi}")),
-    }
+    nvidia_smi().map_err(|smi| format!("no NVIDIA driver: NVML: {nvml}; nvidia-smi: {smi}"))
+}
+
+/// NVML alone (`libnvidia-ml.so`, loaded now).
+pub fn nvml() -> Result<Box<dyn GpuSource>, String> {
+    nvml_wrapper::Nvml::init()
+        .map(|n| Box::new(Nvml(n)) as Box<dyn GpuSource>)
+        .map_err(|e| e.to_string())
+}
+
+/// `nvidia-smi` alone, once it answered a query.
+pub fn nvidia_smi() -> Result<Box<dyn GpuSource>, String> {
+    NvidiaSmi::probe().map(|s| Box::new(s) as Box<dyn GpuSource>)
 }
 
 /// NVML, the driver's management library.

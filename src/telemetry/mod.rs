@@ -18,6 +18,9 @@ pub use sampler::Session;
 
 use crate::registry::Direction;
 
+/// What every figure of an extra scrape page starts with: `scrape_<series>_mean`.
+pub const SCRAPE_PREFIX: &str = "scrape_";
+
 /// The shortest sampling interval.
 pub const MIN_INTERVAL: Duration = crate::suite::model::MIN_TELEMETRY_INTERVAL;
 
@@ -30,6 +33,8 @@ pub struct Settings {
     pub server: bool,
     /// Whether the engine's GPUs (or the CPU's RAPL counters) are read.
     pub gpu: bool,
+    /// More pages to record, and which of their series.
+    pub scrape: Vec<crate::suite::model::ScrapeTarget>,
 }
 
 impl Default for Settings {
@@ -38,6 +43,7 @@ impl Default for Settings {
             interval: Duration::from_secs(1),
             server: true,
             gpu: true,
+            scrape: Vec::new(),
         }
     }
 }
@@ -54,7 +60,7 @@ pub struct Figure {
 /// Values of one quantity over a leg, on the leg's clock (seconds since its window began).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Series {
-    pub name: &'static str,
+    pub name: String,
     pub unit: &'static str,
     pub points: Vec<(f64, f64)>,
 }

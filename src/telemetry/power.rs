@@ -280,14 +280,14 @@ pub fn summarize(
     let mut series = Vec::new();
     if !log.power.points.is_empty() {
         series.push(Series {
-            name: if gpu { "gpu_power_w" } else { "cpu_power_w" },
+            name: if gpu { "gpu_power_w" } else { "cpu_power_w" }.to_string(),
             unit: "W",
             points: log.power.points,
         });
     }
     if !log.utilization.points.is_empty() {
         series.push(Series {
-            name: "gpu_utilization_pct",
+            name: "gpu_utilization_pct".to_string(),
             unit: "%",
             points: log.utilization.points,
         });
@@ -438,7 +438,10 @@ mod tests {
         log.add(&meter, 0.0, meter.read());
         log.add(&meter, 2.0, meter.read());
         log.add(&meter, 3.0, Err("a late answer".into()));
-        assert_eq!((log.failures, log.first_error.as_deref()), (1, Some("a late answer")));
+        assert_eq!(
+            (log.failures, log.first_error.as_deref()),
+            (1, Some("a late answer"))
+        );
         let end = meter.read().unwrap();
         let s = summarize(&meter, Some(&start), Some(&end), log, 3.0, 10);
         let value = |name: &str| s.figures.iter().find(|f| f.name == name).map(|f| f.value);

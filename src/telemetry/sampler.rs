@@ -42,6 +42,8 @@ pub struct Session {
     why_no_server: Option<String>,
     start_page: Option<Page>,
     start_error: Option<String>,
+    /// Each extra page's opening scrape, in the settings' order.
+    extra_start: Vec<Option<Page>>,
     tally: Arc<ClientTally>,
     client_start: crate::engine::tally::Totals,
     stop: watch::Sender<bool>,
@@ -64,8 +66,8 @@ impl Session {
             (true, Ok(page)) => (Some(page.clone()), None),
             (true, Err(why)) => (None, Some(why.to_string())),
         };
-        let http = match &page {
-            Some(_) => match crate::engine::client::http_client(&Default::default()) {
+        let http = match page.is_some() || !settings.scrape.is_empty() {
+            true => match crate::engine::client::http_client(&Default::default()) {
                 Ok(http) => Some(http),
                 Err(e) => {
                     return Session::without_server(
@@ -75,7 +77,7 @@ impl Session {
                     );
                 }
             },
-            None => None,
+            false => None,
         };
         let power = open_meter(engine, &settings).await;
         let tally = engine.client_tally();
@@ -93,6 +95,13 @@ impl Session {
             }
             _ => (None, None),
         };
+        let mut extra_start = Vec::new();
+        if let Some(http) = &http {
+            for (i, target) in settings.scrape.iter().enumerate() {
+                extra_start
+                    .push(scrape_extra(http, &mut samples, 0.0, i, target, EDGE_TIMEOUT).await);
+            }
+        }
         let started = Instant::now();
         let client_start = tally.totals();
         samples.read(
@@ -115,7 +124,9 @@ impl Session {
             samples,
             started,
             settings.interval,
-            http.clone().zip(page.clone()),
+            http.clone(),
+            page.clone(),
+            settings.scrape.clone(),
             tally.clone(),
             stopped,
         ));
@@ -126,6 +137,7 @@ impl Session {
             why_no_server,
             start_page,
             start_error,
+            extra_start,
             tally,
             client_start,
             stop,
@@ -146,6 +158,7 @@ impl Session {
             why_no_server: Some(why),
             start_page: None,
             start_error: None,
+            extra_start: Vec::new(),
             client_start: tally.totals(),
             tally,
             stop,
@@ -169,6 +182,15 @@ impl Session {
             match scrape(http, &p.url, EDGE_TIMEOUT, Limits::default()).await {
                 Ok(read) => end_page = Some(read),
                 Err(e) => samples.failed(&e),
+            }
+        }
+        let seconds_so_far = self.started.elapsed().as_secs_f64();
+        let mut extra_end = Vec::new();
+        if let Some(http) = &self.http {
+            for (i, target) in self.settings.scrape.iter().enumerate() {
+                extra_end.push(
+                    scrape_extra(http, &mut samples, seconds_so_far, i, target, EDGE_TIMEOUT).await,
+                );
             }
         }
         let power_log = match self.power_task.0.take() {
@@ -199,6 +221,9 @@ impl Session {
             end: end_page.as_ref(),
             client,
             samples,
+            extras: &self.settings.scrape,
+            extra_start: &self.extra_start,
+            extra_end: &extra_end,
         });
         match &self.power {
             Ok((meter, start)) => {
@@ -235,6 +260,41 @@ impl Session {
             Err(why) => missing(&mut telemetry.notes, &format!("no power readings: {why}")),
         }
         telemetry
+    }
+}
+
+/// One scrape of an extra page, recorded at `t`.
+async fn scrape_extra(
+    http: &reqwest::Client,
+    samples: &mut Samples,
+    t: f64,
+    i: usize,
+    target: &crate::suite::model::ScrapeTarget,
+    timeout: Duration,
+) -> Option<Page> {
+    let read = scrape(http, &target.url, timeout, Limits::default()).await;
+    record_extra(samples, t, i, target, read)
+}
+
+/// An extra page's scrape: its recorded series go into `samples` at `t` and the page is
+/// kept for counters, or the failure is counted.
+fn record_extra(
+    samples: &mut Samples,
+    t: f64,
+    i: usize,
+    target: &crate::suite::model::ScrapeTarget,
+    read: Result<Page, crate::engine::scrape::ScrapeError>,
+) -> Option<Page> {
+    samples.scrapes += 1;
+    match read {
+        Ok(page) => {
+            samples.read_extra(t, i, &page, target);
+            Some(page)
+        }
+        Err(e) => {
+            samples.failed(&e);
+            None
+        }
     }
 }
 
@@ -298,12 +358,16 @@ async fn sample_power(
     }
 }
 
-/// Samples every `interval` until told to stop, then hands back what it read.
+/// Samples every `interval` until told to stop, then hands back what it read: the
+/// engine's page (when it has one), the extra pages, the client's in-flight count.
+#[allow(clippy::too_many_arguments)]
 async fn sample(
     mut samples: Samples,
     started: Instant,
     interval: Duration,
-    server: Option<(reqwest::Client, MetricsPage)>,
+    http: Option<reqwest::Client>,
+    page: Option<MetricsPage>,
+    extras: Vec<crate::suite::model::ScrapeTarget>,
     tally: Arc<ClientTally>,
     mut stop: watch::Receiver<bool>,
 ) -> Samples {
@@ -315,8 +379,8 @@ async fn sample(
             _ = stop.changed() => return samples,
             _ = ticks.tick() => {}
         }
-        let page = match &server {
-            Some((http, p)) => {
+        let read = match (&http, &page) {
+            (Some(http), Some(p)) => {
                 samples.scrapes += 1;
                 let read = tokio::select! {
                     _ = stop.changed() => {
@@ -333,10 +397,19 @@ async fn sample(
                     }
                 }
             }
-            None => None,
+            _ => None,
         };
         let t = started.elapsed().as_secs_f64();
-        let names = server.as_ref().map(|(_, p)| p);
-        samples.read(t, page.as_ref(), names, tally.totals().in_flight);
+        samples.read(t, read.as_ref(), page.as_ref(), tally.totals().in_flight);
+        if let Some(http) = &http {
+            for (i, target) in extras.iter().enumerate() {
+                let read = tokio::select! {
+                    _ = stop.changed() => return samples,
+                    read = scrape(http, &target.url, timeout, Limits::default()) => read,
+                };
+                let t = started.elapsed().as_secs_f64();
+                record_extra(&mut samples, t, i, target, read);
+            }
+        }
     }
 }

@@ -76,6 +76,8 @@ pub struct Samples {
     pub scrapes: u64,
     pub failures: u64,
     pub errors: Vec<String>,
+    /// Per extra page, per recorded series (in the target's order), its samples.
+    pub extra: Vec<Vec<Thinned>>,
 }
 
 impl Samples {
@@ -103,6 +105,26 @@ impl Samples {
             };
             if let Some(v) = value {
                 series.push(t, v);
+            }
+        }
+    }
+
+    /// The recorded series of extra page `i` on `page`, at `t`.
+    pub fn read_extra(
+        &mut self,
+        t: f64,
+        i: usize,
+        page: &Page,
+        target: &crate::suite::model::ScrapeTarget,
+    ) {
+        if self.extra.len() <= i {
+            self.extra.resize_with(i + 1, Vec::new);
+        }
+        let series = &mut self.extra[i];
+        series.resize_with(target.series.len(), Thinned::default);
+        for (name, thinned) in target.series.keys().zip(series.iter_mut()) {
+            if let Some(v) = total(page, name) {
+                thinned.push(t, v);
             }
         }
     }

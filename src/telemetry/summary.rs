@@ -9,12 +9,14 @@ use serde_json::{Map, Value, json};
 
 use super::samples::{Gauge, Samples, total};
 use super::{Figure, LegTelemetry, Series};
+use crate::engine::prometheus::Kind;
 use crate::engine::prometheus::Page;
 use crate::engine::running::MetricsPage;
 use crate::engine::server_metrics::{MetricNames, PrefixCache};
 use crate::engine::tally::Totals;
 use crate::engine::window::{Buckets, counter_increase, gauge_stats, histogram_window};
 use crate::registry::Direction;
+use crate::suite::model::ScrapeTarget;
 
 /// Reads one histogram family's name from an engine's names.
 pub type FamilyOf = fn(&MetricNames) -> Option<&'static str>;
@@ -54,6 +56,10 @@ pub struct Window<'a> {
     /// What the client saw over the window.
     pub client: Totals,
     pub samples: Samples,
+    /// The extra pages, and each one's scrapes at the window's two ends.
+    pub extras: &'a [ScrapeTarget],
+    pub extra_start: &'a [Option<Page>],
+    pub extra_end: &'a [Option<Page>],
 }
 
 struct Figures(Vec<Figure>);
@@ -116,7 +122,7 @@ pub fn summarize(w: Window<'_>) -> LegTelemetry {
                 figures.set(&format!("{name}_{stat}"), v, unit, higher);
             }
             series.push(Series {
-                name,
+                name: name.to_string(),
                 unit,
                 points: thinned.points.clone(),
             });
@@ -210,6 +216,7 @@ pub fn summarize(w: Window<'_>) -> LegTelemetry {
             _ => "no counters or histograms".to_string(),
         });
     }
+    extra_pages(&w, &mut figures, &mut series, &mut missing);
     figures.scalar("telemetry_scrapes", w.samples.scrapes as f64);
     figures.scalar("telemetry_scrape_failures", w.samples.failures as f64);
     if !w.samples.errors.is_empty() {
@@ -222,5 +229,62 @@ pub fn summarize(w: Window<'_>) -> LegTelemetry {
         figures: figures.0,
         series,
         notes,
+    }
+}
+
+/// The recorded series of the extra pages: a counter's increase over the window
+/// (`scrape_<name>_increase`), anything else's mean and max over the samples
+/// (`scrape_<name>_mean`, `_max`), and each sampled series for the store.
+fn extra_pages(
+    w: &Window<'_>,
+    figures: &mut Figures,
+    series: &mut Vec<Series>,
+    missing: &mut Vec<String>,
+) {
+    for (i, target) in w.extras.iter().enumerate() {
+        let start = w.extra_start.get(i).and_then(Option::as_ref);
+        let end = w.extra_end.get(i).and_then(Option::as_ref);
+        for (j, (name, direction)) in target.series.iter().enumerate() {
+            let base = format!(
+                "{}{}",
+                super::SCRAPE_PREFIX,
+                ScrapeTarget::figure_base(name)
+            );
+            let higher = *direction == Direction::Higher;
+            let thinned = w.samples.extra.get(i).and_then(|s| s.get(j));
+            let counter = start
+                .or(end)
+                .is_some_and(|p| p.kind_of(name) == Kind::Counter);
+            if counter {
+                let increase = start
+                    .zip(end)
+                    .and_then(|(a, b)| Some(counter_increase(&[total(a, name)?, total(b, name)?])));
+                match increase {
+                    Some(v) => figures.set(&format!("{base}_increase"), v, "count", higher),
+                    None => missing.push(format!(
+                        "{}: `{name}` is not on both the opening and the closing scrape",
+                        target.url
+                    )),
+                }
+                continue;
+            }
+            let values: Vec<f64> = thinned
+                .map(|t| t.points.iter().map(|p| p.1).collect())
+                .unwrap_or_default();
+            match gauge_stats(&values) {
+                Some(stats) => {
+                    figures.set(&format!("{base}_mean"), stats.mean, "value", higher);
+                    figures.set(&format!("{base}_max"), stats.max, "value", higher);
+                }
+                None => missing.push(format!("{}: no sample has `{name}`", target.url)),
+            }
+            if let Some(t) = thinned.filter(|t| !t.points.is_empty()) {
+                series.push(Series {
+                    name: base,
+                    unit: "value",
+                    points: t.points.clone(),
+                });
+            }
+        }
     }
 }
