@@ -11,6 +11,15 @@ pub fn mix(seed: u64, i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A seed from text (FNV-1a, then mixed): the same text, the same seed.
+pub fn of_text(text: &str) -> u64 {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+    }
+    mix(h, 0)
+}
+
 /// A uniform draw in [0, 1) from a mixed value.
 pub fn unit(x: u64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64

@@ -35,6 +35,9 @@ pub struct BenchContext<'a> {
     pub tally: Arc<Tally>,
     /// What telemetry a performance benchmark records beside its own measurements.
     pub telemetry: crate::telemetry::Settings,
+    /// Sets this leg's synthetic prompts apart from every other leg's and run's, so no
+    /// prefix cache serves one leg what another sent (the seed still fixes everything else).
+    pub salt: u64,
 }
 
 /// Work done and expected, updated by a running benchmark and read by progress displays.

@@ -86,6 +86,8 @@ pub struct Workload {
     bodies: Arc<Vec<String>>,
     params: WorkloadParams,
     sampling: Sampling,
+    /// The leg's salt (of its run and id), in every prompt's prefix.
+    salt: u64,
 }
 
 /// `mean` × (1 ± spread), drawn from `x`, at least 1.
@@ -144,7 +146,17 @@ impl Workload {
             bodies: Arc::new(bodies),
             params: params.clone(),
             sampling: ctx.sampling.clone(),
+            salt: ctx.salt,
         })
+    }
+
+    /// The same requests under another salt, for each part of a leg that sends them anew
+    /// (a sweep's points), so no part's prompts are in the cache from another's.
+    pub fn salted(&self, part: u64) -> Workload {
+        Workload {
+            salt: mix(self.salt, part),
+            ..self.clone()
+        }
     }
 
     /// Requested output tokens of request `i`.
@@ -156,7 +168,8 @@ impl Workload {
         )
     }
 
-    /// Request `i`: a unique prefix (so prefix caches cannot serve whole prompts) and a body.
+    /// Request `i`: a prefix unique to the leg and the request (so prefix caches serve no
+    /// part of a prompt across requests, legs or runs) and a body.
     pub fn request(&self, i: u64) -> GenerationRequest {
         let body = &self.bodies[(i % self.bodies.len() as u64) as usize];
         let max_tokens = self.output_tokens(i);
@@ -165,7 +178,7 @@ impl Workload {
         sampling.ignore_eos = Some(true);
         GenerationRequest {
             endpoint: self.params.endpoint.into(),
-            prompt: format!("{i}: {body}"),
+            prompt: format!("{:08x}-{i}: {body}", self.salt as u32),
             stream: true,
             sampling,
         }
@@ -214,6 +227,39 @@ mod tests {
         let mean = draws.iter().map(|&d| d as f64).sum::<f64>() / draws.len() as f64;
         assert!((mean - 100.0).abs() < 2.0, "{mean}");
         assert_eq!(draw(100, 0.0, 12345), 100);
+    }
+
+    fn salted(salt: u64) -> Workload {
+        Workload {
+            bodies: Arc::new(vec!["river road tree".into(), "paper table window".into()]),
+            params: serde_json::from_value(serde_json::json!({})).unwrap(),
+            sampling: Sampling::default(),
+            salt,
+        }
+    }
+
+    /// The first word of each of `n` prompts: where a prefix cache would match first.
+    fn heads(w: &Workload, n: u64) -> std::collections::HashSet<String> {
+        (0..n)
+            .map(|i| w.request(i).prompt.split(' ').next().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn legs_runs_and_sweep_points_share_no_prompt_prefix_but_a_salt_repeats_itself() {
+        // Two legs (or runs): the same seed, so the same bodies, under different heads.
+        let (a, b) = (salted(1), salted(2));
+        assert!(heads(&a, 500).is_disjoint(&heads(&b, 500)));
+        assert_eq!(heads(&a, 500).len(), 500, "every request's head is its own");
+        let body = |w: &Workload, i| w.request(i).prompt.split_once(' ').unwrap().1.to_string();
+        assert_eq!(body(&a, 7), body(&b, 7));
+        // A sweep's points: each part under a salt of its own.
+        let (p1, p2) = (a.salted(1), a.salted(2));
+        assert!(heads(&p1, 500).is_disjoint(&heads(&p2, 500)));
+        assert!(heads(&p1, 500).is_disjoint(&heads(&a, 500)));
+        // The same salt sends the same prompts: a run stays reproducible.
+        assert_eq!(salted(1).request(42).prompt, a.request(42).prompt);
+        assert_eq!(a.salted(1).request(3).prompt, p1.request(3).prompt);
     }
 
     #[test]

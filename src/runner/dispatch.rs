@@ -188,6 +188,7 @@ impl Dispatcher<'_> {
         let base_dir = self.setup.base_dir.clone();
         let cache_dir = self.setup.cache_dir.clone();
         let run_dir = self.setup.start.run_dir.clone();
+        let run_id = self.setup.run_id.clone();
         let leg = leg.clone();
         tasks.spawn(async move {
             let image_digest = engine.image_digest().await;
@@ -201,6 +202,7 @@ impl Dispatcher<'_> {
                 tally,
                 run_dir,
                 telemetry: telemetry_settings(&leg.telemetry),
+                salt: crate::seed::of_text(&format!("{run_id}/{}", leg.id)),
             };
             let (result, attempts) = run_with_retries(&registry, &leg, &ctx, &params).await;
             Event::LegDone(

@@ -57,11 +57,11 @@ pub async fn run_with(
         tally: Arc::default(),
         run_dir: base.join("run"),
         telemetry: Default::default(),
+        salt: 0x5A17,
     };
     kitt::bench::run(entry, &ctx, &params).await
 }
 
-/// Runs benchmark `name` without warmup, datasets relative to the crate root.
 /// Runs benchmark `name` with `params` and these telemetry settings, no warmup.
 pub async fn run_with_telemetry(
     engine: &RunningEngine,
@@ -82,12 +82,14 @@ pub async fn run_with_telemetry(
         tally: Arc::default(),
         run_dir: dir.path().join("run"),
         telemetry,
+        salt: 0x5A17,
     };
     kitt::bench::run(entry, &ctx, &params)
         .await
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// Runs benchmark `name` without warmup, datasets relative to the crate root.
 pub async fn run(engine: &RunningEngine, name: &str, params: Value) -> BenchResult {
     let base = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     run_with(engine, name, params, 0, &base)

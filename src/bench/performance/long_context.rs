@@ -107,7 +107,7 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
         sampling.ignore_eos = Some(true);
         GenerationRequest {
             endpoint: p.endpoint.into(),
-            prompt: synthetic_text(words, p.seed ^ salt),
+            prompt: synthetic_text(words, p.seed ^ salt ^ ctx.salt),
             stream: true,
             sampling,
         }

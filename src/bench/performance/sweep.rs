@@ -135,8 +135,11 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
     let mut stop_reason = "every value was measured".to_string();
     let mut client = ClientCost::default();
 
+    let mut points_sent = 0u64;
     let mut measure = async |value: f64| -> Result<(CurvePoint, Outcome), BenchError> {
         let point = point_for(&p, value);
+        points_sent += 1;
+        let workload = workload.salted(points_sent);
         let measured = load::run_point(ctx, &workload, p.workload.seed, &point).await?;
         let mut o = Outcome::default();
         load::report_point(&mut o, &measured);
