@@ -506,3 +506,88 @@ async fn an_extra_scrape_page_records_its_named_series_as_figures_and_series() {
     );
     engine.cleanup().await;
 }
+
+/// The simulator's prefix cache: a prompt's leading 16-word blocks seen before skip their
+/// prefill (1 ms a token here), and `/metrics` counts the tokens looked up and served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_prefix_cache_skips_the_prefill_of_cached_blocks_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(
+        &simulator(json!({"ttft": "10ms", "itl": "1ms", "prefill": "1000ms", "output_tokens": 2})),
+        dir.path(),
+    )
+    .await;
+    let words = |seed: u64, n: u32| kitt::bench::workload::synthetic_text(n, seed);
+    let a = words(1, 320); // 20 blocks
+    let b = format!(
+        "{} {}",
+        a.split(' ').take(160).collect::<Vec<_>>().join(" "),
+        words(2, 160)
+    );
+    let ttft = async |prompt: &str| -> f64 {
+        let r = engine
+            .generate(&kitt::engine::generation::GenerationRequest::chat(prompt))
+            .await
+            .unwrap();
+        r.ttft.unwrap().as_secs_f64() * 1e3
+    };
+    // Cold: 10 ms + 320 tokens of prefill; again: all 20 blocks cached; b shares 10 blocks.
+    for (prompt, expected) in [(&a, 330.0), (&a, 10.0), (&b, 170.0)] {
+        let got = ttft(prompt).await;
+        assert!(
+            (expected..expected + 30.0).contains(&got),
+            "expected {expected} ms, got {got}"
+        );
+    }
+    let http = reqwest::Client::new();
+    let page = kitt::engine::scrape::scrape(
+        &http,
+        &format!("{}/metrics", engine.base_url),
+        Duration::from_secs(2),
+        kitt::engine::prometheus::Limits::default(),
+    )
+    .await
+    .unwrap();
+    let total = |name| kitt::telemetry::samples::total(&page, name).unwrap();
+    assert_eq!(total("vllm:prefix_cache_queries_total"), 960.0);
+    assert_eq!(total("vllm:prefix_cache_hits_total"), 320.0 + 160.0);
+    engine.cleanup().await;
+}
+
+/// No accidental cache hits (vllm#54227): two legs with the same seed, and a sweep's points,
+/// send prompts no prefix cache can serve from one another; a second run of the same leg in
+/// one process is set apart by its salt too.
+#[test]
+fn legs_and_sweep_points_of_one_run_get_no_prefix_cache_hits_from_each_other() {
+    let env = common::binary::Env::new();
+    let suite = "apiVersion: kitt/v1\nkind: Suite\nmetadata: {name: salt, version: 1.0.0}\n\
+         engines:\n  sim: {uses: simulator, config: {ttft: 2ms, itl: 1ms, prefix_block_tokens: 4}}\n\
+         nodes:\n\
+         \x20 - id: first\n    benchmark: load\n    engine: sim\n\
+         \x20   params: {concurrency: 2, requests: 20, input_tokens: 40, output_tokens: 2, seed: 7}\n\
+         \x20 - id: again\n    benchmark: load\n    engine: sim\n    needs: [first]\n\
+         \x20   params: {concurrency: 2, requests: 20, input_tokens: 40, output_tokens: 2, seed: 7}\n\
+         \x20   assert: {prefix_cache_hit_tokens: {max: 0}}\n\
+         \x20 - id: sweep\n    benchmark: sweep\n    engine: sim\n    needs: [again]\n\
+         \x20   params: {over: concurrency, values: [1, 2, 4], requests: 12, input_tokens: 40, output_tokens: 2, seed: 7}\n\
+         \x20   assert: {prefix_cache_hit_tokens: {max: 0}, prefix_cache_hit_rate: {max: 0}}\n";
+    let path = env.write("salt.yaml", suite);
+    let run = env.kitt(&["apply", path.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", run.text());
+    let store = kitt::store::Store::open_existing(&env.store()).unwrap();
+    let id = store.runs(None, 1).unwrap()[0].id.clone();
+    let value = |leg: &str, name: &str| {
+        store
+            .metrics(&id, leg)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{leg}: no {name}"))
+            .value
+    };
+    // The cache was looked up for every prompt token, and served none of them.
+    for leg in ["again", "sweep"] {
+        assert!(value(leg, "server_prompt_tokens") >= 12.0 * 40.0, "{leg}");
+        assert_eq!(value(leg, "prefix_cache_hit_tokens"), 0.0, "{leg}");
+    }
+}

@@ -472,6 +472,8 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     "prefill": {"type": "string", "pattern": crate::suite::model::DURATION_PATTERN, "description": "Extra time to first token per 1,000 prompt tokens (prompt tokens are words)."},
                     "context": {"type": "integer", "minimum": 16, "description": "Context length in tokens (default 8192): longer prompts get HTTP 400; reported as max_model_len by /v1/models."},
                     "kv_cache_tokens": {"type": "integer", "minimum": 1, "description": "KV-cache capacity in tokens (default 65536): /metrics reports vllm:kv_cache_usage_perc as the tokens running requests hold (prompt plus tokens sent) over it, at most 1."},
+                    "prefix_cache": {"type": "boolean", "description": "The prefix cache (default true): a prompt's leading blocks of prefix_block_tokens words seen before cost no prefill time; /metrics counts them in vllm:prefix_cache_queries_total and vllm:prefix_cache_hits_total. Capacity: kv_cache_tokens, least recently used blocks out."},
+                    "prefix_block_tokens": {"type": "integer", "minimum": 1, "maximum": 4096, "description": "Words per prefix-cache block (default 16, vLLM's block size); only full blocks are cached."},
                     "bos_token": {"type": "string", "description": "Scored echoes start with this beginning-of-sequence token's text and count it in their offsets, as vLLM's do for tokenizers that add one."}
                 }
             }),

@@ -7,6 +7,8 @@
 //!   tokens sent so far) over `kv_cache_tokens`, at most 1 (the simulator never preempts, so
 //!   `vllm:num_preemptions_total` stays 0).
 //! - `vllm:prompt_tokens_total`: prompt tokens of requests that got a slot;
+//!   `vllm:prefix_cache_queries_total` the same tokens, looked up in the prefix cache, and
+//!   `vllm:prefix_cache_hits_total` those of them it served (0 with `prefix_cache: false`);
 //!   `vllm:generation_tokens_total`: tokens sent; `vllm:request_success_total{finished_reason}`:
 //!   requests whose last token was sent.
 //! - Histograms, from the request's arrival (after its body was read and checked):
@@ -84,6 +86,7 @@ struct State {
     running: u64,
     kv_tokens: u64,
     prompt_tokens: u64,
+    prefix_hits: u64,
     generation_tokens: u64,
     finished_stop: u64,
     finished_length: u64,
@@ -110,6 +113,7 @@ impl Metrics {
                 running: 0,
                 kv_tokens: 0,
                 prompt_tokens: 0,
+                prefix_hits: 0,
                 generation_tokens: 0,
                 finished_stop: 0,
                 finished_length: 0,
@@ -125,12 +129,14 @@ impl Metrics {
     }
 
     /// A request was accepted and waits for a slot.
-    pub fn arrived(self: &Arc<Self>, prompt_tokens: u64) -> Tracked {
+    /// `cached_tokens` of its `prompt_tokens` came from the prefix cache.
+    pub fn arrived(self: &Arc<Self>, prompt_tokens: u64, cached_tokens: u64) -> Tracked {
         self.lock().waiting += 1;
         Tracked {
             metrics: self.clone(),
             arrived: Instant::now(),
             prompt_tokens,
+            cached_tokens,
             phase: Phase::Waiting,
         }
     }
@@ -153,6 +159,16 @@ impl Metrics {
             "vllm:prompt_tokens_total",
             "counter",
             s.prompt_tokens.to_string(),
+        );
+        one(
+            "vllm:prefix_cache_queries_total",
+            "counter",
+            s.prompt_tokens.to_string(),
+        );
+        one(
+            "vllm:prefix_cache_hits_total",
+            "counter",
+            s.prefix_hits.to_string(),
         );
         one(
             "vllm:generation_tokens_total",
@@ -202,6 +218,7 @@ pub struct Tracked {
     metrics: Arc<Metrics>,
     arrived: Instant,
     prompt_tokens: u64,
+    cached_tokens: u64,
     phase: Phase,
 }
 
@@ -216,6 +233,7 @@ impl Tracked {
         s.running += 1;
         s.kv_tokens += self.prompt_tokens;
         s.prompt_tokens += self.prompt_tokens;
+        s.prefix_hits += self.cached_tokens;
         s.queue.observe(self.arrived.elapsed().as_secs_f64());
         self.phase = Phase::Running {
             held: self.prompt_tokens,
@@ -287,9 +305,9 @@ mod tests {
     #[test]
     fn the_page_follows_each_request_and_forgets_a_request_whose_client_left() {
         let m = Arc::new(Metrics::new("sim \"x\"", 100));
-        let mut a = m.arrived(10);
-        let mut b = m.arrived(20);
-        let c = m.arrived(5);
+        let mut a = m.arrived(10, 8);
+        let mut b = m.arrived(20, 0);
+        let c = m.arrived(5, 0);
         a.started();
         b.started();
         a.sent(3);
@@ -299,6 +317,9 @@ mod tests {
         assert_eq!(value(&page, "vllm:num_requests_waiting"), 1.0);
         assert_eq!(value(&page, "vllm:kv_cache_usage_perc"), 0.34);
         assert_eq!(value(&page, "vllm:prompt_tokens_total"), 30.0);
+        // Both slotted requests were looked up; 8 of a's 10 tokens came from the cache.
+        assert_eq!(value(&page, "vllm:prefix_cache_queries_total"), 30.0);
+        assert_eq!(value(&page, "vllm:prefix_cache_hits_total"), 8.0);
         assert_eq!(value(&page, "vllm:generation_tokens_total"), 4.0);
         assert_eq!(value(&page, "vllm:time_to_first_token_seconds_count"), 2.0);
         assert_eq!(

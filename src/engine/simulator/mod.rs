@@ -22,6 +22,7 @@
 
 mod clock;
 mod metrics;
+mod prefix_cache;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use self::clock::Clock;
 use self::metrics::{Metrics, Tracked};
+use self::prefix_cache::PrefixCache;
 
 use crate::suite::model::Duration as SuiteDuration;
 
@@ -59,8 +61,11 @@ pub struct SimConfig {
     pub prefill: Duration,
     /// Context length in tokens.
     pub context: u64,
-    /// KV-cache capacity in tokens, the denominator of `/metrics`' KV-cache usage.
+    /// KV-cache capacity in tokens, the denominator of `/metrics`' KV-cache usage and the
+    /// prefix cache's capacity.
     pub kv_cache_tokens: u64,
+    /// Words per prefix-cache block; `None`: no prefix cache.
+    pub prefix_block_tokens: Option<usize>,
     /// The text of a beginning-of-sequence token its scored echoes start with, as vLLM's do
     /// for tokenizers that add one (offsets then count it).
     pub bos_token: Option<String>,
@@ -88,6 +93,7 @@ impl Default for SimConfig {
             prefill: Duration::ZERO,
             context: 8192,
             kv_cache_tokens: 65_536,
+            prefix_block_tokens: Some(16),
             bos_token: None,
         }
     }
@@ -119,6 +125,12 @@ impl SimConfig {
         }
         if let Some(n) = config.get("kv_cache_tokens").and_then(Value::as_u64) {
             c.kv_cache_tokens = n.max(1);
+        }
+        if let Some(n) = config.get("prefix_block_tokens").and_then(Value::as_u64) {
+            c.prefix_block_tokens = Some(n.clamp(1, 4096) as usize);
+        }
+        if config.get("prefix_cache") == Some(&Value::Bool(false)) {
+            c.prefix_block_tokens = None;
         }
         if let Some(n) = config.get("output_tokens").and_then(Value::as_u64) {
             c.output_tokens = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
@@ -154,6 +166,7 @@ struct Shared {
     slots: Arc<Semaphore>,
     clock: Clock,
     metrics: Arc<Metrics>,
+    prefix: Option<Mutex<PrefixCache>>,
     /// Each token's event, built once: `[chat?][word]`.
     token_events: [Vec<Bytes>; 2],
     /// The role prelude of a chat stream.
@@ -259,6 +272,9 @@ async fn serve_until(
         rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
         slots: Arc::new(Semaphore::new(config.max_concurrency as usize)),
         metrics: Arc::new(Metrics::new(&config.model, config.kv_cache_tokens)),
+        prefix: config
+            .prefix_block_tokens
+            .map(|b| Mutex::new(PrefixCache::new(b, config.kv_cache_tokens))),
         token_events: [
             token_events(&config.model, false),
             token_events(&config.model, true),
@@ -341,15 +357,17 @@ struct Ask {
     stream: bool,
     include_usage: bool,
     prompt_tokens: u64,
+    /// The chain hashes of its full prefix-cache blocks (none without a cache).
+    blocks: Vec<u64>,
     max_tokens: Option<u32>,
     ignore_eos: bool,
     /// `/v1/completions` with `echo` and `logprobs`: the prompt comes back scored.
     echo_logprobs: Option<String>,
 }
 
-fn parse_ask(body: &[u8], chat: bool) -> Result<Ask, String> {
+fn parse_ask(body: &[u8], chat: bool, cache: Option<&Mutex<PrefixCache>>) -> Result<Ask, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
-    let prompt_tokens = if chat {
+    let texts: Vec<&str> = if chat {
         let messages = v
             .get("messages")
             .and_then(Value::as_array)
@@ -357,16 +375,22 @@ fn parse_ask(body: &[u8], chat: bool) -> Result<Ask, String> {
         messages
             .iter()
             .filter_map(|m| m.get("content").and_then(Value::as_str))
-            .map(|c| c.split_whitespace().count() as u64)
-            .sum()
+            .collect()
     } else {
-        let prompt = v
-            .get("prompt")
-            .and_then(Value::as_str)
-            .ok_or("Expected 'prompt' to be a string")?;
-        prompt.split_whitespace().count() as u64
+        vec![
+            v.get("prompt")
+                .and_then(Value::as_str)
+                .ok_or("Expected 'prompt' to be a string")?,
+        ]
+    };
+    let words = || texts.iter().flat_map(|t| t.split_whitespace());
+    let prompt_tokens = words().count() as u64;
+    let blocks = match cache {
+        Some(c) => c.lock().unwrap_or_else(|p| p.into_inner()).blocks(words()),
+        None => Vec::new(),
     };
     Ok(Ask {
+        blocks,
         stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
         include_usage: v
             .pointer("/stream_options/include_usage")
@@ -435,7 +459,7 @@ const WORDS: &[&str] = &[
 ];
 
 async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
-    let ask = match parse_ask(&body, chat) {
+    let ask = match parse_ask(&body, chat, s.prefix.as_ref()) {
         Ok(a) => a,
         Err(msg) => return error_response(StatusCode::BAD_REQUEST, &msg, "invalid_request_error"),
     };
@@ -470,11 +494,18 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
     } else {
         "text_completion"
     };
+    // Prefill skips the prompt's leading blocks already cached.
+    let cached = s.prefix.as_ref().map_or(0, |c| {
+        c.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .serve(&ask.blocks)
+    });
+    let uncached = ask.prompt_tokens - cached.min(ask.prompt_tokens);
     let usage = json!({"prompt_tokens": ask.prompt_tokens, "completion_tokens": len,
                        "total_tokens": ask.prompt_tokens + u64::from(len)});
     let model = s.config.model.clone();
     if !ask.stream {
-        let mut tracked = s.metrics.arrived(ask.prompt_tokens);
+        let mut tracked = s.metrics.arrived(ask.prompt_tokens, cached);
         let Ok(_slot) = s.slots.acquire().await else {
             return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -484,7 +515,7 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         };
         tracked.started();
         let start = Instant::now();
-        let first = start + first_token_delay(&s.config, ask.prompt_tokens);
+        let first = start + first_token_delay(&s.config, uncached);
         s.clock.sleep_until(first).await;
         tracked.sent(1);
         s.clock
@@ -526,10 +557,10 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
     };
     let stream = token_stream(Answer {
         step: if chat { Step::Prelude } else { Step::Slot },
-        tracked: s.metrics.arrived(ask.prompt_tokens),
+        tracked: s.metrics.arrived(ask.prompt_tokens, cached),
         s,
         chat,
-        prompt_tokens: ask.prompt_tokens,
+        uncached_tokens: uncached,
         len,
         at_length: finish == "length",
         end,
@@ -565,7 +596,8 @@ struct Answer {
     step: Step,
     s: Arc<Shared>,
     chat: bool,
-    prompt_tokens: u64,
+    /// Prompt tokens it must prefill (those the prefix cache did not serve).
+    uncached_tokens: u64,
     len: u32,
     /// It stops at `max_tokens` (finish reason `length`).
     at_length: bool,
@@ -605,7 +637,7 @@ async fn next_token(
     start: Instant,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<(Event, Answer)> {
-    let due = start + first_token_delay(&a.s.config, a.prompt_tokens) + a.s.config.itl * i;
+    let due = start + first_token_delay(&a.s.config, a.uncached_tokens) + a.s.config.itl * i;
     a.s.clock.sleep_until(due).await;
     let events = &a.s.token_events[usize::from(a.chat)];
     let out = events[i as usize % events.len()].clone();
@@ -621,6 +653,8 @@ async fn next_token(
 }
 
 /// `ttft` plus `prefill` per 1,000 prompt tokens.
+/// The wait from a slot to the first token: `ttft`, plus `prefill` per 1,000 prompt tokens
+/// the prefix cache did not serve.
 fn first_token_delay(config: &SimConfig, prompt_tokens: u64) -> Duration {
     config.ttft + config.prefill.mul_f64(prompt_tokens as f64 / 1000.0)
 }
@@ -715,6 +749,7 @@ mod tests {
             stream: true,
             include_usage: true,
             prompt_tokens: 1,
+            blocks: Vec::new(),
             max_tokens,
             ignore_eos,
             echo_logprobs: None,
