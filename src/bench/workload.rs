@@ -38,6 +38,31 @@ pub struct WorkloadParams {
     /// The API the requests go to.
     #[serde(default)]
     pub endpoint: EndpointParam,
+    /// Prompts that share prefixes on purpose (a system prompt, a document): each prompt is
+    /// its group's prefix, then its own `input_tokens`.
+    #[serde(default)]
+    pub shared_prefix: Option<SharedPrefix>,
+}
+
+/// `groups` prefixes of `prefix_tokens` words; request `i` starts with prefix `i % groups`.
+/// The prefixes are the leg's own (salted like every prompt), shared by its sweep points.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPrefix {
+    /// Distinct prefixes.
+    #[schemars(range(min = 1, max = 1024))]
+    pub groups: u32,
+    /// Words in each prefix (one common word is about one token).
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub prefix_tokens: u32,
+    /// Send each prefix alone once before the first load, so every measured request finds
+    /// its prefix cached (default true).
+    #[serde(default = "primed_by_default")]
+    pub prime: bool,
+}
+
+fn primed_by_default() -> bool {
+    true
 }
 
 fn default_input() -> u32 {
@@ -88,6 +113,10 @@ pub struct Workload {
     sampling: Sampling,
     /// The leg's salt (of its run and id), in every prompt's prefix.
     salt: u64,
+    /// The leg's salt again, for the shared prefixes: `salted` parts keep them.
+    prefix_salt: u64,
+    /// Whether the shared prefixes were primed (once for all parts).
+    primed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// `mean` × (1 ± spread), drawn from `x`, at least 1.
@@ -147,7 +176,60 @@ impl Workload {
             params: params.clone(),
             sampling: ctx.sampling.clone(),
             salt: ctx.salt,
+            prefix_salt: ctx.salt,
+            primed: Arc::default(),
         })
+    }
+
+    /// Shared prefix `group`'s text, when prompts share prefixes.
+    fn prefix(&self, group: u64) -> Option<String> {
+        let shared = self.params.shared_prefix.as_ref()?;
+        Some(synthetic_text(
+            shared.prefix_tokens,
+            mix(self.prefix_salt ^ 0x9F1C_5EED, group),
+        ))
+    }
+
+    /// The priming requests (each shared prefix alone, one token asked) when they are
+    /// still to be sent; none after the first call, or without `prime`.
+    pub fn priming(&self) -> Vec<GenerationRequest> {
+        let Some(shared) = self.params.shared_prefix.as_ref().filter(|s| s.prime) else {
+            return Vec::new();
+        };
+        if self.primed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Vec::new();
+        }
+        (0..u64::from(shared.groups))
+            .filter_map(|g| self.prefix(g))
+            .map(|prompt| {
+                let mut sampling = self.sampling.clone();
+                sampling.max_tokens = Some(1);
+                GenerationRequest {
+                    endpoint: self.params.endpoint.into(),
+                    prompt,
+                    stream: true,
+                    sampling,
+                }
+            })
+            .collect()
+    }
+
+    /// The share of prompt tokens a token-exact prefix cache serves when `requests`
+    /// requests follow `primes` priming requests (those count as sent, and miss): a
+    /// request hits its whole prefix unless it is the first of its group and the group was
+    /// not primed. `None` without shared prefixes.
+    pub fn expected_prefix_hit_rate(&self, requests: u64, primes: u64) -> Option<f64> {
+        let shared = self.params.shared_prefix.as_ref()?;
+        let prefix = f64::from(shared.prefix_tokens);
+        // The rest: the salt-and-number word and the body.
+        let prompt = prefix + 1.0 + f64::from(self.params.input_tokens);
+        let cold = if shared.prime || primes > 0 {
+            0
+        } else {
+            requests.min(u64::from(shared.groups))
+        };
+        let sent = requests as f64 * prompt + primes as f64 * prefix;
+        (sent > 0.0).then(|| (requests - cold) as f64 * prefix / sent)
     }
 
     /// The same requests under another salt, for each part of a leg that sends them anew
@@ -172,13 +254,21 @@ impl Workload {
     /// part of a prompt across requests, legs or runs) and a body.
     pub fn request(&self, i: u64) -> GenerationRequest {
         let body = &self.bodies[(i % self.bodies.len() as u64) as usize];
+        let groups = self
+            .params
+            .shared_prefix
+            .as_ref()
+            .map_or(1, |s| u64::from(s.groups));
         let max_tokens = self.output_tokens(i);
         let mut sampling = self.sampling.clone();
         sampling.max_tokens = Some(max_tokens);
         sampling.ignore_eos = Some(true);
         GenerationRequest {
             endpoint: self.params.endpoint.into(),
-            prompt: format!("{:08x}-{i}: {body}", self.salt as u32),
+            prompt: match self.prefix(i % groups) {
+                Some(prefix) => format!("{prefix} {:08x}-{i}: {body}", self.salt as u32),
+                None => format!("{:08x}-{i}: {body}", self.salt as u32),
+            },
             stream: true,
             sampling,
         }
@@ -211,6 +301,12 @@ impl Workload {
             }
         }
         h.update([self.params.endpoint as u8]);
+        if let Some(shared) = &self.params.shared_prefix {
+            h.update(b"shared-prefix");
+            h.update(shared.groups.to_le_bytes());
+            h.update(shared.prefix_tokens.to_le_bytes());
+            h.update([u8::from(shared.prime)]);
+        }
         let digest = h.finalize();
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -235,6 +331,8 @@ mod tests {
             params: serde_json::from_value(serde_json::json!({})).unwrap(),
             sampling: Sampling::default(),
             salt,
+            prefix_salt: salt,
+            primed: Arc::default(),
         }
     }
 

@@ -104,6 +104,8 @@ pub struct Point {
 pub struct Measured {
     pub report: LoadReport,
     pub schedule_hash: String,
+    /// With shared prefixes: the share of prompt tokens a token-exact cache would serve.
+    pub expected_prefix_hit_rate: Option<f64>,
 }
 
 /// Runs one point of load.
@@ -190,12 +192,33 @@ pub async fn run_point(
         point.cooldown
     );
     let schedule_hash = workload.digest(&shape, hash_count, offsets_for_hash.as_deref());
+    let primes = prime(ctx, workload).await?;
     ctx.say(&describe(point, stop));
+    let before = ctx.engine.client_tally().totals();
     let report = loadgen::run(ctx.engine, workload, &spec, &ctx.tally).await;
+    let sent = ctx.engine.client_tally().totals().since(&before);
     Ok(Measured {
         report,
         schedule_hash,
+        expected_prefix_hit_rate: workload
+            .expected_prefix_hit_rate(sent.succeeded + sent.failed, primes),
     })
+}
+
+/// Sends the shared prefixes' priming requests, one after another; how many.
+async fn prime(ctx: &BenchContext<'_>, workload: &Workload) -> Result<u64, BenchError> {
+    let primes = workload.priming();
+    if primes.is_empty() {
+        return Ok(0);
+    }
+    ctx.say(&format!("priming {} shared prefixes", primes.len()));
+    for (g, request) in primes.iter().enumerate() {
+        ctx.engine
+            .generate(request)
+            .await
+            .map_err(|e| BenchError::Failed(format!("priming shared prefix {g}: {e}")))?;
+    }
+    Ok(primes.len() as u64)
 }
 
 fn describe(point: &Point, stop: Stop) -> String {
@@ -235,6 +258,9 @@ pub fn report_point(outcome: &mut Outcome, m: &Measured) {
     );
     outcome.set("concurrency_mean", r.concurrency_mean);
     outcome.set("concurrency_max", r.concurrency_max as f64);
+    if let Some(rate) = m.expected_prefix_hit_rate {
+        outcome.set("expected_prefix_cache_hit_rate", rate);
+    }
     if let Some(q) = r.queue_wait.summary() {
         outcome.set("queue_wait_p99_ms", q.p99);
     }
@@ -251,7 +277,8 @@ pub fn report_point(outcome: &mut Outcome, m: &Measured) {
 }
 
 /// The metrics `report_point` adds, for the catalog.
-pub const POINT_METRICS: [(&str, &str, bool); 6] = [
+pub const POINT_METRICS: [(&str, &str, bool); 7] = [
+    ("expected_prefix_cache_hit_rate", "ratio", true),
     ("send_rate", "requests/s", true),
     ("goodput", "requests/s", true),
     ("goodput_ratio", "ratio", true),
