@@ -67,3 +67,63 @@ async fn unprimed_shared_prefixes_miss_once_per_group() {
     assert!(metric(&r, "ttft_p50_ms") < 44.0);
     assert!(metric(&r, "ttft_p99_ms") >= 54.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_on_the_simulator_take_its_prefill_per_input_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(
+        &simulator(
+            json!({"ttft": "5ms", "prefill": "1000ms", "max_concurrency": 2, "embedding_dim": 16}),
+        ),
+        dir.path(),
+    )
+    .await;
+    let r = harness::run_with_telemetry(
+        &engine,
+        "embeddings",
+        json!({"requests": 6, "concurrency": 2, "batch_size": 3, "input_tokens": 10}),
+        Default::default(),
+    )
+    .await;
+    engine.cleanup().await;
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 6.0);
+    assert_eq!(metric(&r, "errors"), 0.0);
+    assert_eq!(metric(&r, "embedding_dim"), 16.0);
+    // Three inputs of ten words: 5 ms plus 30 ms of prefill, two requests at a time.
+    assert_eq!(metric(&r, "input_tokens_mean"), 10.0);
+    for name in ["latency_p50_ms", "latency_max_ms"] {
+        let ms = metric(&r, name);
+        assert!((35.0..65.0).contains(&ms), "{name} {ms}");
+    }
+    let rate = metric(&r, "inputs_per_s");
+    assert!((3.0 * metric(&r, "requests_per_s") - rate).abs() < 1e-6 * rate);
+    // The client counted every input token the server reported.
+    assert_eq!(metric(&r, "client_prompt_tokens"), 180.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_on_the_real_llama_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = common::llama_spec(&[]);
+    spec.config.insert("embeddings".into(), json!(true));
+    spec.config.insert("pooling".into(), json!("mean"));
+    let engine = start(&spec, dir.path()).await;
+    let r = harness::run_with_telemetry(
+        &engine,
+        "embeddings",
+        json!({"requests": 8, "concurrency": 2, "batch_size": 4, "input_tokens": 24}),
+        Default::default(),
+    )
+    .await;
+    engine.cleanup().await;
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 8.0);
+    // SmolLM2-135M's hidden size.
+    assert_eq!(metric(&r, "embedding_dim"), 576.0);
+    // Its tokenizer splits the salted head and common words into a few more tokens than
+    // words, never fewer.
+    let tokens = metric(&r, "input_tokens_mean");
+    assert!((24.0..80.0).contains(&tokens), "{tokens}");
+    assert!(metric(&r, "latency_p50_ms") > 0.0);
+}

@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde_json::{Value, json};
 
 use super::params::schema_of;
-use super::performance::{self, load, long_context, memory, sweep, throughput, warmup_analysis};
+use super::performance::{
+    self, embeddings, load, long_context, memory, sweep, throughput, warmup_analysis,
+};
 use super::quality::{self, Standard, custom, standard};
 use super::run::Driver;
 use crate::registry::{BenchmarkInfo, Category, Direction, MetricInfo};
@@ -233,6 +235,13 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
             memory_metrics,
             &["memory_peak_mib", "memory_source", "client_limited"],
             Driver::Memory,
+        ),
+        performance::<embeddings::EmbeddingsParams>(
+            "embeddings",
+            "Embedding latency and throughput (/v1/embeddings) at a concurrency, in batches",
+            metrics(&embeddings::METRICS),
+            &["requests_per_s", "inputs_per_s"],
+            Driver::Embeddings,
         ),
         standard_quality(Standard::Gsm8k),
         standard_quality(Standard::Mmlu),

@@ -25,6 +25,7 @@ pub enum Driver {
     WarmupAnalysis,
     LongContext,
     Memory,
+    Embeddings,
     Quality(quality::Standard),
     Custom,
     /// A benchmark plugin (a subprocess speaking the plugin protocol).
@@ -134,6 +135,7 @@ async fn execute(
         Driver::WarmupAnalysis => performance::warmup_analysis::execute(ctx, params).await,
         Driver::LongContext => performance::long_context::execute(ctx, params).await,
         Driver::Memory => performance::memory::execute(ctx, params).await,
+        Driver::Embeddings => performance::embeddings::execute(ctx, params).await,
         Driver::Quality(standard) => quality::standard::execute(*standard, ctx, params).await,
         Driver::Custom => quality::custom::execute(ctx, params).await,
         Driver::Plugin(plugin) => super::plugin::execute(plugin, ctx, params).await,

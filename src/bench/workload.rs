@@ -120,7 +120,7 @@ pub struct Workload {
 }
 
 /// `mean` × (1 ± spread), drawn from `x`, at least 1.
-fn draw(mean: u32, spread: f64, x: u64) -> u32 {
+pub fn draw(mean: u32, spread: f64, x: u64) -> u32 {
     if spread <= 0.0 {
         return mean.max(1);
     }

@@ -20,6 +20,19 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 pub const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
 /// Most bytes kitt reads of an error answer or a probe's JSON.
 const MAX_SMALL_BODY: usize = 1024 * 1024;
+/// The largest embeddings answer kitt reads: 2,048 vectors of 4,096 values as JSON text.
+pub const MAX_EMBEDDINGS_BODY: usize = 192 * 1024 * 1024;
+
+/// One `/v1/embeddings` call as the client saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedded {
+    pub latency: Duration,
+    pub vectors: usize,
+    /// Values per vector.
+    pub dim: usize,
+    /// The server's count of input tokens, when it gave one.
+    pub prompt_tokens: Option<u64>,
+}
 /// Output chunks tolerated beyond a request's `max_tokens` (servers may split a token).
 const EXTRA_CHUNKS: u64 = 64;
 
@@ -439,17 +452,74 @@ impl Client {
         self.json_answer(&url, builder).await
     }
 
+    /// Embeds `inputs` through `/v1/embeddings`, timing the call; the answer is read up to
+    /// [`MAX_EMBEDDINGS_BODY`] and must hold one vector per input, all of one length.
+    pub async fn embed(&self, inputs: &[String]) -> Result<Embedded, ClientError> {
+        let url = format!("{}/v1/embeddings", self.base_url);
+        let body = serde_json::json!({"model": self.model, "input": inputs});
+        let mut builder = self.http.post(&url).json(&body);
+        if let Some(key) = &self.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        let started = std::time::Instant::now();
+        let answer = self
+            .json_answer_capped(&url, builder, MAX_EMBEDDINGS_BODY)
+            .await?;
+        let latency = started.elapsed();
+        let protocol = |reason: String| ClientError::Protocol {
+            url: url.clone(),
+            reason,
+        };
+        let data = answer
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| protocol("no `data` list in the embeddings answer".into()))?;
+        let dims: Vec<usize> = data
+            .iter()
+            .map(|d| {
+                d.get("embedding")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+            })
+            .collect();
+        if data.len() != inputs.len() || dims.iter().any(|d| *d == 0 || *d != dims[0]) {
+            return Err(protocol(format!(
+                "{} inputs got {} vectors of lengths {:?}",
+                inputs.len(),
+                data.len(),
+                &dims[..dims.len().min(8)]
+            )));
+        }
+        Ok(Embedded {
+            latency,
+            vectors: data.len(),
+            dim: dims[0],
+            prompt_tokens: answer
+                .pointer("/usage/prompt_tokens")
+                .and_then(Value::as_u64),
+        })
+    }
+
     async fn json_answer(
         &self,
         url: &str,
         builder: reqwest::RequestBuilder,
+    ) -> Result<Value, ClientError> {
+        self.json_answer_capped(url, builder, MAX_SMALL_BODY).await
+    }
+
+    async fn json_answer_capped(
+        &self,
+        url: &str,
+        builder: reqwest::RequestBuilder,
+        cap: usize,
     ) -> Result<Value, ClientError> {
         let response = builder
             .send()
             .await
             .map_err(|e| self.transport_error(url, e))?;
         let status = response.status();
-        let body = self.body_capped(url, response, MAX_SMALL_BODY).await?;
+        let body = self.body_capped(url, response, cap).await?;
         let text = String::from_utf8_lossy(&body);
         if !status.is_success() {
             return Err(http_error(url, status, &text));

@@ -332,6 +332,8 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                 "served_model_name": served_model_name(),
                 "flash_attn": {"type": "string", "enum": ["on", "off", "auto"], "description": "Flash attention."},
                 "metrics": switch("Prometheus metrics at /metrics."),
+                "embeddings": switch("Serve /v1/embeddings (--embeddings); llama-server then serves no completions."),
+                "pooling": {"type": "string", "enum": ["none", "mean", "cls", "last", "rank"], "description": "How token vectors become one embedding (--pooling); /v1/embeddings needs one other than none."},
                 "draft_model": {"type": "string", "description": "A GGUF draft model for speculative decoding (a local file)."},
                 "binary": {"type": "string", "description": "Path of llama-server for native mode."}
             })),
@@ -360,6 +362,14 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                             off: None,
                         },
                     ),
+                    (
+                        "embeddings",
+                        Setting::Switch {
+                            on: Some("--embeddings"),
+                            off: None,
+                        },
+                    ),
+                    ("pooling", Setting::Flag("--pooling")),
                     ("draft_model", Setting::Path("--model-draft")),
                     ("binary", Setting::Kitt),
                 ],
@@ -473,6 +483,7 @@ pub fn builtin_engines() -> Vec<EngineInfo> {
                     "context": {"type": "integer", "minimum": 16, "description": "Context length in tokens (default 8192): longer prompts get HTTP 400; reported as max_model_len by /v1/models."},
                     "kv_cache_tokens": {"type": "integer", "minimum": 1, "description": "KV-cache capacity in tokens (default 65536): /metrics reports vllm:kv_cache_usage_perc as the tokens running requests hold (prompt plus tokens sent) over it, at most 1."},
                     "prefix_cache": {"type": "boolean", "description": "The prefix cache (default true): a prompt's leading blocks of prefix_block_tokens words seen before cost no prefill time; /metrics counts them in vllm:prefix_cache_queries_total and vllm:prefix_cache_hits_total. Capacity: kv_cache_tokens, least recently used blocks out."},
+                    "embedding_dim": {"type": "integer", "minimum": 1, "maximum": 8192, "description": "Values in each /v1/embeddings vector (default 8); an embedding takes ttft plus prefill per 1,000 input words, in a slot."},
                     "prefix_block_tokens": {"type": "integer", "minimum": 1, "maximum": 4096, "description": "Words per prefix-cache block (default 16, vLLM's block size); only full blocks are cached."},
                     "bos_token": {"type": "string", "description": "Scored echoes start with this beginning-of-sequence token's text and count it in their offsets, as vLLM's do for tokenizers that add one."}
                 }

@@ -129,6 +129,17 @@ impl RunningEngine {
         result
     }
 
+    /// Embeds `inputs` (`/v1/embeddings`), counted like a generation with its input tokens.
+    pub async fn embed(
+        &self,
+        inputs: &[String],
+    ) -> Result<crate::engine::client::Embedded, ClientError> {
+        let counted = self.tally.begin();
+        let result = self.client.embed(inputs).await;
+        counted.end(result.as_ref().ok().map(|r| (0, r.prompt_tokens, None)));
+        result
+    }
+
     /// What the client sees of this engine, request by request (shared with samplers).
     pub fn client_tally(&self) -> std::sync::Arc<super::tally::ClientTally> {
         self.tally.clone()

@@ -21,6 +21,7 @@
 //! simulator starts and only referenced per request.
 
 mod clock;
+mod embeddings;
 mod metrics;
 mod prefix_cache;
 
@@ -66,6 +67,8 @@ pub struct SimConfig {
     pub kv_cache_tokens: u64,
     /// Words per prefix-cache block; `None`: no prefix cache.
     pub prefix_block_tokens: Option<usize>,
+    /// Values in each `/v1/embeddings` vector.
+    pub embedding_dim: usize,
     /// The text of a beginning-of-sequence token its scored echoes start with, as vLLM's do
     /// for tokenizers that add one (offsets then count it).
     pub bos_token: Option<String>,
@@ -94,6 +97,7 @@ impl Default for SimConfig {
             context: 8192,
             kv_cache_tokens: 65_536,
             prefix_block_tokens: Some(16),
+            embedding_dim: 8,
             bos_token: None,
         }
     }
@@ -131,6 +135,9 @@ impl SimConfig {
         }
         if config.get("prefix_cache") == Some(&Value::Bool(false)) {
             c.prefix_block_tokens = None;
+        }
+        if let Some(n) = config.get("embedding_dim").and_then(Value::as_u64) {
+            c.embedding_dim = n.clamp(1, 8192) as usize;
         }
         if let Some(n) = config.get("output_tokens").and_then(Value::as_u64) {
             c.output_tokens = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
@@ -291,6 +298,7 @@ async fn serve_until(
         .route("/metrics", get(metrics_page))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .with_state(shared);
     // Each token goes out when it is due: no Nagle delay behind an unacknowledged write.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
