@@ -79,7 +79,6 @@ impl Session {
             },
             false => None,
         };
-        let power = open_meter(engine, &settings).await;
         let tally = engine.client_tally();
         let mut samples = Samples::new();
         let (start_page, start_error) = match (&http, &page) {
@@ -102,6 +101,8 @@ impl Session {
                     .push(scrape_extra(http, &mut samples, 0.0, i, target, EDGE_TIMEOUT).await);
             }
         }
+        // The power meter's opening reading, right where the window opens.
+        let power = open_meter(engine, &settings).await;
         let started = Instant::now();
         let client_start = tally.totals();
         samples.read(
