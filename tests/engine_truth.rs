@@ -139,11 +139,15 @@ fn every_flag_variable_and_request_field_a_profile_emits_exists_upstream() {
             (Endpoint::Completions, "completions"),
         ] {
             let accepted = names(&data, &format!("/request_fields/{key}"));
+            // Chat requests may carry a JSON schema (`structured_output`).
             let req = GenerationRequest {
                 endpoint,
                 prompt: "p".into(),
                 stream: true,
                 sampling: sampling.clone(),
+                response_format: (key == "chat").then(
+                    || json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
+                ),
             };
             let body = kitt::engine::openai::request_body(&req, "m", &launch.extra_body(&sampling));
             for field in body.as_object().unwrap().keys() {

@@ -127,3 +127,62 @@ async fn embeddings_on_the_real_llama_server() {
     assert!((24.0..80.0).contains(&tokens), "{tokens}");
     assert!(metric(&r, "latency_p50_ms") > 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn structured_output_on_the_simulator_validates_unless_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&simulator(json!({"ttft": "5ms", "itl": "1ms"})), dir.path()).await;
+    let r = harness::run(
+        &engine,
+        "structured_output",
+        json!({"requests": 5, "concurrency": 2}),
+    )
+    .await;
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 5.0);
+    assert_eq!(metric(&r, "json_parse_ratio"), 1.0);
+    assert_eq!(metric(&r, "schema_valid_ratio"), 1.0);
+    // `{"color":"red","count":0}` in pieces of four characters.
+    assert_eq!(metric(&r, "output_tokens_mean"), 7.0);
+    // Two tokens are half a document: nothing parses, and the answers are kept as examples.
+    let cut = harness::run(
+        &engine,
+        "structured_output",
+        json!({"requests": 3, "max_tokens": 2}),
+    )
+    .await;
+    assert_eq!(metric(&cut, "json_parse_ratio"), 0.0);
+    assert_eq!(metric(&cut, "schema_valid_ratio"), 0.0);
+    let examples = cut.details["invalid_answers"].as_array().unwrap();
+    assert_eq!(examples[0]["answer"], json!(r#"{"color""#));
+    assert_eq!(examples[0]["finish_reason"], json!("length"));
+    // A schema the validator cannot compile is a params error at its key.
+    let bad = harness::run_with(
+        &engine,
+        "structured_output",
+        json!({"schema": {"type": 12}}),
+        0,
+        dir.path(),
+    )
+    .await
+    .unwrap_err();
+    assert!(bad.to_string().contains("no JSON Schema"), "{bad}");
+    engine.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn structured_output_on_the_real_llama_server_follows_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&common::llama_spec(&[]), dir.path()).await;
+    let r = harness::run(
+        &engine,
+        "structured_output",
+        json!({"requests": 3, "max_tokens": 48}),
+    )
+    .await;
+    engine.cleanup().await;
+    assert!(r.passed, "{:?}", r.errors);
+    // llama-server turns the schema into a grammar: every answer follows it.
+    assert_eq!(metric(&r, "schema_valid_ratio"), 1.0, "{:?}", r.details);
+    assert!(metric(&r, "output_tokens_mean") >= 5.0);
+}

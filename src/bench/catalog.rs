@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::params::schema_of;
 use super::performance::{
-    self, embeddings, load, long_context, memory, sweep, throughput, warmup_analysis,
+    self, embeddings, load, long_context, memory, structured, sweep, throughput, warmup_analysis,
 };
 use super::quality::{self, Standard, custom, standard};
 use super::run::Driver;
@@ -239,9 +239,16 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
         performance::<embeddings::EmbeddingsParams>(
             "embeddings",
             "Embedding latency and throughput (/v1/embeddings) at a concurrency, in batches",
-            metrics(&embeddings::METRICS),
+            metrics(&[&performance::CALL_METRICS[..], &embeddings::METRICS[..]].concat()),
             &["requests_per_s", "inputs_per_s"],
             Driver::Embeddings,
+        ),
+        performance::<structured::StructuredParams>(
+            "structured_output",
+            "JSON-schema answers (response_format): latency, and the share that parse and validate",
+            metrics(&[&performance::CALL_METRICS[..], &structured::METRICS[..]].concat()),
+            &["schema_valid_ratio", "json_parse_ratio"],
+            Driver::StructuredOutput,
         ),
         standard_quality(Standard::Gsm8k),
         standard_quality(Standard::Mmlu),

@@ -26,6 +26,7 @@ pub enum Driver {
     LongContext,
     Memory,
     Embeddings,
+    StructuredOutput,
     Quality(quality::Standard),
     Custom,
     /// A benchmark plugin (a subprocess speaking the plugin protocol).
@@ -136,6 +137,7 @@ async fn execute(
         Driver::LongContext => performance::long_context::execute(ctx, params).await,
         Driver::Memory => performance::memory::execute(ctx, params).await,
         Driver::Embeddings => performance::embeddings::execute(ctx, params).await,
+        Driver::StructuredOutput => performance::structured::execute(ctx, params).await,
         Driver::Quality(standard) => quality::standard::execute(*standard, ctx, params).await,
         Driver::Custom => quality::custom::execute(ctx, params).await,
         Driver::Plugin(plugin) => super::plugin::execute(plugin, ctx, params).await,

@@ -209,6 +209,7 @@ impl Workload {
                     prompt,
                     stream: true,
                     sampling,
+                    response_format: None,
                 }
             })
             .collect()
@@ -271,6 +272,7 @@ impl Workload {
             },
             stream: true,
             sampling,
+            response_format: None,
         }
     }
 

@@ -32,6 +32,8 @@ pub struct GenerationRequest {
     pub prompt: String,
     pub stream: bool,
     pub sampling: Sampling,
+    /// An OpenAI `response_format` (a JSON schema the answer must follow), sent as given.
+    pub response_format: Option<Value>,
 }
 
 impl GenerationRequest {
@@ -42,6 +44,7 @@ impl GenerationRequest {
             prompt: prompt.into(),
             stream: true,
             sampling: Sampling::default(),
+            response_format: None,
         }
     }
 }
@@ -80,6 +83,9 @@ pub fn request_body(req: &GenerationRequest, model: &str, extra: &Map<String, Va
     }
     if !s.stop.is_empty() {
         body.insert("stop".into(), json!(s.stop));
+    }
+    if let Some(format) = &req.response_format {
+        body.insert("response_format".into(), format.clone());
     }
     for (k, v) in extra {
         body.insert(k.clone(), v.clone());

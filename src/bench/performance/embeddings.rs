@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::bench::stats::Latencies;
 use crate::bench::workload::{draw, synthetic_text};
 use crate::bench::{BenchContext, BenchError, Outcome, params};
+
 use crate::seed::mix;
 
 /// Params of `embeddings`.
@@ -55,11 +56,9 @@ fn default_input() -> u32 {
     128
 }
 
-/// The metrics `embeddings` reports (name, unit, whether higher is better).
-pub const METRICS: [(&str, &str, bool); 13] = [
-    ("requests", "count", true),
-    ("errors", "count", false),
-    ("error_rate", "ratio", false),
+/// The metrics `embeddings` reports beside [`super::CALL_METRICS`] (name, unit, whether
+/// higher is better).
+pub const METRICS: [(&str, &str, bool); 10] = [
     ("requests_per_s", "requests/s", true),
     ("inputs_per_s", "inputs/s", true),
     ("input_tokens_per_s", "tokens/s", true),
@@ -71,9 +70,6 @@ pub const METRICS: [(&str, &str, bool); 13] = [
     ("input_tokens_mean", "tokens", false),
     ("embedding_dim", "values", true),
 ];
-
-/// Distinct error messages kept for the result.
-const ERROR_EXAMPLES: usize = 5;
 
 /// The inputs of request `i`.
 fn inputs(p: &EmbeddingsParams, salt: u64, i: u64) -> Vec<String> {
@@ -95,9 +91,9 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
     ));
     let started = Instant::now();
     let mut latencies = Latencies::default();
-    let (mut ok, mut failed, mut tokens, mut counted_inputs) = (0u64, 0u64, 0u64, 0u64);
+    let mut calls = super::Calls::default();
+    let (mut tokens, mut counted_inputs) = (0u64, 0u64);
     let mut dims: Vec<usize> = Vec::new();
-    let mut errors: Vec<String> = Vec::new();
     let mut answers = futures_util::stream::iter(0..p.requests)
         .map(|i| {
             let batch = inputs(&p, ctx.salt, i);
@@ -107,7 +103,7 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
     while let Some(answer) = answers.next().await {
         match answer {
             Ok(e) => {
-                ok += 1;
+                calls.ok += 1;
                 latencies.record(e.latency);
                 if let Some(t) = e.prompt_tokens {
                     tokens += t;
@@ -117,25 +113,13 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
                     dims.push(e.dim);
                 }
             }
-            Err(e) => {
-                failed += 1;
-                let message = e.to_string();
-                if errors.len() < ERROR_EXAMPLES && !errors.contains(&message) {
-                    errors.push(message);
-                }
-            }
+            Err(e) => calls.fail(&e),
         }
-        ctx.tally.set(ok + failed, Some(p.requests));
+        ctx.tally.set(calls.ok + calls.failed, Some(p.requests));
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
-    let mut outcome = Outcome {
-        passed: failed == 0,
-        errors,
-        ..Outcome::default()
-    };
-    outcome.set("requests", ok as f64);
-    outcome.set("errors", failed as f64);
-    outcome.set("error_rate", failed as f64 / p.requests as f64);
+    let ok = calls.ok;
+    let mut outcome = calls.outcome(p.requests);
     outcome.set("requests_per_s", ok as f64 / seconds);
     outcome.set(
         "inputs_per_s",

@@ -4,6 +4,7 @@ pub mod embeddings;
 pub mod load;
 pub mod long_context;
 pub mod memory;
+pub mod structured;
 pub mod sweep;
 pub mod throughput;
 pub mod warmup_analysis;
@@ -13,6 +14,50 @@ use serde_json::json;
 use super::Outcome;
 use super::loadgen::LoadReport;
 use super::stats::Latencies;
+
+/// Calls a benchmark made outside the load generator (embeddings, structured output): how
+/// many succeeded and failed, with a few distinct error messages.
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub ok: u64,
+    pub failed: u64,
+    errors: Vec<String>,
+}
+
+/// Distinct error messages a result keeps.
+pub const ERROR_EXAMPLES: usize = 5;
+
+impl Calls {
+    /// One call failed with `error`.
+    pub fn fail(&mut self, error: &impl std::fmt::Display) {
+        self.failed += 1;
+        let message = error.to_string();
+        if self.errors.len() < ERROR_EXAMPLES && !self.errors.contains(&message) {
+            self.errors.push(message);
+        }
+    }
+
+    /// The outcome so far: `requests`, `errors` and `error_rate` of `requested` calls,
+    /// passed when none failed.
+    pub fn outcome(self, requested: u64) -> Outcome {
+        let mut outcome = Outcome {
+            passed: self.failed == 0,
+            errors: self.errors,
+            ..Outcome::default()
+        };
+        outcome.set("requests", self.ok as f64);
+        outcome.set("errors", self.failed as f64);
+        outcome.set("error_rate", self.failed as f64 / requested.max(1) as f64);
+        outcome
+    }
+}
+
+/// The metrics [`Calls::outcome`] sets (name, unit, whether higher is better).
+pub const CALL_METRICS: [(&str, &str, bool); 3] = [
+    ("requests", "count", true),
+    ("errors", "count", false),
+    ("error_rate", "ratio", false),
+];
 
 /// The five latency quantities and their names.
 pub const LATENCIES: [&str; 5] = ["ttft", "ttfo", "itl", "tpot", "e2e"];

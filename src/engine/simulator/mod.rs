@@ -24,6 +24,7 @@ mod clock;
 mod embeddings;
 mod metrics;
 mod prefix_cache;
+mod structured;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -318,8 +319,12 @@ fn event(v: &Value) -> Bytes {
 
 /// The event of each word as a streamed token, for chat or completions.
 fn token_events(model: &str, chat: bool) -> Vec<Bytes> {
-    WORDS
-        .iter()
+    piece_events(model, chat, WORDS.iter().copied())
+}
+
+/// The event of each piece of text as a streamed token, for chat or completions.
+fn piece_events<'a>(model: &str, chat: bool, pieces: impl Iterator<Item = &'a str>) -> Vec<Bytes> {
+    pieces
         .map(|word| {
             let choice = if chat {
                 json!({"index": 0, "delta": {"content": word}, "finish_reason": null})
@@ -371,6 +376,8 @@ struct Ask {
     ignore_eos: bool,
     /// `/v1/completions` with `echo` and `logprobs`: the prompt comes back scored.
     echo_logprobs: Option<String>,
+    /// A `response_format` asking for JSON: the answer, in streamed pieces.
+    json_answer: Option<Vec<String>>,
 }
 
 fn parse_ask(body: &[u8], chat: bool, cache: Option<&Mutex<PrefixCache>>) -> Result<Ask, String> {
@@ -397,7 +404,12 @@ fn parse_ask(body: &[u8], chat: bool, cache: Option<&Mutex<PrefixCache>>) -> Res
         Some(c) => c.lock().unwrap_or_else(|p| p.into_inner()).blocks(words()),
         None => Vec::new(),
     };
+    let json_answer = v
+        .get("response_format")
+        .and_then(structured::answer)
+        .map(|text| structured::pieces(&text));
     Ok(Ask {
+        json_answer,
         blocks,
         stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
         include_usage: v
@@ -484,7 +496,14 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
     if let Some(prompt) = &ask.echo_logprobs {
         return axum::Json(scored_echo(&s.config, prompt, ask.max_tokens)).into_response();
     }
-    let (fails, len) = draw(&s.config, &s.rng, &ask);
+    let (fails, mut len) = draw(&s.config, &s.rng, &ask);
+    // A JSON answer is as long as its pieces, cut at `max_tokens` (and then invalid).
+    if let Some(pieces) = &ask.json_answer {
+        len = u32::try_from(pieces.len())
+            .unwrap_or(u32::MAX)
+            .min(ask.max_tokens.unwrap_or(u32::MAX))
+            .max(1);
+    }
     if fails {
         return error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -531,7 +550,14 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
             .await;
         tracked.sent(u64::from(len.saturating_sub(1)));
         tracked.finished(finish == "length");
-        let text: String = (0..len).map(|i| WORDS[i as usize % WORDS.len()]).collect();
+        let text: String = match &ask.json_answer {
+            Some(pieces) => pieces
+                .iter()
+                .take(len as usize)
+                .map(String::as_str)
+                .collect(),
+            None => (0..len).map(|i| WORDS[i as usize % WORDS.len()]).collect(),
+        };
         let choice = if chat {
             json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
         } else {
@@ -572,6 +598,10 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         len,
         at_length: finish == "length",
         end,
+        pieces: ask
+            .json_answer
+            .as_ref()
+            .map(|p| Arc::new(piece_events(&model, chat, p.iter().map(String::as_str)))),
     });
     Response::builder()
         .header("content-type", "text/event-stream")
@@ -612,6 +642,8 @@ struct Answer {
     /// The finish chunk, the usage chunk and `[DONE]`, as one write.
     end: Bytes,
     tracked: Tracked,
+    /// This answer's own token events (a JSON answer), instead of the filler words.
+    pieces: Option<Arc<Vec<Bytes>>>,
 }
 
 type Event = Result<Bytes, Infallible>;
@@ -647,7 +679,10 @@ async fn next_token(
 ) -> Option<(Event, Answer)> {
     let due = start + first_token_delay(&a.s.config, a.uncached_tokens) + a.s.config.itl * i;
     a.s.clock.sleep_until(due).await;
-    let events = &a.s.token_events[usize::from(a.chat)];
+    let events = match &a.pieces {
+        Some(own) => own.as_slice(),
+        None => &a.s.token_events[usize::from(a.chat)],
+    };
     let out = events[i as usize % events.len()].clone();
     a.tracked.sent(1);
     a.step = if i + 1 < a.len {
@@ -660,7 +695,6 @@ async fn next_token(
     Some((Ok(out), a))
 }
 
-/// `ttft` plus `prefill` per 1,000 prompt tokens.
 /// The wait from a slot to the first token: `ttft`, plus `prefill` per 1,000 prompt tokens
 /// the prefix cache did not serve.
 fn first_token_delay(config: &SimConfig, prompt_tokens: u64) -> Duration {
@@ -761,6 +795,7 @@ mod tests {
             max_tokens,
             ignore_eos,
             echo_logprobs: None,
+            json_answer: None,
         };
         for _ in 0..100 {
             let (_, n) = draw(&config, &rng, &ask(None, false));
