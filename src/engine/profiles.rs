@@ -25,7 +25,9 @@ const OPENAI_SERVER: ServerLaunch = ServerLaunch {
     pulls_model: false,
     unset_notes: &[],
     checked_against: "",
-    metrics: ServerMetrics::None("kitt knows no metrics page of this engine"),
+    metrics: ServerMetrics::None(
+        "kitt knows no metrics page of this engine; say whose names its /metrics uses with `telemetry: {metrics: vllm}` (or sglang, tgi, llama.cpp) on the engine",
+    ),
 };
 
 /// A `config:` schema with exactly these properties: a key an engine does not honour is

@@ -242,8 +242,9 @@ async fn start_native(
         .await
     };
     if let Err(mut e) = waited {
-        if e.log_tail.is_empty() {
-            e.log_tail = process.log_tail(20);
+        let tail = process.final_log_tail(20).await;
+        if !tail.is_empty() {
+            e.log_tail = tail;
         }
         process.stop().await;
         return Err(e);

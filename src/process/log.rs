@@ -18,9 +18,22 @@ pub const TAIL_LINE_CHARS: usize = 400;
 #[derive(Debug, Clone, Default)]
 pub struct Tail {
     inner: Arc<Mutex<VecDeque<u8>>>,
+    /// Set when the pump has read the output to its end.
+    ended: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Tail {
+    /// Waits, up to `limit`, until the pump has read everything the child wrote: a child
+    /// that just exited may have its last lines still in the pipe.
+    pub async fn settle(&self, limit: std::time::Duration) {
+        let until = tokio::time::Instant::now() + limit;
+        while !self.ended.load(std::sync::atomic::Ordering::Acquire)
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     fn push(&self, bytes: &[u8]) {
         let mut buf = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let keep = bytes.len().min(TAIL_BYTES);
@@ -116,6 +129,7 @@ pub async fn pump(mut from: impl AsyncRead + Unpin, path: PathBuf, tail: Tail, c
     if let Some(f) = file.as_mut() {
         let _ = f.flush().await;
     }
+    tail.ended.store(true, std::sync::atomic::Ordering::Release);
 }
 
 async fn write_capped(

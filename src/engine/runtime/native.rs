@@ -133,6 +133,19 @@ impl NativeProcess {
         self.tail.lines(n)
     }
 
+    /// The last `n` lines once a process that exited has had its output read to the end
+    /// (waiting at most a second), so an error quotes its last words.
+    pub async fn final_log_tail(&mut self, n: usize) -> Vec<String> {
+        let exited = self
+            .child
+            .as_mut()
+            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))));
+        if exited {
+            self.tail.settle(std::time::Duration::from_secs(1)).await;
+        }
+        self.tail.lines(n)
+    }
+
     /// SIGTERM, the grace period, then the whole tree is ended by the supervisor.
     pub async fn stop(mut self) {
         if let Some(mut child) = self.child.take() {
