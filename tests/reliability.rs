@@ -987,6 +987,9 @@ fn defect_14_signals_stop_the_report_phase() {
             |p| {
                 std::fs::read_to_string(format!("/proc/{p}/stat"))
                     .is_ok_and(|s| s.split_whitespace().nth(3) == Some(&pid.to_string()))
+                    // Its renderer works in this test's directory, as the check below assumes.
+                    && std::fs::read_link(format!("/proc/{p}/cwd"))
+                        .is_ok_and(|cwd| cwd == env.path(""))
             }
         )),
         "a renderer starts"
@@ -1000,10 +1003,15 @@ fn defect_14_signals_stop_the_report_phase() {
         "{:?}",
         sent.elapsed()
     );
-    assert!(
-        common::processes_with("__render").is_empty(),
-        "no renderer left"
-    );
+    // This kitt's renderers (their working directory is this test's), not those of tests
+    // running beside it.
+    let ours: Vec<i32> = common::processes_with("__render")
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_link(format!("/proc/{p}/cwd")).is_ok_and(|cwd| cwd == env.path(""))
+        })
+        .collect();
+    assert!(ours.is_empty(), "no renderer left: {ours:?}");
     assert!(!env.path("r7.md").exists());
 }
 
