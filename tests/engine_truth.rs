@@ -139,15 +139,24 @@ fn every_flag_variable_and_request_field_a_profile_emits_exists_upstream() {
             (Endpoint::Completions, "completions"),
         ] {
             let accepted = names(&data, &format!("/request_fields/{key}"));
-            // Chat requests may carry a JSON schema (`structured_output`).
+            // Chat requests may carry a JSON schema (`structured_output`), a history
+            // (`conversation`) and tools (`tool_calls`; Ollama takes no `tool_choice`, and
+            // the benchmark sends one only when a suite sets it).
+            let chat = key == "chat";
             let req = GenerationRequest {
                 endpoint,
                 prompt: "p".into(),
                 stream: true,
                 sampling: sampling.clone(),
-                response_format: (key == "chat").then(
+                response_format: chat.then(
                     || json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
                 ),
+                history: vec![kitt::engine::generation::ChatMessage {
+                    role: kitt::engine::generation::ChatRole::Assistant,
+                    content: "a".into(),
+                }],
+                tools: chat.then(|| json!([{"type": "function", "function": {"name": "f"}}])),
+                tool_choice: (chat && engine != "ollama").then(|| json!("auto")),
             };
             let body = kitt::engine::openai::request_body(&req, "m", &launch.extra_body(&sampling));
             for field in body.as_object().unwrap().keys() {

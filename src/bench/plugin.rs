@@ -44,7 +44,7 @@ impl Host for BenchContext<'_> {
             prompt: prompt.to_string(),
             stream: true,
             sampling,
-            response_format: None,
+            ..GenerationRequest::default()
         };
         let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
         match self.engine.generate(&request).await {

@@ -209,7 +209,7 @@ impl Workload {
                     prompt,
                     stream: true,
                     sampling,
-                    response_format: None,
+                    ..GenerationRequest::default()
                 }
             })
             .collect()
@@ -272,7 +272,7 @@ impl Workload {
             },
             stream: true,
             sampling,
-            response_format: None,
+            ..GenerationRequest::default()
         }
     }
 

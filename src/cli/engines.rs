@@ -110,7 +110,7 @@ pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
                     temperature: Some(0.0),
                     ..Sampling::default()
                 },
-                response_format: None,
+                ..GenerationRequest::default()
             };
             let spec = engine.spec()?;
             runtime.block_on(until_interrupted(try_engine(

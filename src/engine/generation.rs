@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use super::openai::{ChatMessage, ChatRole, Endpoint, GenerationRequest};
 use super::openai::{Chunk, ServerTimings, Usage};
-pub use super::openai::{Endpoint, GenerationRequest};
 
 /// Where a result's token counts came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,6 +31,9 @@ pub struct GenerationResult {
     pub tool_calls: Vec<serde_json::Value>,
     pub finish_reason: Option<String>,
     pub prompt_tokens: Option<u64>,
+    /// Prompt tokens the server served from its cache, when it says (OpenAI's
+    /// `usage.prompt_tokens_details.cached_tokens`, llama.cpp's `timings.cache_n`).
+    pub cached_prompt_tokens: Option<u64>,
     pub completion_tokens: u64,
     pub count_source: CountSource,
     /// Time to the first token of any kind, reasoning and tool calls included.
@@ -164,6 +167,11 @@ impl Accumulator {
             tool_calls: self.tool_calls,
             finish_reason: self.finish_reason,
             prompt_tokens: self.usage.and_then(|u| u.prompt_tokens),
+            cached_prompt_tokens: self
+                .usage
+                .and_then(|u| u.prompt_tokens_details)
+                .and_then(|d| d.cached_tokens)
+                .or_else(|| self.timings.and_then(|t| t.cache_n)),
             completion_tokens,
             count_source,
             ttft: self.ttft,

@@ -7,10 +7,11 @@ use serde_json::{Map, Value, json};
 use crate::suite::model::Sampling;
 
 /// Which OpenAI-compatible endpoint a request goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     /// `/v1/chat/completions`
+    #[default]
     Chat,
     /// `/v1/completions`
     Completions,
@@ -26,25 +27,46 @@ impl Endpoint {
 }
 
 /// A request to generate text.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GenerationRequest {
     pub endpoint: Endpoint,
+    /// The text to continue (completions) or the user's newest message (chat).
     pub prompt: String,
+    /// Chat only: the conversation before `prompt`, oldest first.
+    pub history: Vec<ChatMessage>,
     pub stream: bool,
     pub sampling: Sampling,
     /// An OpenAI `response_format` (a JSON schema the answer must follow), sent as given.
     pub response_format: Option<Value>,
+    /// Chat only: OpenAI `tools` (functions the model may call), sent as given.
+    pub tools: Option<Value>,
+    /// Chat only: OpenAI `tool_choice` (`auto`, `required`, or one function), sent as given.
+    pub tool_choice: Option<Value>,
+}
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatRole {
+    System,
+    User,
+    Assistant,
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    pub role: ChatRole,
+    pub content: String,
 }
 
 impl GenerationRequest {
     /// A streaming chat request with default sampling.
     pub fn chat(prompt: impl Into<String>) -> Self {
         GenerationRequest {
-            endpoint: Endpoint::Chat,
             prompt: prompt.into(),
             stream: true,
-            sampling: Sampling::default(),
-            response_format: None,
+            ..GenerationRequest::default()
         }
     }
 }
@@ -55,10 +77,9 @@ pub fn request_body(req: &GenerationRequest, model: &str, extra: &Map<String, Va
     body.insert("model".into(), json!(model));
     match req.endpoint {
         Endpoint::Chat => {
-            body.insert(
-                "messages".into(),
-                json!([{"role": "user", "content": req.prompt}]),
-            );
+            let mut messages: Vec<Value> = req.history.iter().map(|m| json!(m)).collect();
+            messages.push(json!({"role": "user", "content": req.prompt}));
+            body.insert("messages".into(), Value::Array(messages));
         }
         Endpoint::Completions => {
             body.insert("prompt".into(), json!(req.prompt));
@@ -86,6 +107,12 @@ pub fn request_body(req: &GenerationRequest, model: &str, extra: &Map<String, Va
     }
     if let Some(format) = &req.response_format {
         body.insert("response_format".into(), format.clone());
+    }
+    if let Some(tools) = &req.tools {
+        body.insert("tools".into(), tools.clone());
+    }
+    if let Some(choice) = &req.tool_choice {
+        body.insert("tool_choice".into(), choice.clone());
     }
     for (k, v) in extra {
         body.insert(k.clone(), v.clone());
@@ -119,6 +146,9 @@ pub struct ServerTimings {
     pub predicted_n: Option<u64>,
     #[serde(default)]
     pub predicted_ms: Option<f64>,
+    /// Prompt tokens served from the slot's cache, not processed again.
+    #[serde(default)]
+    pub cache_n: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +183,16 @@ pub struct Usage {
     pub prompt_tokens: Option<u64>,
     #[serde(default)]
     pub completion_tokens: Option<u64>,
+    /// OpenAI's breakdown of the prompt (vLLM sends it with `--enable-prompt-tokens-details`).
+    #[serde(default)]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+/// The part of a prompt a server served from its cache.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
 }
 
 /// The human message inside an error object or body: `{"error": {"message": ...}}`,

@@ -110,7 +110,7 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
             prompt: synthetic_text(words, p.seed ^ salt ^ ctx.salt),
             stream: true,
             sampling,
-            response_format: None,
+            ..GenerationRequest::default()
         }
     };
     // Calibrate on two probe prompts.

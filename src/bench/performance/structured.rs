@@ -105,6 +105,7 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
             stream: true,
             sampling,
             response_format: Some(format.clone()),
+            ..GenerationRequest::default()
         }
     };
     let mut calls = super::Calls::default();

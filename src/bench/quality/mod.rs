@@ -185,7 +185,7 @@ async fn ask_one(ctx: &BenchContext<'_>, item: &Item, scorer: &Scorer, asking: &
         prompt: item.prompt.clone(),
         stream: true,
         sampling,
-        response_format: None,
+        ..GenerationRequest::default()
     };
     let answer = ctx.engine.generate(&request).await;
     score_one(item, answer.map(|r| r.text), scorer)
