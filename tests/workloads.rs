@@ -10,22 +10,19 @@ use std::time::Duration;
 use harness::{metric, simulator, start};
 use serde_json::json;
 
-/// A load of 8 requests, 2 groups sharing 40-word prefixes, 8 words each of their own.
-async fn shared_prefix_load(prime: bool) -> kitt::bench::BenchResult {
+/// Runs `benchmark` once on a simulator of `config` with server telemetry every 100 ms;
+/// the run must pass.
+async fn on_simulator(
+    config: kitt::suite::model::EngineSpec,
+    benchmark: &str,
+    params: serde_json::Value,
+) -> kitt::bench::BenchResult {
     let dir = tempfile::tempdir().unwrap();
-    // 1 ms of prefill a prompt token the cache did not serve; blocks of 4 words.
-    let engine = start(
-        &simulator(
-            json!({"ttft": "5ms", "itl": "1ms", "prefill": "1000ms", "prefix_block_tokens": 4}),
-        ),
-        dir.path(),
-    )
-    .await;
+    let engine = start(&config, dir.path()).await;
     let r = harness::run_with_telemetry(
         &engine,
-        "load",
-        json!({"concurrency": 1, "requests": 8, "input_tokens": 8, "output_tokens": 2,
-               "shared_prefix": {"groups": 2, "prefix_tokens": 40, "prime": prime}}),
+        benchmark,
+        params,
         kitt::telemetry::Settings {
             interval: Duration::from_millis(100),
             ..Default::default()
@@ -35,6 +32,20 @@ async fn shared_prefix_load(prime: bool) -> kitt::bench::BenchResult {
     engine.cleanup().await;
     assert!(r.passed, "{:?}", r.errors);
     r
+}
+
+/// A load of 8 requests, 2 groups sharing 40-word prefixes, 8 words each of their own.
+async fn shared_prefix_load(prime: bool) -> kitt::bench::BenchResult {
+    // 1 ms of prefill a prompt token the cache did not serve; blocks of 4 words.
+    on_simulator(
+        simulator(
+            json!({"ttft": "5ms", "itl": "1ms", "prefill": "1000ms", "prefix_block_tokens": 4}),
+        ),
+        "load",
+        json!({"concurrency": 1, "requests": 8, "input_tokens": 8, "output_tokens": 2,
+               "shared_prefix": {"groups": 2, "prefix_tokens": 40, "prime": prime}}),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,4 +196,169 @@ async fn structured_output_on_the_real_llama_server_follows_the_schema() {
     // llama-server turns the schema into a grammar: every answer follows it.
     assert_eq!(metric(&r, "schema_valid_ratio"), 1.0, "{:?}", r.details);
     assert!(metric(&r, "output_tokens_mean") >= 5.0);
+}
+
+/// The simulator for conversations: 5 ms to a slot's first token plus 10 ms of prefill for
+/// each prompt word its prefix cache (blocks of 4 words) did not serve, 1 ms a token.
+fn conversation_simulator(cache: bool) -> kitt::suite::model::EngineSpec {
+    simulator(json!({"ttft": "5ms", "itl": "1ms", "prefill": "10000ms",
+                     "prefix_block_tokens": 4, "prefix_cache": cache}))
+}
+
+/// Three sessions of three turns, 4-word user messages, 10-token answers, 20 ms think time.
+async fn three_turns(cache: bool) -> kitt::bench::BenchResult {
+    on_simulator(
+        conversation_simulator(cache),
+        "conversation",
+        json!({"sessions": 3, "concurrency": 3, "turns": 3, "user_tokens": 4,
+               "answer_tokens": 10, "think_time": "20ms"}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_turns_resend_their_history_and_find_it_cached() {
+    let r = three_turns(true).await;
+    assert_eq!(metric(&r, "requests"), 9.0);
+    assert_eq!(metric(&r, "sessions_completed"), 3.0);
+    // Turn 1: the session's head and 4 words. Each answer is the simulator's 10 filler
+    // words; each later turn adds the answer and 4 words to the history.
+    // Cached: the whole 4-word blocks of the previous prompt and its answer (15 → 12,
+    // 29 → 28 words), as the simulator caches the blocks an answer fills.
+    for (turn, prompt, cached, ttft) in [
+        (1, 5.0, 0.0, 55.0),
+        (2, 19.0, 12.0, 75.0),
+        (3, 33.0, 28.0, 55.0),
+    ] {
+        assert_eq!(metric(&r, &format!("turn_{turn}_requests")), 3.0);
+        assert_eq!(
+            metric(&r, &format!("turn_{turn}_prompt_tokens_mean")),
+            prompt
+        );
+        assert_eq!(
+            metric(&r, &format!("turn_{turn}_cached_prompt_tokens_mean")),
+            cached
+        );
+        // TTFT = 5 ms + 10 ms × the uncached words (and a little scheduling).
+        harness::within(
+            &format!("turn {turn} TTFT"),
+            metric(&r, &format!("turn_{turn}_ttft_mean_ms")),
+            ttft,
+            ttft + 25.0,
+        );
+    }
+    assert_eq!(metric(&r, "cached_prompt_share"), 40.0 / 57.0);
+    // The server counted what the client sent and what its cache served.
+    assert_eq!(metric(&r, "server_prompt_tokens"), 3.0 * 57.0);
+    assert_eq!(metric(&r, "prefix_cache_hit_tokens"), 3.0 * 40.0);
+    assert_eq!(metric(&r, "output_tokens_mean"), 10.0);
+    // Each session: three turns of TTFT + 9 ms of tokens, and two think times.
+    assert!(metric(&r, "think_time_mean_ms") >= 20.0);
+    harness::within(
+        "session e2e",
+        metric(&r, "session_e2e_mean_ms"),
+        252.0,
+        330.0,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_prefix_cache_later_turns_pay_for_the_whole_history() {
+    let r = three_turns(false).await;
+    assert_eq!(metric(&r, "turn_3_prompt_tokens_mean"), 33.0);
+    assert_eq!(metric(&r, "turn_3_cached_prompt_tokens_mean"), 0.0);
+    // 5 ms + 330 ms of prefill: six times turn 1's.
+    harness::within(
+        "turn 3 TTFT",
+        metric(&r, "turn_3_ttft_mean_ms"),
+        335.0,
+        360.0,
+    );
+    assert!(metric(&r, "ttft_later_to_first_turn_ratio") > 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_from_a_sharegpt_dataset_send_every_user_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&conversation_simulator(true), dir.path()).await;
+    let r = harness::run(
+        &engine,
+        "conversation",
+        json!({"sessions": 2, "concurrency": 1, "answer_tokens": 3,
+               "dataset": "tests/data/workloads/conversations.jsonl"}),
+    )
+    .await;
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 5.0);
+    assert_eq!(metric(&r, "sessions_completed"), 2.0);
+    // Row 1: its system message (with the session's head) and "a b c", then the 3-word
+    // answer and "d e". Row 2: the head and "x y z w", then "q", then "s t"; the dataset's
+    // own answers are replaced by the model's.
+    assert_eq!(metric(&r, "turn_1_prompt_tokens_mean"), (7.0 + 5.0) / 2.0);
+    assert_eq!(metric(&r, "turn_2_prompt_tokens_mean"), (12.0 + 9.0) / 2.0);
+    assert_eq!(metric(&r, "turn_3_prompt_tokens_mean"), 14.0);
+    assert_eq!(metric(&r, "turn_3_requests"), 1.0);
+    // A row that is no conversation is a params error that names it.
+    let bad = harness::run_with(
+        &engine,
+        "conversation",
+        json!({"dataset": "tests/data/gsm8k/test-first50.jsonl"}),
+        0,
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    )
+    .await;
+    engine.cleanup().await;
+    let bad = bad.unwrap_err().to_string();
+    assert!(bad.contains("row 1 has no `conversations`"), "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_on_the_real_llama_server_reuse_the_cached_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&common::llama_spec(&[]), dir.path()).await;
+    let r = harness::run(
+        &engine,
+        "conversation",
+        json!({"sessions": 2, "concurrency": 1, "turns": 3, "user_tokens": 24,
+               "answer_tokens": 16}),
+    )
+    .await;
+    engine.cleanup().await;
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 6.0);
+    // llama-server keeps the slot's tokens: a later turn's history comes from its cache
+    // (`timings.cache_n`), the first turn's salted head never does.
+    let first = metric(&r, "turn_1_cached_prompt_tokens_mean");
+    let later = metric(&r, "turn_3_cached_prompt_tokens_mean");
+    assert!(later > first + 40.0, "turn 1 {first}, turn 3 {later}");
+    assert!(metric(&r, "turn_3_prompt_tokens_mean") > metric(&r, "turn_1_prompt_tokens_mean"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_conversations_start_at_their_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&conversation_simulator(true), dir.path()).await;
+    let r = harness::run(
+        &engine,
+        "conversation",
+        json!({"sessions": 4, "session_rate": 40, "arrival": "constant", "turns": 2,
+               "user_tokens": 4, "answer_tokens": 2}),
+    )
+    .await;
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 8.0);
+    assert_eq!(metric(&r, "sessions_completed"), 4.0);
+    assert!(metric(&r, "session_start_lag_p99_ms") >= 0.0);
+    // Both loop shapes at once are refused.
+    let both = harness::run_with(
+        &engine,
+        "conversation",
+        json!({"session_rate": 1, "concurrency": 2}),
+        0,
+        dir.path(),
+    )
+    .await
+    .unwrap_err();
+    engine.cleanup().await;
+    assert!(both.to_string().contains("not both"), "{both}");
 }

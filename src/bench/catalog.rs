@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use super::params::schema_of;
 use super::performance::{
-    self, embeddings, load, long_context, memory, structured, sweep, throughput, warmup_analysis,
+    self, conversation, embeddings, load, long_context, memory, structured, sweep, throughput,
+    warmup_analysis,
 };
 use super::quality::{self, Standard, custom, standard};
 use super::run::Driver;
@@ -250,6 +251,19 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
             &["schema_valid_ratio", "json_parse_ratio"],
             Driver::StructuredOutput,
         ),
+        Facts {
+            dynamic: vec![
+                conversation::TURN_PREFIX.into(),
+                crate::telemetry::SCRAPE_PREFIX.into(),
+            ],
+            ..performance::<conversation::ConversationParams>(
+                "conversation",
+                "Multi-turn chat sessions that resend their history: latency by turn, cached prompt share",
+                metrics(&conversation::METRICS),
+                &["ttft_later_to_first_turn_ratio", "cached_prompt_share"],
+                Driver::Conversation,
+            )
+        },
         standard_quality(Standard::Gsm8k),
         standard_quality(Standard::Mmlu),
         standard_quality(Standard::Hellaswag),

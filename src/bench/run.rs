@@ -27,6 +27,7 @@ pub enum Driver {
     Memory,
     Embeddings,
     StructuredOutput,
+    Conversation,
     Quality(quality::Standard),
     Custom,
     /// A benchmark plugin (a subprocess speaking the plugin protocol).
@@ -138,6 +139,7 @@ async fn execute(
         Driver::Memory => performance::memory::execute(ctx, params).await,
         Driver::Embeddings => performance::embeddings::execute(ctx, params).await,
         Driver::StructuredOutput => performance::structured::execute(ctx, params).await,
+        Driver::Conversation => performance::conversation::execute(ctx, params).await,
         Driver::Quality(standard) => quality::standard::execute(*standard, ctx, params).await,
         Driver::Custom => quality::custom::execute(ctx, params).await,
         Driver::Plugin(plugin) => super::plugin::execute(plugin, ctx, params).await,

@@ -1,5 +1,6 @@
 //! Performance benchmarks over the shared load generator, and the metrics they all report.
 
+pub mod conversation;
 pub mod embeddings;
 pub mod load;
 pub mod long_context;

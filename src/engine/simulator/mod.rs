@@ -12,7 +12,10 @@
 //! 400, and `/v1/models` reports `context` as `max_model_len`. A fraction `error_rate` of
 //! requests gets HTTP 500. The seed fixes lengths and errors. `/v1/completions` with `echo`
 //! and `logprobs` returns the prompt with a fixed log-probability per word
-//! (`word_logprob`), so log-likelihood scoring can be tested against known values.
+//! (`word_logprob`), so log-likelihood scoring can be tested against known values. Its prefix
+//! cache (`prefix_cache.rs`) also caches the blocks each finished answer fills, so a
+//! conversation's next turn finds its history cached; usage says how many prompt tokens came
+//! from the cache (`prompt_tokens_details.cached_tokens`).
 //!
 //! It runs on a thread of its own with a single-threaded runtime: its tokens go out on a
 //! precise clock (`clock.rs`) instead of tokio's millisecond ticks, the client's load does
@@ -43,7 +46,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use self::clock::Clock;
 use self::metrics::{Metrics, Tracked};
-use self::prefix_cache::PrefixCache;
+use self::prefix_cache::{Chain, PrefixCache};
 
 use crate::suite::model::Duration as SuiteDuration;
 
@@ -370,8 +373,8 @@ struct Ask {
     stream: bool,
     include_usage: bool,
     prompt_tokens: u64,
-    /// The chain hashes of its full prefix-cache blocks (none without a cache).
-    blocks: Vec<u64>,
+    /// The chain of its prompt's prefix-cache blocks (none without a cache).
+    chain: Option<Chain>,
     max_tokens: Option<u32>,
     ignore_eos: bool,
     /// `/v1/completions` with `echo` and `logprobs`: the prompt comes back scored.
@@ -400,17 +403,14 @@ fn parse_ask(body: &[u8], chat: bool, cache: Option<&Mutex<PrefixCache>>) -> Res
     };
     let words = || texts.iter().flat_map(|t| t.split_whitespace());
     let prompt_tokens = words().count() as u64;
-    let blocks = match cache {
-        Some(c) => c.lock().unwrap_or_else(|p| p.into_inner()).blocks(words()),
-        None => Vec::new(),
-    };
+    let chain = cache.map(|c| c.lock().unwrap_or_else(|p| p.into_inner()).chain(words()));
     let json_answer = v
         .get("response_format")
         .and_then(structured::answer)
         .map(|text| structured::pieces(&text));
     Ok(Ask {
         json_answer,
-        blocks,
+        chain,
         stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
         include_usage: v
             .pointer("/stream_options/include_usage")
@@ -522,14 +522,24 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         "text_completion"
     };
     // Prefill skips the prompt's leading blocks already cached.
-    let cached = s.prefix.as_ref().map_or(0, |c| {
-        c.lock()
+    let cached = match (&s.prefix, &ask.chain) {
+        (Some(c), Some(chain)) => c
+            .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .serve(&ask.blocks)
-    });
+            .serve(&chain.blocks),
+        _ => 0,
+    };
     let uncached = ask.prompt_tokens - cached.min(ask.prompt_tokens);
+    let text = || answer_text(ask.json_answer.as_deref(), len);
+    // The blocks the answer fills after its prompt, cached once it is finished.
+    let answer_blocks = ask.chain.clone().map(|mut chain| {
+        let before = chain.blocks.len();
+        chain.extend(text().split_whitespace());
+        chain.blocks.split_off(before)
+    });
     let usage = json!({"prompt_tokens": ask.prompt_tokens, "completion_tokens": len,
-                       "total_tokens": ask.prompt_tokens + u64::from(len)});
+                       "total_tokens": ask.prompt_tokens + u64::from(len),
+                       "prompt_tokens_details": {"cached_tokens": cached}});
     let model = s.config.model.clone();
     if !ask.stream {
         let mut tracked = s.metrics.arrived(ask.prompt_tokens, cached);
@@ -550,14 +560,8 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
             .await;
         tracked.sent(u64::from(len.saturating_sub(1)));
         tracked.finished(finish == "length");
-        let text: String = match &ask.json_answer {
-            Some(pieces) => pieces
-                .iter()
-                .take(len as usize)
-                .map(String::as_str)
-                .collect(),
-            None => (0..len).map(|i| WORDS[i as usize % WORDS.len()]).collect(),
-        };
+        remember(&s, answer_blocks.as_deref());
+        let text = text();
         let choice = if chat {
             json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
         } else {
@@ -595,6 +599,7 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         s,
         chat,
         uncached_tokens: uncached,
+        answer_blocks,
         len,
         at_length: finish == "length",
         end,
@@ -614,6 +619,28 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
                 "server_error",
             )
         })
+}
+
+/// The text of an answer `len` tokens long: its JSON pieces, or the filler words.
+fn answer_text(json_pieces: Option<&[String]>, len: u32) -> String {
+    match json_pieces {
+        Some(pieces) => pieces
+            .iter()
+            .take(len as usize)
+            .map(String::as_str)
+            .collect(),
+        None => (0..len).map(|i| WORDS[i as usize % WORDS.len()]).collect(),
+    }
+}
+
+/// Caches the blocks a finished answer filled.
+fn remember(s: &Shared, blocks: Option<&[u64]>) {
+    if let (Some(cache), Some(blocks)) = (&s.prefix, blocks) {
+        cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remember(blocks);
+    }
 }
 
 /// Where a stream is.
@@ -636,6 +663,8 @@ struct Answer {
     chat: bool,
     /// Prompt tokens it must prefill (those the prefix cache did not serve).
     uncached_tokens: u64,
+    /// The prefix-cache blocks its answer fills, cached when it is finished.
+    answer_blocks: Option<Vec<u64>>,
     len: u32,
     /// It stops at `max_tokens` (finish reason `length`).
     at_length: bool,
@@ -689,6 +718,7 @@ async fn next_token(
         Step::Token(i + 1, start, permit)
     } else {
         a.tracked.finished(a.at_length);
+        remember(&a.s, a.answer_blocks.as_deref());
         drop(permit);
         Step::End
     };
@@ -791,7 +821,7 @@ mod tests {
             stream: true,
             include_usage: true,
             prompt_tokens: 1,
-            blocks: Vec::new(),
+            chain: None,
             max_tokens,
             ignore_eos,
             echo_logprobs: None,
