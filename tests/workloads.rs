@@ -362,3 +362,70 @@ async fn open_loop_conversations_start_at_their_rate() {
     engine.cleanup().await;
     assert!(both.to_string().contains("not both"), "{both}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mooncake_trace_is_replayed_with_its_lengths_times_and_shared_blocks() {
+    // Blocks of 4 words on both sides; a cache large enough to keep everything.
+    let r = on_simulator(
+        simulator(json!({"ttft": "2ms", "itl": "1ms", "prefix_block_tokens": 4})),
+        "trace_replay",
+        json!({"trace": concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/workloads/mooncake.jsonl"),
+               "block_tokens": 4,
+               "time_scale": 0.5}),
+    )
+    .await;
+    assert_eq!(metric(&r, "requests"), 10.0);
+    assert_eq!(metric(&r, "trace_requests"), 10.0);
+    // The server got exactly the trace's lengths.
+    assert_eq!(metric(&r, "server_prompt_tokens"), 89.0);
+    assert_eq!(metric(&r, "server_generation_tokens"), 26.0);
+    // Hits, request by request: 0, 8, 4, 0, 12, 4, 8, 0, 4, 0 of 89 tokens (a block hits
+    // when an earlier request had the same hash ids up to it as whole blocks).
+    let expected = 40.0 / 89.0;
+    assert!((metric(&r, "expected_prefix_cache_hit_rate") - expected).abs() < 1e-12);
+    assert!((metric(&r, "prefix_cache_hit_rate") - expected).abs() < 1e-12);
+    // 900 ms of trace at half the gaps: sends 50 ms apart, on time.
+    assert_eq!(metric(&r, "trace_span_s"), 0.45);
+    let rate = metric(&r, "send_rate");
+    assert!((rate - 9.0 / 0.45).abs() < 0.05 * rate, "send rate {rate}");
+    assert!(metric(&r, "send_lag_p99_ms") < 20.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burstgpt_trace_skips_failed_rows_and_a_bad_trace_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&simulator(json!({"ttft": "2ms", "itl": "1ms"})), dir.path()).await;
+    let r = harness::run(
+        &engine,
+        "trace_replay",
+        json!({"trace": "tests/data/workloads/burstgpt.csv"}),
+    )
+    .await;
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 4.0);
+    assert_eq!(metric(&r, "trace_skipped_rows"), 1.0);
+    // The salted head is one of each prompt's words: 12 + 7 + 20 + 9.
+    assert_eq!(metric(&r, "prompt_tokens_mean"), 48.0 / 4.0);
+    assert_eq!(metric(&r, "output_tokens_mean"), 10.0 / 4.0);
+    let before = engine.client_tally().totals();
+    let trace = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &trace,
+        "{\"timestamp\": 0, \"input_length\": 3, \"output_length\": 1}\n{\"timestamp\": 5, \"input_length\": 3}\n",
+    )
+    .unwrap();
+    let bad = harness::run_with(
+        &engine,
+        "trace_replay",
+        json!({"trace": "bad.jsonl"}),
+        0,
+        dir.path(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    let sent = engine.client_tally().totals().since(&before);
+    engine.cleanup().await;
+    assert!(bad.contains("line 2: no `output_length`"), "{bad}");
+    assert_eq!(sent.succeeded + sent.failed, 0, "a bad trace sent requests");
+}

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::params::schema_of;
 use super::performance::{
     self, conversation, embeddings, load, long_context, memory, structured, sweep, throughput,
-    warmup_analysis,
+    trace_replay, warmup_analysis,
 };
 use super::quality::{self, Standard, custom, standard};
 use super::run::Driver;
@@ -129,6 +129,8 @@ fn sweep_schema() -> Value {
 pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
     let mut load_point = load_metrics();
     load_point.extend(metrics(&load::POINT_METRICS));
+    let mut trace_point = load_point.clone();
+    trace_point.extend(metrics(&trace_replay::METRICS));
     let mut memory_metrics = load_metrics();
     memory_metrics.extend(metrics(&[
         ("memory_baseline_mib", "MiB", false),
@@ -264,6 +266,18 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
                 Driver::Conversation,
             )
         },
+        performance::<trace_replay::TraceReplayParams>(
+            "trace_replay",
+            "A recorded trace (Mooncake JSONL, BurstGPT CSV) replayed in open loop at its timestamps",
+            trace_point,
+            &[
+                "requests_per_s",
+                "goodput",
+                "schedule_hash",
+                "client_limited",
+            ],
+            Driver::TraceReplay,
+        ),
         standard_quality(Standard::Gsm8k),
         standard_quality(Standard::Mmlu),
         standard_quality(Standard::Hellaswag),

@@ -21,7 +21,7 @@ use super::stats::Latencies;
 use super::workload::Workload;
 use crate::engine::RunningEngine;
 use crate::engine::client::ClientError;
-use crate::engine::generation::GenerationResult;
+use crate::engine::generation::{GenerationRequest, GenerationResult};
 
 /// How requests are released.
 #[derive(Debug, Clone)]
@@ -208,10 +208,21 @@ struct Sent {
 
 type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Sent> + Send + 'a>>>;
 
+/// What a load sends: request `i` of a run, built when it is sent.
+pub trait Requests: Sync {
+    fn request(&self, i: u64) -> GenerationRequest;
+}
+
+impl Requests for Workload {
+    fn request(&self, i: u64) -> GenerationRequest {
+        Workload::request(self, i)
+    }
+}
+
 /// Runs the load and measures it. Dropping the future cancels every request in flight.
 pub async fn run(
     engine: &RunningEngine,
-    workload: &Workload,
+    workload: &dyn Requests,
     spec: &LoadSpec,
     tally: &super::Tally,
 ) -> LoadReport {
@@ -341,7 +352,7 @@ async fn busy_time<F: Future>(work: F) -> (F::Output, Duration) {
 /// Builds request `index` and the future that sends and times it.
 fn send<'a>(
     engine: &'a RunningEngine,
-    workload: &Workload,
+    workload: &dyn Requests,
     index: u64,
     scheduled: Instant,
     ready: Instant,

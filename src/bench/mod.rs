@@ -13,6 +13,7 @@ pub mod quality;
 pub mod samples;
 pub mod schedule;
 pub mod stats;
+pub mod trace;
 pub mod workload;
 
 mod contract;

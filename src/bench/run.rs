@@ -28,6 +28,7 @@ pub enum Driver {
     Embeddings,
     StructuredOutput,
     Conversation,
+    TraceReplay,
     Quality(quality::Standard),
     Custom,
     /// A benchmark plugin (a subprocess speaking the plugin protocol).
@@ -140,6 +141,7 @@ async fn execute(
         Driver::Embeddings => performance::embeddings::execute(ctx, params).await,
         Driver::StructuredOutput => performance::structured::execute(ctx, params).await,
         Driver::Conversation => performance::conversation::execute(ctx, params).await,
+        Driver::TraceReplay => performance::trace_replay::execute(ctx, params).await,
         Driver::Quality(standard) => quality::standard::execute(*standard, ctx, params).await,
         Driver::Custom => quality::custom::execute(ctx, params).await,
         Driver::Plugin(plugin) => super::plugin::execute(plugin, ctx, params).await,

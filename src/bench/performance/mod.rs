@@ -8,6 +8,7 @@ pub mod memory;
 pub mod structured;
 pub mod sweep;
 pub mod throughput;
+pub mod trace_replay;
 pub mod warmup_analysis;
 
 use serde_json::json;
