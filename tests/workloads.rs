@@ -429,3 +429,84 @@ async fn a_burstgpt_trace_skips_failed_rows_and_a_bad_trace_sends_nothing() {
     assert!(bad.contains("line 2: no `output_length`"), "{bad}");
     assert_eq!(sent.succeeded + sent.failed, 0, "a bad trace sent requests");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_on_the_simulator_call_the_declared_tool_with_valid_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&simulator(json!({"ttft": "5ms", "itl": "1ms"})), dir.path()).await;
+    let r = harness::run(
+        &engine,
+        "tool_calls",
+        json!({"requests": 4, "concurrency": 2}),
+    )
+    .await;
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 4.0);
+    assert_eq!(metric(&r, "tool_call_ratio"), 1.0);
+    assert_eq!(metric(&r, "valid_tool_call_ratio"), 1.0, "{:?}", r.details);
+    assert_eq!(metric(&r, "arguments_parse_ratio"), 1.0);
+    assert_eq!(metric(&r, "tool_calls_mean"), 1.0);
+    // `tool_choice` names the second tool: its arguments follow its own schema.
+    let two = json!([
+        {"type": "function", "function": {"name": "a", "parameters": {"type": "object"}}},
+        {"type": "function", "function": {"name": "b", "parameters": {"type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 3}}, "required": ["n"]}}}]);
+    let named = harness::run(
+        &engine,
+        "tool_calls",
+        json!({"requests": 2, "tools": two,
+               "tool_choice": {"type": "function", "function": {"name": "b"}}}),
+    )
+    .await;
+    assert_eq!(metric(&named, "valid_tool_call_ratio"), 1.0);
+    // `none`: no answer calls a tool, and the examples say so.
+    let none = harness::run(
+        &engine,
+        "tool_calls",
+        json!({"requests": 2, "tool_choice": "none"}),
+    )
+    .await;
+    assert_eq!(metric(&none, "tool_call_ratio"), 0.0);
+    assert_eq!(
+        none.details["invalid_answers"][0]["why"],
+        json!("no tool call")
+    );
+    // Arguments cut at two pieces do not parse.
+    let cut = harness::run(
+        &engine,
+        "tool_calls",
+        json!({"requests": 2, "max_tokens": 2}),
+    )
+    .await;
+    assert_eq!(metric(&cut, "arguments_parse_ratio"), 0.0);
+    assert_eq!(metric(&cut, "valid_tool_call_ratio"), 0.0);
+    engine.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_on_the_real_llama_server_are_sent_and_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&common::llama_spec(&[]), dir.path()).await;
+    let r = harness::run(
+        &engine,
+        "tool_calls",
+        json!({"requests": 3, "tool_choice": "required", "max_tokens": 24}),
+    )
+    .await;
+    engine.cleanup().await;
+    // llama-server accepts `tools` and `tool_choice` (it refuses them without its jinja
+    // templates, which are on by default).
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 3.0);
+    assert_eq!(metric(&r, "errors"), 0.0);
+    // SmolLM2-135M's chat template has no tool-call format, so this llama-server answers in
+    // text: every answer is judged, and each one that called nothing says so.
+    let ratio = metric(&r, "tool_call_ratio");
+    let examples = r.details.get("invalid_answers").and_then(|v| v.as_array());
+    let uncalled = examples.map_or(0, |e| {
+        e.iter()
+            .filter(|a| a["why"] == json!("no tool call"))
+            .count()
+    });
+    assert_eq!(uncalled as f64, 3.0 * (1.0 - ratio), "{:?}", r.details);
+}

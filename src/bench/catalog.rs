@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::params::schema_of;
 use super::performance::{
     self, conversation, embeddings, load, long_context, memory, structured, sweep, throughput,
-    trace_replay, warmup_analysis,
+    tool_calls, trace_replay, warmup_analysis,
 };
 use super::quality::{self, Standard, custom, standard};
 use super::run::Driver;
@@ -249,7 +249,14 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
         performance::<structured::StructuredParams>(
             "structured_output",
             "JSON-schema answers (response_format): latency, and the share that parse and validate",
-            metrics(&[&performance::CALL_METRICS[..], &structured::METRICS[..]].concat()),
+            metrics(
+                &[
+                    &performance::CALL_METRICS[..],
+                    &performance::ANSWER_METRICS[..],
+                    &structured::METRICS[..],
+                ]
+                .concat(),
+            ),
             &["schema_valid_ratio", "json_parse_ratio"],
             Driver::StructuredOutput,
         ),
@@ -266,6 +273,20 @@ pub fn builtin_benchmarks() -> Vec<BenchmarkInfo> {
                 Driver::Conversation,
             )
         },
+        performance::<tool_calls::ToolCallsParams>(
+            "tool_calls",
+            "Requests that declare tools: latency, and the share that call one with valid arguments",
+            metrics(
+                &[
+                    &performance::CALL_METRICS[..],
+                    &performance::ANSWER_METRICS[..],
+                    &tool_calls::METRICS[..],
+                ]
+                .concat(),
+            ),
+            &["valid_tool_call_ratio", "tool_call_ratio"],
+            Driver::ToolCalls,
+        ),
         performance::<trace_replay::TraceReplayParams>(
             "trace_replay",
             "A recorded trace (Mooncake JSONL, BurstGPT CSV) replayed in open loop at its timestamps",

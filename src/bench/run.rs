@@ -29,6 +29,7 @@ pub enum Driver {
     StructuredOutput,
     Conversation,
     TraceReplay,
+    ToolCalls,
     Quality(quality::Standard),
     Custom,
     /// A benchmark plugin (a subprocess speaking the plugin protocol).
@@ -142,6 +143,7 @@ async fn execute(
         Driver::StructuredOutput => performance::structured::execute(ctx, params).await,
         Driver::Conversation => performance::conversation::execute(ctx, params).await,
         Driver::TraceReplay => performance::trace_replay::execute(ctx, params).await,
+        Driver::ToolCalls => performance::tool_calls::execute(ctx, params).await,
         Driver::Quality(standard) => quality::standard::execute(*standard, ctx, params).await,
         Driver::Custom => quality::custom::execute(ctx, params).await,
         Driver::Plugin(plugin) => super::plugin::execute(plugin, ctx, params).await,

@@ -74,6 +74,48 @@ impl GenerationResult {
     }
 }
 
+/// One function call an answer made, its streamed pieces put together.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ToolCall {
+    pub name: String,
+    /// The arguments as the server sent them (JSON text, when it keeps to the format).
+    pub arguments: String,
+}
+
+impl GenerationResult {
+    /// The answer's tool calls, assembled from their pieces: pieces with the same `index`
+    /// are one call (names and arguments concatenated); a piece without an index continues
+    /// the last call unless it carries an `id`, which starts a new one.
+    pub fn function_calls(&self) -> Vec<ToolCall> {
+        let mut calls: Vec<(Option<u64>, ToolCall)> = Vec::new();
+        for piece in &self.tool_calls {
+            let index = piece.get("index").and_then(serde_json::Value::as_u64);
+            let starts = piece.get("id").is_some_and(|id| !id.is_null());
+            let at = match index {
+                Some(i) => calls.iter().position(|(k, _)| *k == Some(i)),
+                None if starts => None,
+                None => calls.len().checked_sub(1),
+            };
+            let at = at.unwrap_or_else(|| {
+                calls.push((index, ToolCall::default()));
+                calls.len() - 1
+            });
+            let call = &mut calls[at].1;
+            let text = |key: &str| piece.pointer(key).and_then(serde_json::Value::as_str);
+            if let Some(name) = text("/function/name") {
+                call.name.push_str(name);
+            }
+            match piece.pointer("/function/arguments") {
+                Some(serde_json::Value::String(a)) => call.arguments.push_str(a),
+                // Some servers send the arguments as an object rather than its text.
+                Some(v @ serde_json::Value::Object(_)) => call.arguments.push_str(&v.to_string()),
+                _ => {}
+            }
+        }
+        calls.into_iter().map(|(_, c)| c).collect()
+    }
+}
+
 /// Builds a result chunk by chunk, each with the time it arrived.
 #[derive(Debug, Default)]
 pub struct Accumulator {
@@ -211,5 +253,49 @@ mod duration_ms_vec {
             seq.serialize_element(&(d.as_secs_f64() * 1e3))?;
         }
         seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn result(pieces: Vec<serde_json::Value>) -> GenerationResult {
+        Accumulator {
+            tool_calls: pieces,
+            ..Accumulator::default()
+        }
+        .finish(Duration::ZERO, 0)
+    }
+
+    #[test]
+    fn streamed_tool_call_pieces_are_put_together_by_index() {
+        let r = result(vec![
+            json!({"index": 0, "id": "a", "type": "function", "function": {"name": "get", "arguments": ""}}),
+            json!({"index": 1, "id": "b", "type": "function", "function": {"name": "put", "arguments": "{}"}}),
+            json!({"index": 0, "function": {"arguments": "{\"x\":"}}),
+            json!({"index": 0, "function": {"arguments": " 1}"}}),
+        ]);
+        let calls = r.function_calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            (calls[0].name.as_str(), calls[0].arguments.as_str()),
+            ("get", "{\"x\": 1}")
+        );
+        assert_eq!(
+            (calls[1].name.as_str(), calls[1].arguments.as_str()),
+            ("put", "{}")
+        );
+        // Without indexes: an id starts a call, the rest continue it; object arguments are
+        // written out.
+        let r = result(vec![
+            json!({"id": "a", "function": {"name": "get", "arguments": "{"}}),
+            json!({"function": {"arguments": "}"}}),
+            json!({"id": "b", "function": {"name": "put", "arguments": {"y": 2}}}),
+        ]);
+        let calls = r.function_calls();
+        assert_eq!(calls[0].arguments, "{}");
+        assert_eq!(calls[1].arguments, "{\"y\":2}");
     }
 }

@@ -8,6 +8,7 @@ pub mod memory;
 pub mod structured;
 pub mod sweep;
 pub mod throughput;
+pub mod tool_calls;
 pub mod trace_replay;
 pub mod warmup_analysis;
 
@@ -53,6 +54,80 @@ impl Calls {
         outcome
     }
 }
+
+/// What a closed loop of one-shot chat requests got back: the call tally, latencies and
+/// output tokens of the answers.
+#[derive(Debug, Default)]
+pub struct Answers {
+    pub calls: Calls,
+    pub ttft: Latencies,
+    pub e2e: Latencies,
+    pub output_tokens: u64,
+}
+
+/// Sends `requests` requests built by `request`, `concurrency` in flight, and hands each
+/// answer to `judge` as it comes; progress goes to the context's tally.
+pub async fn answer_each(
+    ctx: &super::BenchContext<'_>,
+    requests: u64,
+    concurrency: u32,
+    request: impl Fn(u64) -> crate::engine::generation::GenerationRequest,
+    mut judge: impl FnMut(&crate::engine::generation::GenerationResult),
+) -> Answers {
+    use futures_util::StreamExt;
+    let mut out = Answers::default();
+    let mut answers = futures_util::stream::iter(0..requests)
+        .map(|i| {
+            let req = request(i);
+            async move { ctx.engine.generate(&req).await }
+        })
+        .buffer_unordered(concurrency as usize);
+    while let Some(answer) = answers.next().await {
+        match answer {
+            Ok(r) => {
+                out.calls.ok += 1;
+                out.output_tokens += r.completion_tokens;
+                if let Some(t) = r.ttft {
+                    out.ttft.record(t);
+                }
+                out.e2e.record(r.e2e);
+                judge(&r);
+            }
+            Err(e) => out.calls.fail(&e),
+        }
+        ctx.tally
+            .set(out.calls.ok + out.calls.failed, Some(requests));
+    }
+    out
+}
+
+impl Answers {
+    /// The outcome of `requested` calls: [`Calls::outcome`], `output_tokens_mean` and the
+    /// TTFT and e2e medians and 99th percentiles.
+    pub fn outcome(self, requested: u64) -> Outcome {
+        let ok = self.calls.ok;
+        let mut outcome = self.calls.outcome(requested);
+        if ok > 0 {
+            outcome.set("output_tokens_mean", self.output_tokens as f64 / ok as f64);
+        }
+        for (name, lat) in [("ttft", &self.ttft), ("e2e", &self.e2e)] {
+            if let Some(s) = lat.summary() {
+                outcome.set(&format!("{name}_p50_ms"), s.p50);
+                outcome.set(&format!("{name}_p99_ms"), s.p99);
+            }
+        }
+        outcome
+    }
+}
+
+/// The metrics [`Answers::outcome`] sets beside [`CALL_METRICS`].
+pub const ANSWER_METRICS: [(&str, &str, bool); 5] = [
+    ("ttft_p50_ms", "ms", false),
+    ("ttft_p99_ms", "ms", false),
+    ("e2e_p50_ms", "ms", false),
+    ("e2e_p99_ms", "ms", false),
+    ("output_tokens_mean", "tokens", false),
+];
 
 /// The metrics [`Calls::outcome`] sets (name, unit, whether higher is better).
 pub const CALL_METRICS: [(&str, &str, bool); 3] = [

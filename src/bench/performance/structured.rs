@@ -1,12 +1,10 @@
 //! `structured_output`: chat requests whose `response_format` is a JSON schema; besides
 //! latency, the share of answers that parse as JSON and the share a validator accepts.
 
-use futures_util::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::bench::stats::Latencies;
 use crate::bench::{BenchContext, BenchError, Outcome, params};
 use crate::engine::generation::{Endpoint, GenerationRequest};
 
@@ -44,33 +42,29 @@ fn default_schema() -> Value {
 fn default_prompt() -> String {
     "Pick a color and a count. Answer in JSON.".into()
 }
-fn default_requests() -> u64 {
+pub(super) fn default_requests() -> u64 {
     20
 }
-fn default_concurrency() -> u32 {
+pub(super) fn default_concurrency() -> u32 {
     1
 }
-fn default_max_tokens() -> u32 {
+pub(super) fn default_max_tokens() -> u32 {
     128
 }
 
-/// The metrics `structured_output` reports beside [`super::CALL_METRICS`] (name, unit,
+/// The metrics `structured_output` reports beside [`super::CALL_METRICS`] and
+/// [`super::ANSWER_METRICS`] (name, unit,
 /// whether higher is better).
-pub const METRICS: [(&str, &str, bool); 7] = [
+pub const METRICS: [(&str, &str, bool); 2] = [
     ("json_parse_ratio", "ratio", true),
     ("schema_valid_ratio", "ratio", true),
-    ("ttft_p50_ms", "ms", false),
-    ("ttft_p99_ms", "ms", false),
-    ("e2e_p50_ms", "ms", false),
-    ("e2e_p99_ms", "ms", false),
-    ("output_tokens_mean", "tokens", false),
 ];
 
 /// Answers that failed validation, kept as examples.
 const EXAMPLES: usize = super::ERROR_EXAMPLES;
 
 /// Whether an answer parsed and validated, and why not.
-fn judge(validator: &jsonschema::Validator, text: &str) -> (bool, bool, Option<String>) {
+pub(super) fn judge(validator: &jsonschema::Validator, text: &str) -> (bool, bool, Option<String>) {
     match serde_json::from_str::<Value>(text) {
         Err(e) => (false, false, Some(format!("not JSON ({e})"))),
         Ok(v) => match validator.iter_errors(&v).next() {
@@ -108,52 +102,26 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
             ..GenerationRequest::default()
         }
     };
-    let mut calls = super::Calls::default();
-    let (mut parsed, mut valid, mut tokens) = (0u64, 0u64, 0u64);
-    let (mut ttft, mut e2e) = (Latencies::default(), Latencies::default());
+    let (mut parsed, mut valid) = (0u64, 0u64);
     let mut invalid: Vec<Value> = Vec::new();
-    let mut answers = futures_util::stream::iter(0..p.requests)
-        .map(|i| {
-            let req = request(i);
-            async move { ctx.engine.generate(&req).await }
-        })
-        .buffer_unordered(p.concurrency as usize);
-    while let Some(answer) = answers.next().await {
-        match answer {
-            Ok(r) => {
-                calls.ok += 1;
-                tokens += r.completion_tokens;
-                if let Some(t) = r.ttft {
-                    ttft.record(t);
-                }
-                e2e.record(r.e2e);
-                let (json_ok, schema_ok, why) = judge(&validator, &r.text);
-                parsed += u64::from(json_ok);
-                valid += u64::from(schema_ok);
-                if let Some(why) = why
-                    && invalid.len() < EXAMPLES
-                {
-                    let answer: String = r.text.chars().take(300).collect();
-                    invalid.push(json!({"answer": answer, "why": why,
-                                        "finish_reason": r.finish_reason}));
-                }
-            }
-            Err(e) => calls.fail(&e),
+    let answers = super::answer_each(ctx, p.requests, p.concurrency, request, |r| {
+        let (json_ok, schema_ok, why) = judge(&validator, &r.text);
+        parsed += u64::from(json_ok);
+        valid += u64::from(schema_ok);
+        if let Some(why) = why
+            && invalid.len() < EXAMPLES
+        {
+            let answer: String = r.text.chars().take(300).collect();
+            invalid.push(json!({"answer": answer, "why": why,
+                                "finish_reason": r.finish_reason}));
         }
-        ctx.tally.set(calls.ok + calls.failed, Some(p.requests));
-    }
-    let ok = calls.ok;
-    let mut outcome = calls.outcome(p.requests);
+    })
+    .await;
+    let ok = answers.calls.ok;
+    let mut outcome = answers.outcome(p.requests);
     if ok > 0 {
         outcome.set("json_parse_ratio", parsed as f64 / ok as f64);
         outcome.set("schema_valid_ratio", valid as f64 / ok as f64);
-        outcome.set("output_tokens_mean", tokens as f64 / ok as f64);
-    }
-    for (name, lat) in [("ttft", &ttft), ("e2e", &e2e)] {
-        if let Some(s) = lat.summary() {
-            outcome.set(&format!("{name}_p50_ms"), s.p50);
-            outcome.set(&format!("{name}_p99_ms"), s.p99);
-        }
     }
     if !invalid.is_empty() {
         outcome.detail("invalid_answers", invalid);

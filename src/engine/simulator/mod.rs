@@ -344,6 +344,28 @@ fn piece_events<'a>(model: &str, chat: bool, pieces: impl Iterator<Item = &'a st
         .collect()
 }
 
+/// The events of a streamed tool call: the first names the function, every one carries a
+/// piece of its arguments (OpenAI's `delta.tool_calls` by `index`).
+fn tool_call_events(model: &str, name: &str, arguments: &[String]) -> Vec<Bytes> {
+    arguments
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let call = if i == 0 {
+                json!({"index": 0, "id": "call_sim", "type": "function",
+                       "function": {"name": name, "arguments": piece}})
+            } else {
+                json!({"index": 0, "function": {"arguments": piece}})
+            };
+            event(
+                &json!({"id": "sim", "object": "chat.completion.chunk", "model": model,
+                          "choices": [{"index": 0, "delta": {"tool_calls": [call]},
+                                       "finish_reason": null}]}),
+            )
+        })
+        .collect()
+}
+
 async fn models(State(s): State<Arc<Shared>>) -> Response {
     axum::Json(
         json!({"object": "list", "data": [{"id": s.config.model, "object": "model",
@@ -381,6 +403,8 @@ struct Ask {
     echo_logprobs: Option<String>,
     /// A `response_format` asking for JSON: the answer, in streamed pieces.
     json_answer: Option<Vec<String>>,
+    /// Chat with `tools`: the function it calls, its arguments in streamed pieces.
+    tool_call: Option<(String, Vec<String>)>,
 }
 
 fn parse_ask(body: &[u8], chat: bool, cache: Option<&Mutex<PrefixCache>>) -> Result<Ask, String> {
@@ -410,6 +434,10 @@ fn parse_ask(body: &[u8], chat: bool, cache: Option<&Mutex<PrefixCache>>) -> Res
         .map(|text| structured::pieces(&text));
     Ok(Ask {
         json_answer,
+        tool_call: chat
+            .then(|| structured::tool_call(&v))
+            .flatten()
+            .map(|(name, arguments)| (name, structured::pieces(&arguments))),
         chain,
         stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
         include_usage: v
@@ -497,8 +525,14 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         return axum::Json(scored_echo(&s.config, prompt, ask.max_tokens)).into_response();
     }
     let (fails, mut len) = draw(&s.config, &s.rng, &ask);
-    // A JSON answer is as long as its pieces, cut at `max_tokens` (and then invalid).
-    if let Some(pieces) = &ask.json_answer {
+    // A JSON answer or a tool call's arguments are as long as their pieces, cut at
+    // `max_tokens` (and then invalid).
+    let pieces = ask
+        .tool_call
+        .as_ref()
+        .map(|(_, p)| p)
+        .or(ask.json_answer.as_ref());
+    if let Some(pieces) = pieces {
         len = u32::try_from(pieces.len())
             .unwrap_or(u32::MAX)
             .min(ask.max_tokens.unwrap_or(u32::MAX))
@@ -513,6 +547,8 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
     }
     let finish = if ask.max_tokens == Some(len) {
         "length"
+    } else if ask.tool_call.is_some() {
+        "tool_calls"
     } else {
         "stop"
     };
@@ -530,7 +566,7 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         _ => 0,
     };
     let uncached = ask.prompt_tokens - cached.min(ask.prompt_tokens);
-    let text = || answer_text(ask.json_answer.as_deref(), len);
+    let text = || answer_text(pieces.map(Vec::as_slice), len);
     // The blocks the answer fills after its prompt, cached once it is finished.
     let answer_blocks = ask.chain.clone().map(|mut chain| {
         let before = chain.blocks.len();
@@ -562,7 +598,12 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         tracked.finished(finish == "length");
         remember(&s, answer_blocks.as_deref());
         let text = text();
-        let choice = if chat {
+        let choice = if let Some((name, _)) = &ask.tool_call {
+            json!({"index": 0, "message": {"role": "assistant", "content": null,
+                   "tool_calls": [{"id": "call_sim", "type": "function",
+                                   "function": {"name": name, "arguments": text}}]},
+                   "finish_reason": finish})
+        } else if chat {
             json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
         } else {
             json!({"index": 0, "text": text, "finish_reason": finish})
@@ -603,10 +644,13 @@ async fn serve(s: Arc<Shared>, body: Bytes, chat: bool) -> Response {
         len,
         at_length: finish == "length",
         end,
-        pieces: ask
-            .json_answer
-            .as_ref()
-            .map(|p| Arc::new(piece_events(&model, chat, p.iter().map(String::as_str)))),
+        pieces: match &ask.tool_call {
+            Some((name, arguments)) => Some(Arc::new(tool_call_events(&model, name, arguments))),
+            None => ask
+                .json_answer
+                .as_ref()
+                .map(|p| Arc::new(piece_events(&model, chat, p.iter().map(String::as_str)))),
+        },
     });
     Response::builder()
         .header("content-type", "text/event-stream")
@@ -826,6 +870,7 @@ mod tests {
             ignore_eos,
             echo_logprobs: None,
             json_answer: None,
+            tool_call: None,
         };
         for _ in 0..100 {
             let (_, n) = draw(&config, &rng, &ask(None, false));

@@ -1,6 +1,7 @@
 //! The simulator's answers to `response_format`: a JSON document a JSON schema accepts (a
 //! `const` or the first `enum` value, minimums, every listed property), streamed in pieces of
-//! four characters, so a structured-output benchmark has a server whose answers are known.
+//! four characters, so a structured-output benchmark has a server whose answers are known;
+//! with `tools`, a call of one of them whose arguments its parameters schema accepts.
 //! Schema keywords it does not model (`pattern`, `format`, `not`, ...) are ignored, so such a
 //! schema may get answers that do not validate, as from a real server that ignores them.
 
@@ -23,6 +24,36 @@ pub fn answer(format: &Value) -> Option<String> {
         "json_object" => Some(json!({"answer": "simulated"}).to_string()),
         _ => None,
     }
+}
+
+/// The function a chat request's `tools` make the simulator call and its arguments (JSON
+/// text its `parameters` schema accepts): the one `tool_choice` names, else the first;
+/// none with `tool_choice: none` or without tools.
+pub fn tool_call(body: &Value) -> Option<(String, String)> {
+    let tools = body.get("tools")?.as_array()?;
+    let choice = body.get("tool_choice");
+    if choice.and_then(Value::as_str) == Some("none") {
+        return None;
+    }
+    let wanted = choice
+        .and_then(|c| c.pointer("/function/name"))
+        .and_then(Value::as_str);
+    let tool = tools
+        .iter()
+        .find(|t| wanted.is_none_or(|w| name_of(t) == Some(w)))?;
+    let parameters = tool
+        .pointer("/function/parameters")
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "object"}));
+    Some((
+        name_of(tool)?.to_string(),
+        instance(&parameters, 0).to_string(),
+    ))
+}
+
+/// A tool's function name.
+fn name_of(tool: &Value) -> Option<&str> {
+    tool.pointer("/function/name").and_then(Value::as_str)
 }
 
 /// The answer in streamed pieces.
