@@ -510,3 +510,46 @@ async fn tool_calls_on_the_real_llama_server_are_sent_and_judged() {
     });
     assert_eq!(uncalled as f64, 3.0 * (1.0 - ratio), "{:?}", r.details);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_in_an_open_loop_are_sent_on_schedule_and_timed_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // One slot, 5 ms + 10 ms of prefill per request: a request every 20 ms never queues.
+    let engine = start(
+        &simulator(json!({"ttft": "5ms", "prefill": "1000ms", "max_concurrency": 1})),
+        dir.path(),
+    )
+    .await;
+    let r = harness::run(
+        &engine,
+        "embeddings",
+        json!({"requests": 6, "rate": 50, "arrival": "constant", "input_tokens": 10}),
+    )
+    .await;
+    assert!(r.passed, "{:?}", r.errors);
+    assert_eq!(metric(&r, "requests"), 6.0);
+    harness::within("latency p50", metric(&r, "latency_p50_ms"), 15.0, 40.0);
+    assert!(metric(&r, "send_lag_p99_ms") < 20.0);
+    // Six sends 20 ms apart take at least 100 ms: under 60 requests/s.
+    assert!(metric(&r, "requests_per_s") < 60.0);
+    // Over its capacity (a request every 5 ms for a 15 ms one), the queue shows in latency,
+    // counted from each scheduled send.
+    let over = harness::run(
+        &engine,
+        "embeddings",
+        json!({"requests": 8, "rate": 200, "arrival": "constant", "input_tokens": 10}),
+    )
+    .await;
+    assert!(metric(&over, "latency_max_ms") > 60.0, "{:?}", over.metrics);
+    let both = harness::run_with(
+        &engine,
+        "embeddings",
+        json!({"rate": 5, "concurrency": 2}),
+        0,
+        dir.path(),
+    )
+    .await
+    .unwrap_err();
+    engine.cleanup().await;
+    assert!(both.to_string().contains("not both"), "{both}");
+}
