@@ -29,6 +29,12 @@ pub struct Args {
     /// Continue an interrupted or failed run, skipping legs it finished with the same spec.
     #[arg(long, value_name = "RUN", conflicts_with = "only")]
     resume: Option<String>,
+    /// Where the engine groups run (default: the suite's `executor`, else local).
+    #[arg(long, value_enum)]
+    executor: Option<super::plan::ExecutorArg>,
+    /// With `--executor slurm --dry-run`: the directory the job scripts are written to.
+    #[arg(long, value_name = "DIR", default_value = "kitt-slurm-jobs")]
+    job_dir: PathBuf,
     #[command(flatten)]
     run: RunFlags,
 }
@@ -51,6 +57,9 @@ pub struct RunFlags {
 }
 
 pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
+    if let Some(code) = slurm(&args, globals)? {
+        return Ok(code);
+    }
     let request = ApplyRequest {
         suite_path: args.suite,
         suite_text: None,
@@ -64,6 +73,48 @@ pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
         force: args.run.force,
     };
     run_request(&request, globals)
+}
+
+/// Under the Slurm executor (the flag, else the suite's): with `--dry-run` writes the job
+/// scripts and prints the jobs; without, refuses, since submitting is not built yet. `None`
+/// for the local executor.
+fn slurm(args: &Args, globals: &super::Globals) -> anyhow::Result<Option<u8>> {
+    use crate::suite::validate::{Unset, validate_file};
+    if args.executor == Some(super::plan::ExecutorArg::Local) {
+        return Ok(None);
+    }
+    let registry = globals.registry_for(Some(&args.suite));
+    let validation = validate_file(&args.suite, &registry, &args.params, Unset::Error);
+    let Some(checked) = &validation.suite else {
+        // The local path reports the suite's problems.
+        return Ok(None);
+    };
+    if super::plan::executor_of(args.executor, checked) != crate::suite::model::ExecutorKind::Slurm
+    {
+        return Ok(None);
+    }
+    super::print_diagnostics(&validation.diagnostics, &validation.workspace.sources)?;
+    let plan = crate::suite::plan::plan(checked, &registry, None)?;
+    let jobs = super::plan::slurm_jobs(checked, &plan, &args.suite)?;
+    if !args.run.dry_run {
+        crate::errln!(
+            "error: the Slurm executor plans jobs and writes their scripts (`kitt apply --dry-run --executor slurm`), but submitting them, watching them and merging their results are not built yet; run with `--executor local`, or submit the scripts yourself"
+        );
+        return Ok(Some(exit::USAGE));
+    }
+    let written = crate::runner::slurm::write_scripts(&jobs, &args.job_dir).with_context(|| {
+        format!(
+            "cannot write the job scripts into {}",
+            args.job_dir.display()
+        )
+    })?;
+    let mut out = crate::output::stdout();
+    out.write_all(crate::runner::slurm::render_text(&jobs).as_bytes())?;
+    for path in &written {
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    writeln!(out, "dry run: nothing was submitted")?;
+    Ok(Some(exit::OK))
 }
 
 /// Applies a request on a fresh runtime, stopping cleanly at Ctrl-C/SIGTERM; prints what

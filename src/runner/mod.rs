@@ -13,6 +13,7 @@ pub mod retry;
 pub mod schedule;
 pub mod selection;
 pub mod setup;
+pub mod slurm;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -67,6 +67,88 @@ pub struct Suite {
     /// node's own settings win, key by key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<Telemetry>,
+    /// Where the suite's engine groups run: on this machine (`local`, the default) or as
+    /// Slurm jobs (`slurm`); `--executor` on the command line wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<Executor>,
+}
+
+/// Where a suite's engine groups run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Executor {
+    /// `local` (default) or `slurm`.
+    #[serde(default)]
+    pub kind: ExecutorKind,
+    /// Settings of the Slurm executor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmSettings>,
+}
+
+/// Which executor runs a suite's engine groups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// Every engine group on this machine.
+    #[default]
+    Local,
+    /// Each engine group as one Slurm job (`sbatch`).
+    Slurm,
+}
+
+/// How the Slurm executor asks for its jobs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSettings {
+    /// `--partition`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.,-]+$"))]
+    pub partition: Option<String>,
+    /// `--account`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]+$"))]
+    pub account: Option<String>,
+    /// `--qos`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]+$"))]
+    pub qos: Option<String>,
+    /// `--constraint` (node features, e.g. `h100`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.&|!()\[\]*:-]+$"))]
+    pub constraint: Option<String>,
+    /// A job's `--time`; by default the sum of its legs' timeouts (every attempt and
+    /// backoff), plus its engine's start-up timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit: Option<Duration>,
+    /// How GPUs are asked for: `gres` (`--gres=gpu:N`, the default) or `gpus` (`--gpus=N`).
+    #[serde(default)]
+    pub gpu_request: SlurmGpuRequest,
+    /// More `sbatch` options, each one argument starting with `--`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_args: Vec<String>,
+    /// Environment variables the job script exports before kitt runs.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}))]
+    pub export: IndexMap<String, String>,
+    /// The kitt binary as the compute nodes reach it (a path on a shared filesystem); by
+    /// default the path of the kitt that plans the jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kitt: Option<String>,
+    /// A directory on a filesystem shared with the compute nodes, as an absolute path: each
+    /// job writes its group's results there as a file of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_dir: Option<String>,
+}
+
+/// How a Slurm job asks for GPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SlurmGpuRequest {
+    /// `--gres=gpu:N`.
+    #[default]
+    Gres,
+    /// `--gpus=N`.
+    Gpus,
 }
 
 /// The shortest telemetry interval a suite may ask for.
@@ -305,6 +387,16 @@ pub struct Resources {
     /// TGI) get all of them in docker mode when this is absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus: Option<GpuRequest>,
+    /// CPU cores a Slurm job of this engine asks for (`--cpus-per-task`); the local executor
+    /// does not limit them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4096))]
+    pub cpus: Option<u32>,
+    /// Memory a Slurm job of this engine asks for (`--mem`, e.g. `64g`); the local executor
+    /// does not limit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+[kmgtKMGT]?$"))]
+    pub memory: Option<String>,
     /// Shared memory of a container, e.g. `8g`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]+[kmgKMG]?$"))]
