@@ -281,5 +281,80 @@ fn the_dry_run_s_scripts_run_each_group_on_a_node_of_its_own() {
         .find(|m| m["name"] == "requests")
         .map(|m| m["value"].clone());
     assert_eq!(requests, Some(serde_json::json!(4.0)), "{}", show.stdout);
+    // Brought back into one store: both groups' runs, once.
+    let files: Vec<String> = jobs
+        .ids
+        .iter()
+        .zip(["a", "b"])
+        .map(|(id, g)| {
+            env.path(&format!("shared/results/two-groups/{g}-{id}.db"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let mut import = vec!["results", "import"];
+    import.extend(files.iter().map(String::as_str));
+    let run = env.kitt(&import);
+    assert_eq!(run.code(), Some(0), "{}", run.text());
+    assert_eq!(
+        run.stdout.matches("imported run").count(),
+        2,
+        "{}",
+        run.stdout
+    );
+    let again = env.kitt(&import);
+    assert_eq!(
+        again.stdout.matches("is already in").count(),
+        2,
+        "{}",
+        again.stdout
+    );
     jobs.ids.clear();
+}
+
+#[test]
+fn a_store_s_runs_are_imported_whole_and_once() {
+    let env = Env::new();
+    let suite = env.write(
+        "suite.yaml",
+        common::binary::sim_suite(
+            "imp",
+            "  - {id: load, benchmark: load, engine: sim, params: {concurrency: 2, requests: 20}, telemetry: {interval: 100ms}}\n",
+        ),
+    );
+    let other = env.path("other.db");
+    let run = env.kitt(&[
+        "apply",
+        suite.to_str().unwrap(),
+        "--store",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), Some(0), "{}", run.text());
+    let show = |store: &str| {
+        let r = env.kitt(&["results", "show", "last", "--json", "--store", store]);
+        assert_eq!(r.code(), Some(0), "{}", r.text());
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    let before = show(other.to_str().unwrap());
+    let imported = env.kitt(&["results", "import", other.to_str().unwrap(), "--json"]);
+    assert_eq!(imported.code(), Some(0), "{}", imported.text());
+    let here = env.store();
+    let after = show(here.to_str().unwrap());
+    // The same run, node for node and metric for metric, telemetry figures included.
+    assert_eq!(before["id"], after["id"]);
+    assert_eq!(before["nodes"], after["nodes"]);
+    assert!(
+        before["nodes"][0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "kv_cache_usage_max"),
+        "{}",
+        before["nodes"][0]
+    );
+    // Not a store: an error that names the file.
+    let junk = env.write("junk.db", "not sqlite at all, just text");
+    let bad = env.kitt(&["results", "import", junk.to_str().unwrap()]);
+    assert_ne!(bad.code(), Some(0));
+    assert!(bad.text().contains("junk.db"), "{}", bad.text());
 }

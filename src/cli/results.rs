@@ -48,6 +48,15 @@ enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// Copies into this store every run of other kitt stores it lacks (the files Slurm jobs
+    /// leave in their results directory, a colleague's store).
+    Import {
+        /// Store files to read.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// A run as JSON (the report document, `kitt schema results`) or CSV (one row per metric).
     Export {
         run: String,
@@ -63,6 +72,9 @@ enum ExportFormat {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    if let Sub::Import { files, json } = &args.command {
+        return import(&args.store, files, *json);
+    }
     let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
     let mut out = crate::output::stdout();
     match args.command {
@@ -146,6 +158,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 if worse == 1 { "" } else { "s" }
             )?;
         }
+        // Handled before the store is opened read-only.
+        Sub::Import { .. } => {}
         Sub::Export { run, format } => {
             let results = store.run_results(&run)?;
             match format {
@@ -324,4 +338,39 @@ fn direction_word(d: crate::registry::Direction) -> &'static str {
         crate::registry::Direction::Higher => "higher",
         crate::registry::Direction::Lower => "lower",
     }
+}
+
+/// `kitt results import FILE...`: each file's runs this store lacks, copied in.
+fn import(
+    store: &Option<std::path::PathBuf>,
+    files: &[std::path::PathBuf],
+    json: bool,
+) -> anyhow::Result<u8> {
+    let path = crate::store::default_path(store.as_deref());
+    let mut store = Store::open(&path)?;
+    let mut out = crate::output::stdout();
+    let mut all = Vec::new();
+    for file in files {
+        let imported = store.import_runs(file)?;
+        if !json {
+            for id in &imported.runs {
+                writeln!(out, "imported run {id} from {}", file.display())?;
+            }
+            for id in &imported.already_present {
+                writeln!(
+                    out,
+                    "run {id} of {} is already in {}",
+                    file.display(),
+                    path.display()
+                )?;
+            }
+        }
+        all.push(serde_json::json!({"file": file, "runs": imported.runs,
+                                    "already_present": imported.already_present}));
+    }
+    if json {
+        serde_json::to_writer_pretty(&mut out, &all)?;
+        writeln!(out)?;
+    }
+    Ok(exit::OK)
 }

@@ -1,6 +1,7 @@
 //! The results store: one SQLite file (WAL, so readers work while a run writes) holding
 //! runs, their nodes, metrics, asserts and per-request samples, written as a run goes.
 
+pub mod import;
 mod migrations;
 pub mod read;
 pub mod records;
