@@ -11,11 +11,17 @@ use std::time::{Duration, Instant};
 
 use common::binary::Env;
 
-/// The cluster's config, or a failure saying how to start it (`KITT_SKIP=slurm` skips).
-fn slurm_conf() -> Option<String> {
+/// Held by each test that runs jobs: two nodes are too few for their jobs to share them
+/// and still land where the tests expect.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The cluster's config (and the cluster to this test alone), or a failure saying how to
+/// start it (`KITT_SKIP=slurm` skips).
+fn slurm_conf() -> Option<(String, std::sync::MutexGuard<'static, ()>)> {
     if common::skipped("slurm") {
         return None;
     }
+    let alone = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
     let conf = std::env::var("SLURM_CONF").unwrap_or_else(|_| {
         panic!(
             "SLURM_CONF is not set: start the test cluster with `eval \"$(scripts/slurm-cluster.sh start)\"` and export it (or set KITT_SKIP=slurm to skip locally)"
@@ -31,7 +37,7 @@ fn slurm_conf() -> Option<String> {
         nodes.lines().filter(|l| !l.contains("down")).count() >= 2,
         "the test cluster needs two nodes up: {nodes}"
     );
-    Some(conf)
+    Some((conf, alone))
 }
 
 /// Runs a Slurm command and returns its stdout, failing on a non-zero exit.
@@ -73,7 +79,7 @@ fn two_groups(env: &Env) -> std::path::PathBuf {
         "suite.yaml",
         format!(
             "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: two-groups, version: 1.0.0}}\n\
-             params: {{requests: {{type: integer, default: 5}}}}\n\
+             params: {{requests: {{type: integer, default: 20}}}}\n\
              executor:\n  kind: slurm\n  slurm:\n    partition: debug\n    extra_args: [--exclusive]\n\
              \x20   results_dir: {}\n    export: {{KITT_GROUP_NOTE: \"two groups\"}}\n\
              engines:\n\
@@ -81,7 +87,7 @@ fn two_groups(env: &Env) -> std::path::PathBuf {
              \x20 b: {{uses: simulator, config: {{ttft: 5ms, itl: 1ms}}, resources: {{cpus: 1, memory: 256m}}}}\n\
              nodes:\n\
              \x20 - {{id: lat-a, benchmark: latency, engine: a, params: {{requests: \"${{{{ params.requests }}}}\"}}, timeout: 2m}}\n\
-             \x20 - {{id: lat-b, benchmark: latency, engine: b, params: {{requests: 3}}, timeout: 3m, retry: {{attempts: 2, backoff: 1m}}}}\n",
+             \x20 - {{id: lat-b, benchmark: latency, engine: b, params: {{requests: 20}}, timeout: 3m, retry: {{attempts: 2, backoff: 1m}}}}\n",
             results.display()
         ),
     )
@@ -110,7 +116,7 @@ fn the_plan_lists_one_job_per_engine_group_with_its_resources_and_time() {
         "--cpus-per-task=1",
         "--mem=256M",
         "--exclusive",
-        "--signal=B:TERM@120",
+        "--signal=B:USR1@120",
     ] {
         assert!(args.contains(&want), "{want} not in {args:?}");
     }
@@ -121,10 +127,6 @@ fn the_plan_lists_one_job_per_engine_group_with_its_resources_and_time() {
     let local = env.kitt(&["plan", suite, "--format", "json", "--executor", "local"]);
     let plan: serde_json::Value = serde_json::from_str(&local.stdout).unwrap();
     assert!(plan.get("slurm_jobs").is_none());
-    // Submitting is not built: apply says so instead of running anything.
-    let apply = env.kitt(&["apply", suite]);
-    assert_eq!(apply.code(), Some(64), "{}", apply.text());
-    assert!(apply.stderr.contains("not built yet"), "{}", apply.text());
 }
 
 #[test]
@@ -173,7 +175,7 @@ fn settings_slurm_cannot_honour_are_refused() {
 
 #[test]
 fn the_dry_run_s_scripts_run_each_group_on_a_node_of_its_own() {
-    let Some(conf) = slurm_conf() else {
+    let Some((conf, _alone)) = slurm_conf() else {
         return;
     };
     let env = Env::new();
@@ -186,7 +188,7 @@ fn the_dry_run_s_scripts_run_each_group_on_a_node_of_its_own() {
         "--job-dir",
         jobs_dir.to_str().unwrap(),
         "-p",
-        "requests=4",
+        "requests=16",
     ]);
     assert_eq!(run.code(), Some(0), "{}", run.text());
     assert!(
@@ -263,7 +265,7 @@ fn the_dry_run_s_scripts_run_each_group_on_a_node_of_its_own() {
     }
     nodes.sort();
     assert_eq!(nodes, ["n1", "n2"]);
-    // The suite parameter reached the job: group a sent 4 requests, not the default 5.
+    // The suite parameter reached the job: group a sent 16 requests, not the default 20.
     let results = env.path(&format!("shared/results/two-groups/a-{}.db", jobs.ids[0]));
     let show = env.kitt(&[
         "results",
@@ -280,7 +282,7 @@ fn the_dry_run_s_scripts_run_each_group_on_a_node_of_its_own() {
         .iter()
         .find(|m| m["name"] == "requests")
         .map(|m| m["value"].clone());
-    assert_eq!(requests, Some(serde_json::json!(4.0)), "{}", show.stdout);
+    assert_eq!(requests, Some(serde_json::json!(16.0)), "{}", show.stdout);
     // Brought back into one store: both groups' runs, once.
     let files: Vec<String> = jobs
         .ids
@@ -357,4 +359,231 @@ fn a_store_s_runs_are_imported_whole_and_once() {
     let bad = env.kitt(&["results", "import", junk.to_str().unwrap()]);
     assert_ne!(bad.code(), Some(0));
     assert!(bad.text().contains("junk.db"), "{}", bad.text());
+}
+
+/// The Slurm details of each leg of the newest run in `store`: (leg, status, job id, node,
+/// first error).
+fn legs_of_last_run(env: &Env, store: &str) -> Vec<(String, String, String, String, String)> {
+    let show = env.kitt(&["results", "show", "last", "--json", "--store", store]);
+    assert_eq!(show.code(), Some(0), "{}", show.text());
+    let run: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (
+                text(&n["leg"]),
+                text(&n["status"]),
+                text(&n["details"]["slurm"]["job_id"]),
+                text(&n["details"]["slurm"]["node"]),
+                text(&n["errors"][0]),
+            )
+        })
+        .collect()
+}
+
+/// A metric of leg `leg` in the newest run of `store`.
+fn metric_of(env: &Env, store: &str, leg: &str, name: &str) -> f64 {
+    let show = env.kitt(&["results", "show", "last", "--json", "--store", store]);
+    let run: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["leg"] == leg)
+        .and_then(|n| {
+            n["metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == name)
+        })
+        .and_then(|m| m["value"].as_f64())
+        .unwrap_or_else(|| panic!("no {name} for {leg}: {}", show.stdout))
+}
+
+#[test]
+fn kitt_apply_runs_both_groups_at_once_on_both_nodes_and_merges_them() {
+    let Some((_conf, _alone)) = slurm_conf() else {
+        return;
+    };
+    let env = Env::new();
+    let suite = two_groups(&env);
+    let suite = suite.to_str().unwrap();
+    let run = env.run(&["apply", suite], Duration::from_secs(180));
+    assert_eq!(run.code(), Some(0), "{}", run.text());
+    assert!(run.stdout.contains("RUNNING on n"), "{}", run.stdout);
+    let store = env.store();
+    let store = store.to_str().unwrap();
+    let legs = legs_of_last_run(&env, store);
+    assert_eq!(legs.len(), 2, "{legs:?}");
+    let mut nodes: Vec<&str> = legs.iter().map(|l| l.3.as_str()).collect();
+    nodes.sort();
+    assert_eq!(nodes, ["n1", "n2"], "{legs:?}");
+    assert!(
+        legs.iter().all(|l| l.1 == "succeeded" && !l.2.is_empty()),
+        "{legs:?}"
+    );
+    // The same legs run locally measure the same, within noise.
+    let slurm_ttft = metric_of(&env, store, "lat-a", "ttft_p50_ms");
+    assert_eq!(metric_of(&env, store, "lat-a", "requests"), 20.0);
+    let local = env.run(
+        &["apply", suite, "--executor", "local"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(local.code(), Some(0), "{}", local.text());
+    let local_ttft = metric_of(&env, store, "lat-a", "ttft_p50_ms");
+    assert!(
+        (slurm_ttft - local_ttft).abs() < 3.0 + 0.5 * local_ttft,
+        "Slurm {slurm_ttft} ms, local {local_ttft} ms"
+    );
+}
+
+/// Starts `kitt apply SUITE` in the background and waits until its jobs run; the caller
+/// waits for it (`wait`).
+#[allow(clippy::zombie_processes)]
+fn apply_until_running(env: &Env, conf: &str, suite: &str, name: &str) -> std::process::Child {
+    let mut child = env
+        .command(&["apply", suite])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let queue = slurm(conf, "squeue", &["-h", "-t", "running", "-o", "%j"]);
+        if queue.lines().any(|l| l == format!("kitt-{name}-sim")) {
+            return child;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("jobs never ran: {queue}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A suite whose group runs a quick leg, then one that lasts minutes.
+fn slow_suite(env: &Env, name: &str, time_limit: &str) -> String {
+    let results = env.path("shared/results");
+    env.write(
+        &format!("{name}.yaml"),
+        format!(
+            "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: {name}, version: 1.0.0}}\n\
+             executor:\n  kind: slurm\n  slurm: {{results_dir: {}{time_limit}}}\n\
+             engines:\n  sim: {{uses: simulator, config: {{ttft: 5ms, itl: 1ms, output_tokens: 4}}}}\n\
+             nodes:\n\
+             \x20 - {{id: quick, benchmark: latency, engine: sim, params: {{requests: 2, output_tokens: 4}}}}\n\
+             \x20 - {{id: long, benchmark: latency, engine: sim, needs: [quick], params: {{requests: 100000, output_tokens: 4}}}}\n",
+            results.display()
+        ),
+    )
+    .display()
+    .to_string()
+}
+
+/// Jobs of the suite `name` still in the queue.
+fn queued(conf: &str, name: &str) -> String {
+    slurm(conf, "squeue", &["-h", "-o", "%j %T"])
+        .lines()
+        .filter(|l| l.starts_with(&format!("kitt-{name}-")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Waits for `child` to exit (at most `limit`); its exit code.
+fn wait(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("kitt did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctrl_c_cancels_every_job_and_keeps_nothing_running() {
+    let Some((conf, _alone)) = slurm_conf() else {
+        return;
+    };
+    let env = Env::new();
+    let suite = slow_suite(&env, "interrupted", "");
+    let mut child = apply_until_running(&env, &conf, &suite, "interrupted");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(wait(&mut child, Duration::from_secs(60)), Some(130));
+    // No job of the run in the queue, and no kitt left running the suite on a node.
+    let started = Instant::now();
+    while !queued(&conf, "interrupted").is_empty() || !common::processes_with(&suite).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "left behind: {} / {:?}",
+            queued(&conf, "interrupted"),
+            common::processes_with(&suite)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let legs = legs_of_last_run(&env, env.store().to_str().unwrap());
+    assert!(legs.iter().all(|l| l.1 == "cancelled"), "{legs:?}");
+}
+
+#[test]
+fn a_job_cancelled_under_the_run_fails_its_unfinished_legs_with_slurm_s_reason() {
+    let Some((conf, _alone)) = slurm_conf() else {
+        return;
+    };
+    let env = Env::new();
+    let suite = slow_suite(&env, "taken", "");
+    let mut child = apply_until_running(&env, &conf, &suite, "taken");
+    // Let the quick leg finish, then take the job away (as a preemption or an admin would).
+    std::thread::sleep(Duration::from_secs(3));
+    slurm(&conf, "scancel", &["--name", "kitt-taken-sim"]);
+    assert_eq!(wait(&mut child, Duration::from_secs(60)), Some(1));
+    let legs = legs_of_last_run(&env, env.store().to_str().unwrap());
+    let long = legs.iter().find(|l| l.0 == "long").expect("long");
+    assert_eq!(long.1, "failed", "{legs:?}");
+    assert!(
+        long.4.contains("CANCELLED") || long.4.contains("ended"),
+        "{legs:?}"
+    );
+    // The leg that finished before is kept.
+    let quick = legs.iter().find(|l| l.0 == "quick").expect("quick");
+    assert_eq!(quick.1, "succeeded", "{legs:?}");
+}
+
+#[test]
+fn a_job_at_its_time_limit_keeps_what_finished_and_says_why_the_rest_failed() {
+    let Some((conf, _alone)) = slurm_conf() else {
+        return;
+    };
+    let env = Env::new();
+    // One minute: Slurm's notice comes 12 s before it.
+    let suite = slow_suite(&env, "limited", ", time_limit: 1m");
+    let mut child = apply_until_running(&env, &conf, &suite, "limited");
+    assert_eq!(wait(&mut child, Duration::from_secs(150)), Some(1));
+    let legs = legs_of_last_run(&env, env.store().to_str().unwrap());
+    let long = legs.iter().find(|l| l.0 == "long").expect("long");
+    assert_eq!(long.1, "failed", "{legs:?}");
+    assert!(
+        long.4.contains("TIMEOUT") && long.4.contains("1 min time limit"),
+        "{legs:?}"
+    );
+    let quick = legs.iter().find(|l| l.0 == "quick").expect("quick");
+    assert_eq!(quick.1, "succeeded", "{legs:?}");
+    assert!(
+        queued(&conf, "limited").is_empty(),
+        "{}",
+        queued(&conf, "limited")
+    );
 }

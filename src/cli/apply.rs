@@ -76,7 +76,7 @@ pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
 }
 
 /// Under the Slurm executor (the flag, else the suite's): with `--dry-run` writes the job
-/// scripts and prints the jobs; without, refuses, since submitting is not built yet. `None`
+/// scripts and prints the jobs; without, submits them and merges what they measured. `None`
 /// for the local executor.
 fn slurm(args: &Args, globals: &super::Globals) -> anyhow::Result<Option<u8>> {
     use crate::suite::validate::{Unset, validate_file};
@@ -97,10 +97,7 @@ fn slurm(args: &Args, globals: &super::Globals) -> anyhow::Result<Option<u8>> {
     let plan = crate::suite::plan::plan(checked, &registry, None)?;
     let jobs = super::plan::slurm_jobs(checked, &plan, &args.suite)?;
     if !args.run.dry_run {
-        crate::errln!(
-            "error: the Slurm executor plans jobs and writes their scripts (`kitt apply --dry-run --executor slurm`), but submitting them, watching them and merging their results are not built yet; run with `--executor local`, or submit the scripts yourself"
-        );
-        return Ok(Some(exit::USAGE));
+        return submit(args, checked, &plan, &jobs).map(Some);
     }
     let written = crate::runner::slurm::write_scripts(&jobs, &args.job_dir).with_context(|| {
         format!(
@@ -115,6 +112,75 @@ fn slurm(args: &Args, globals: &super::Globals) -> anyhow::Result<Option<u8>> {
     }
     writeln!(out, "dry run: nothing was submitted")?;
     Ok(Some(exit::OK))
+}
+
+/// Submits the jobs, watches them and merges their results into a new run of the store;
+/// prints each leg's end and picks the exit code (0 held, 1 failed, 130 interrupted).
+fn submit(
+    args: &Args,
+    checked: &crate::suite::validate::CheckedSuite,
+    plan: &crate::suite::plan::Plan,
+    jobs: &[crate::runner::slurm::SlurmJob],
+) -> anyhow::Result<u8> {
+    use crate::store::{RunStatus, Store};
+    let text = std::fs::read_to_string(&args.suite)
+        .with_context(|| format!("cannot read {}", args.suite.display()))?;
+    let fingerprint = crate::fingerprint::Fingerprint::detect();
+    let run = crate::runner::new_run(checked, &args.suite, &text, &fingerprint)?;
+    let store_path = crate::store::default_path(args.run.store.as_deref());
+    let mut store = Store::open(&store_path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let say = |line: &str| crate::outln!("[slurm] {line}");
+    let done = runtime.block_on(async {
+        crate::process::interrupt::install();
+        crate::runner::slurm_run::coordinate(plan, jobs, &mut store, run, &say).await
+    })?;
+    let mut out = crate::output::stdout();
+    writeln!(
+        out,
+        "\n{:<24} {:<10} {:<8} {:<10} RESULT",
+        "LEG", "STATUS", "JOB", "NODE"
+    )?;
+    let mut nodes = store.nodes(&done.run_id)?;
+    nodes.sort_by_key(|n| plan.legs.iter().position(|l| l.id == n.leg));
+    for node in nodes {
+        let (job, host) = node
+            .details
+            .get("slurm")
+            .map(|s| {
+                (
+                    s["job_id"].as_str().unwrap_or("-").to_string(),
+                    s["node"].as_str().unwrap_or("-").to_string(),
+                )
+            })
+            .unwrap_or_else(|| ("-".into(), "-".into()));
+        let result = node.errors.first().cloned().unwrap_or_default();
+        writeln!(
+            out,
+            "{:<24} {:<10} {:<8} {:<10} {result}",
+            node.leg,
+            node.status.as_str(),
+            job,
+            host
+        )?;
+    }
+    writeln!(
+        out,
+        "\nrun {} {}; stored in {} (`kitt results show {}`); the suite's reports are not rendered under the Slurm executor yet: `kitt report {}`",
+        done.run_id,
+        done.status.as_str(),
+        store_path.display(),
+        done.run_id,
+        done.run_id
+    )?;
+    Ok(match done.status {
+        _ if done.interrupted => exit::INTERRUPTED,
+        RunStatus::Succeeded => exit::OK,
+        _ => exit::FAILED,
+    })
 }
 
 /// Applies a request on a fresh runtime, stopping cleanly at Ctrl-C/SIGTERM; prints what

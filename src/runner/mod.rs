@@ -14,6 +14,7 @@ pub mod schedule;
 pub mod selection;
 pub mod setup;
 pub mod slurm;
+pub mod slurm_run;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -180,26 +181,9 @@ pub async fn apply(
             id.clone()
         }
         None => {
-            let origin = provenance::of(&req.suite_path, &text);
-            let id = crate::engine::runtime::new_run_id();
-            store.insert_run(&RunRecord {
-                id: id.clone(),
-                suite: suite_name.clone(),
-                suite_version: checked.suite.metadata.version.clone(),
-                suite_path: req.suite_path.display().to_string(),
-                digest: origin.digest,
-                git_commit: origin.git_commit,
-                git_dirty: origin.git_dirty,
-                started_at: crate::store::time::now(),
-                ended_at: None,
-                status: RunStatus::Running,
-                kitt_version: env!("CARGO_PKG_VERSION").into(),
-                fingerprint: fingerprint.hash(),
-                fingerprint_summary: fingerprint.summary(),
-                params: serde_json::to_value(&checked.params)?,
-                owner: None,
-                heartbeat_at: None,
-            })?;
+            let record = new_run(&checked, &req.suite_path, &text, &fingerprint)?;
+            let id = record.id.clone();
+            store.insert_run(&record)?;
             selection::copy_carried(&mut store, &choice, &plan, &id)?;
             id
         }
@@ -374,4 +358,33 @@ pub async fn run_one(
         keep_results: true,
     };
     Ok(dispatch::run(&plan, setup, &mut store, progress, cancel).await)
+}
+
+/// A new run of a checked suite, running, with its provenance (the suite file's digest and
+/// git state) and this machine's fingerprint.
+pub fn new_run(
+    checked: &CheckedSuite,
+    suite_path: &std::path::Path,
+    text: &str,
+    fingerprint: &crate::fingerprint::Fingerprint,
+) -> anyhow::Result<RunRecord> {
+    let origin = provenance::of(suite_path, text);
+    Ok(RunRecord {
+        id: crate::engine::runtime::new_run_id(),
+        suite: checked.suite.metadata.name.clone(),
+        suite_version: checked.suite.metadata.version.clone(),
+        suite_path: suite_path.display().to_string(),
+        digest: origin.digest,
+        git_commit: origin.git_commit,
+        git_dirty: origin.git_dirty,
+        started_at: crate::store::time::now(),
+        ended_at: None,
+        status: RunStatus::Running,
+        kitt_version: env!("CARGO_PKG_VERSION").into(),
+        fingerprint: fingerprint.hash(),
+        fingerprint_summary: fingerprint.summary(),
+        params: serde_json::to_value(&checked.params)?,
+        owner: None,
+        heartbeat_at: None,
+    })
 }

@@ -18,9 +18,19 @@ use crate::suite::plan::Plan;
 
 /// An engine's start-up allowance in a job's time limit when it sets no `startup_timeout`.
 const DEFAULT_STARTUP: std::time::Duration = std::time::Duration::from_secs(600);
-/// Seconds before its time limit a job's kitt is told to stop (`--signal=B:TERM@...`), so it
-/// stops its engine and keeps what it measured.
+/// Seconds before its time limit a job's kitt is told to stop (`--signal=B:USR1@...`), so it
+/// stops its engine and keeps what it measured; a fifth of shorter limits.
 pub const STOP_NOTICE_S: u64 = 120;
+
+/// The notice a job of `minutes` gets before its time limit, in seconds.
+fn stop_notice(minutes: u64) -> u64 {
+    STOP_NOTICE_S.min(minutes * 60 / 5).max(1)
+}
+
+/// The file a job's script leaves beside its results when Slurm's time-limit notice came.
+pub fn notice_file(results_file: &str) -> String {
+    format!("{results_file}.time-limit")
+}
 
 /// Why the jobs of a plan cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -208,7 +218,7 @@ pub fn jobs(
                 "--ntasks=1".to_string(),
                 format!("--time={time_limit_minutes}"),
                 format!("--output={group_dir}/{}-%j.log", engine.name),
-                format!("--signal=B:TERM@{STOP_NOTICE_S}"),
+                format!("--signal=B:USR1@{}", stop_notice(time_limit_minutes)),
             ];
             for (flag, value) in [
                 ("partition", &settings.partition),
@@ -312,8 +322,9 @@ mkdir -p "$work" {dir}
 cd "$work" || exit 1
 {command} &
 kitt_pid=$!
-# Slurm's notice before the time limit (and scancel) reach this shell: pass them on, so
-# kitt stops its engine and keeps what it measured.
+# Slurm's notice before the time limit (USR1) and scancel (TERM) reach this shell: pass them
+# on, so kitt stops its engine and keeps what it measured; the notice is left as a file.
+trap 'echo "time limit near: stopping kitt" >&2; : > "{notice}"; kill -TERM "$kitt_pid" 2>/dev/null' USR1
 trap 'kill -TERM "$kitt_pid" 2>/dev/null' TERM INT
 wait "$kitt_pid"
 status=$?
@@ -325,6 +336,7 @@ exit "$status"
         dir = quote(group_dir),
         command = command.join(" "),
         results = results,
+        notice = notice_file(&results),
     );
     s
 }

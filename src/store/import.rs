@@ -101,3 +101,125 @@ fn copy(conn: &mut rusqlite::Connection, ids: &[String]) -> rusqlite::Result<()>
     )?;
     tx.commit()
 }
+
+/// The tables whose rows belong to a leg, copied by [`Store::merge_legs`].
+const LEG_TABLES: [&str; 4] = ["nodes", "metrics", "asserts", "samples"];
+
+impl Store {
+    /// Copies the legs `legs` of the newest run of the store at `file` into this store's run
+    /// `into_run` (rows, metrics, asserts, samples, telemetry series), replacing rows of the
+    /// same legs; the legs copied. Legs the file holds only as reused from another run are
+    /// not copied.
+    pub fn merge_legs(
+        &mut self,
+        file: &Path,
+        into_run: &str,
+        legs: &[String],
+    ) -> anyhow::Result<Vec<String>> {
+        let source = Store::open_existing(file)?;
+        if migrations::version(&source.conn)? != migrations::VERSION {
+            anyhow::bail!(
+                "{} is a store of another schema version: merge it with the kitt that wrote it",
+                file.display()
+            );
+        }
+        let Some(from_run) = source
+            .conn
+            .query_row(
+                "SELECT id FROM runs ORDER BY started_at DESC LIMIT 1",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()
+        else {
+            return Ok(Vec::new());
+        };
+        let mut present = Vec::new();
+        for leg in legs {
+            let status: Option<String> = source
+                .conn
+                .query_row(
+                    "SELECT status FROM nodes WHERE run_id = ?1 AND leg = ?2",
+                    [&from_run, leg],
+                    |r| r.get(0),
+                )
+                .ok();
+            if status.is_some_and(|s| s != "reused") {
+                present.push(leg.clone());
+            }
+        }
+        drop(source);
+        if present.is_empty() {
+            return Ok(present);
+        }
+        let uri = format!("file:{}?mode=ro", super::uri_path(file));
+        self.conn
+            .execute("ATTACH DATABASE ?1 AS src", [&uri])
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let merged = merge(&mut self.conn, &from_run, into_run, &present);
+        let detached = self.conn.execute("DETACH DATABASE src", []);
+        merged.with_context(|| format!("cannot merge the legs of {}", file.display()))?;
+        detached?;
+        Ok(present)
+    }
+}
+
+/// The columns of `table` in order.
+fn columns(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut q = conn.prepare(&format!("PRAGMA main.table_info({table})"))?;
+    q.query_map([], |r| r.get::<_, String>(1))?.collect()
+}
+
+/// Copies `legs` of `src`'s run `from` into `main`'s run `into`, all or nothing.
+fn merge(
+    conn: &mut rusqlite::Connection,
+    from: &str,
+    into: &str,
+    legs: &[String],
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for leg in legs {
+        // Children go with their node row (ON DELETE CASCADE).
+        tx.execute(
+            "DELETE FROM main.nodes WHERE run_id = ?1 AND leg = ?2",
+            [into, leg],
+        )?;
+        for table in LEG_TABLES {
+            let cols = columns(&tx, table)?;
+            let select: Vec<String> = cols
+                .iter()
+                .map(|c| {
+                    if c == "run_id" {
+                        "?1".into()
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect();
+            tx.execute(
+                &format!(
+                    "INSERT INTO main.{table} ({}) SELECT {} FROM src.{table}
+                     WHERE run_id = ?2 AND leg = ?3 ORDER BY rowid",
+                    cols.join(", "),
+                    select.join(", ")
+                ),
+                [into, from, leg],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO main.telemetry_series (run_id, leg, name, unit)
+             SELECT ?1, leg, name, unit FROM src.telemetry_series
+             WHERE run_id = ?2 AND leg = ?3 ORDER BY id",
+            [into, from, leg],
+        )?;
+        tx.execute(
+            "INSERT INTO main.telemetry_points (series, t, value)
+             SELECT m.id, p.t, p.value FROM src.telemetry_points p
+             JOIN src.telemetry_series s ON p.series = s.id
+             JOIN main.telemetry_series m ON m.run_id = ?1 AND m.leg = s.leg AND m.name = s.name
+             WHERE s.run_id = ?2 AND s.leg = ?3",
+            [into, from, leg],
+        )?;
+    }
+    tx.commit()
+}

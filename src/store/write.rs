@@ -117,6 +117,35 @@ impl Store {
         Ok(())
     }
 
+    /// Sets `key` in a stored node's details (provenance added after the fact, such as the
+    /// Slurm job a leg ran in).
+    pub fn add_node_detail(
+        &self,
+        run_id: &str,
+        leg: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let details: String = self.conn.query_row(
+            "SELECT details FROM nodes WHERE run_id = ?1 AND leg = ?2",
+            params![run_id, leg],
+            |r| r.get(0),
+        )?;
+        let mut details: serde_json::Value =
+            serde_json::from_str(&details).unwrap_or_else(|_| serde_json::json!({}));
+        if !details.is_object() {
+            details = serde_json::json!({});
+        }
+        if let Some(map) = details.as_object_mut() {
+            map.insert(key.to_string(), value.clone());
+        }
+        self.conn.execute(
+            "UPDATE nodes SET details = ?3 WHERE run_id = ?1 AND leg = ?2",
+            params![run_id, leg, json(&details)],
+        )?;
+        Ok(())
+    }
+
     /// Writes a node row (replacing an earlier one of the same leg), with its metrics,
     /// asserts and samples, in one transaction.
     pub fn put_node(
