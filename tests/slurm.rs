@@ -587,3 +587,111 @@ fn a_job_at_its_time_limit_keeps_what_finished_and_says_why_the_rest_failed() {
         queued(&conf, "limited")
     );
 }
+
+#[test]
+fn a_group_on_the_real_llama_server_runs_through_slurm() {
+    let Some((_conf, _alone)) = slurm_conf() else {
+        return;
+    };
+    if common::skipped("llama") {
+        return;
+    }
+    let env = Env::new();
+    let suite = env.write(
+        "llama.yaml",
+        format!(
+            "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: llama-slurm, version: 1.0.0}}\n\
+             executor:\n  kind: slurm\n  slurm: {{results_dir: {}}}\n\
+             engines:\n  llama:\n    uses: llama.cpp\n    mode: native\n    model: {}\n\
+             \x20   config: {{binary: {}, threads: 2}}\n    resources: {{cpus: 2}}\n\
+             nodes:\n  - {{id: lat, benchmark: latency, engine: llama, params: {{requests: 3, output_tokens: 8}}}}\n",
+            env.path("shared/results").display(),
+            common::test_model().display(),
+            common::llama_server().display()
+        ),
+    );
+    let run = env.run(
+        &["apply", suite.to_str().unwrap()],
+        Duration::from_secs(300),
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.text());
+    let legs = legs_of_last_run(&env, env.store().to_str().unwrap());
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].1, "succeeded", "{legs:?}");
+    assert!(legs[0].3 == "n1" || legs[0].3 == "n2", "{legs:?}");
+    // The engine really answered: llama-server's own token counts came back.
+    assert_eq!(
+        metric_of(
+            &env,
+            env.store().to_str().unwrap(),
+            "lat",
+            "output_tokens_mean"
+        ),
+        8.0
+    );
+    // And no llama-server outlived its job.
+    assert!(common::processes_with(&common::test_model().display().to_string()).is_empty());
+}
+
+#[test]
+fn a_group_that_needs_another_s_output_runs_after_it_with_the_value_rendered_in() {
+    let Some((_conf, _alone)) = slurm_conf() else {
+        return;
+    };
+    let env = Env::new();
+    let suite = env.write(
+        "chain.yaml",
+        format!(
+            "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: chain, version: 1.0.0}}\n\
+             executor:\n  kind: slurm\n  slurm: {{results_dir: {}}}\n\
+             engines:\n\
+             \x20 a: {{uses: simulator, config: {{ttft: 5ms, itl: 1ms, output_tokens: 4}}}}\n\
+             \x20 b: {{uses: simulator, config: {{ttft: 5ms, itl: 1ms, output_tokens: 4}}}}\n\
+             nodes:\n\
+             \x20 - {{id: sw, benchmark: sweep, engine: a, params: {{over: concurrency, values: [1, 2], requests: 6, output_tokens: 4}}}}\n\
+             \x20 - {{id: ld, benchmark: load, engine: b, needs: [sw], params: {{concurrency: \"${{{{ nodes.sw.outputs.max_concurrency }}}}\", requests: 8, output_tokens: 4}}}}\n",
+            env.path("shared/results").display()
+        ),
+    );
+    let suite = suite.to_str().unwrap();
+    let plan = env.kitt(&["plan", suite, "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan["slurm_jobs"][1]["after"], serde_json::json!(["a"]));
+    let run = env.run(&["apply", suite], Duration::from_secs(180));
+    assert_eq!(run.code(), Some(0), "{}", run.text());
+    // b was submitted only after a's job ended.
+    let a_ended = run
+        .stdout
+        .find("group a (job")
+        .and_then(|_| run.stdout.find("COMPLETED"));
+    let b_submitted = run.stdout.find("submitted group b");
+    assert!(a_ended.is_some() && b_submitted > a_ended, "{}", run.stdout);
+    let store = env.store();
+    let store = store.to_str().unwrap();
+    // The sweep's answer (every point held: 2) became the load's concurrency.
+    assert_eq!(metric_of(&env, store, "sw", "max_concurrency"), 2.0);
+    assert_eq!(metric_of(&env, store, "ld", "concurrency_max"), 2.0);
+    let legs = legs_of_last_run(&env, store);
+    assert!(legs.iter().all(|l| l.1 == "succeeded"), "{legs:?}");
+}
+
+#[test]
+fn a_sweep_s_concurrency_output_feeds_a_later_load_locally_too() {
+    // The concurrency a sweep finds is a whole number a `load` accepts (it was `2.0`).
+    let env = Env::new();
+    let suite = env.write(
+        "found.yaml",
+        common::binary::sim_suite(
+            "found",
+            "  - {id: sw, benchmark: sweep, engine: sim, params: {over: concurrency, values: [1, 3], requests: 6}}\n\
+             \x20 - {id: ld, benchmark: load, engine: sim, needs: [sw], params: {concurrency: \"${{ nodes.sw.outputs.max_concurrency }}\", requests: 6}}\n",
+        ),
+    );
+    let run = env.kitt(&["apply", suite.to_str().unwrap()]);
+    assert_eq!(run.code(), Some(0), "{}", run.text());
+    let store = env.store();
+    assert_eq!(
+        metric_of(&env, store.to_str().unwrap(), "ld", "concurrency_max"),
+        3.0
+    );
+}

@@ -320,6 +320,8 @@ fn script(
         r#"work="${{TMPDIR:-/tmp}}/kitt-job-${{SLURM_JOB_ID}}"
 mkdir -p "$work" {dir}
 cd "$work" || exit 1
+# The results of the groups this one needs, when the coordinator sends them along.
+if [ -n "${{KITT_SLURM_SEED:-}}" ] && [ -f "$KITT_SLURM_SEED" ]; then cp "$KITT_SLURM_SEED" "$work/results.db"; fi
 {command} &
 kitt_pid=$!
 # Slurm's notice before the time limit (USR1) and scancel (TERM) reach this shell: pass them

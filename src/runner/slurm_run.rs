@@ -83,8 +83,9 @@ fn field<'a>(show: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// Submits the jobs of `plan` (none of which needs another group's outputs), watches them
-/// and merges what they measured into a new run of `store`; `say` gets the progress lines.
+/// Submits the jobs of `plan` — a group that needs others' results once they have ended —
+/// watches them and merges what they measured into a new run of `store`; `say` gets the
+/// progress lines.
 pub async fn coordinate(
     plan: &Plan,
     jobs: &[SlurmJob],
@@ -92,16 +93,8 @@ pub async fn coordinate(
     run: RunRecord,
     say: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<Coordinated> {
-    if let Some(job) = jobs.iter().find(|j| !j.after.is_empty()) {
-        anyhow::bail!(
-            "group `{}` needs the results of {} first: submitting groups after others (and rendering their outputs in) is not built yet for the Slurm executor; run such suites with `--executor local`",
-            job.group,
-            job.after.join(", ")
-        );
-    }
     let run_id = run.id.clone();
     store.insert_run(&run)?;
-    // Every job's script and log go beside its results, where the compute nodes reach them.
     let mut submitted: Vec<(usize, String)> = Vec::new();
     let mut ends: Vec<GroupEnd> = Vec::new();
     let cancel_all = |ids: Vec<String>| async move {
@@ -110,40 +103,52 @@ pub async fn coordinate(
             let _ = slurm("scancel", &refs).await;
         }
     };
-    for (i, job) in jobs.iter().enumerate() {
-        if crate::process::interrupt::seen() {
-            break;
-        }
-        let script = script_path(job, &run_id);
-        if let Some(dir) = script.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        std::fs::write(&script, &job.script)
-            .with_context(|| format!("cannot write {}", script.display()))?;
-        let script_text = script.display().to_string();
-        match slurm("sbatch", &["--parsable", &script_text]).await {
-            Ok(out) => {
-                let id = out.trim().split(';').next().unwrap_or_default().to_string();
-                say(&format!("submitted group {} as job {id}", job.group));
-                submitted.push((i, id));
-            }
-            Err(e) => {
-                cancel_all(submitted.iter().map(|(_, id)| id.clone()).collect()).await;
-                fail_group(store, plan, job, &run_id, &format!("not submitted: {e}"))?;
-                store.set_run_status(
-                    &run_id,
-                    RunStatus::Failed,
-                    Some(crate::store::time::now()),
-                )?;
-                return Err(e);
-            }
-        }
-    }
-    let mut last_state: Vec<String> = vec![String::new(); submitted.len()];
-    let mut open: Vec<usize> = (0..submitted.len()).collect();
+    let mut last_state: Vec<String> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut waiting: Vec<usize> = (0..jobs.len()).collect();
     let mut interrupted = crate::process::interrupt::seen();
-    while !open.is_empty() && !interrupted {
+    while (!open.is_empty() || !waiting.is_empty()) && !interrupted {
+        // Submit each group whose prerequisite groups have all ended, with their results.
+        let ended: Vec<&str> = ends.iter().map(|e| e.group.as_str()).collect();
+        let (ready, later): (Vec<usize>, Vec<usize>) = waiting
+            .iter()
+            .partition(|&&i| jobs[i].after.iter().all(|g| ended.contains(&g.as_str())));
+        waiting = later;
+        for i in ready {
+            let job = &jobs[i];
+            match submit(store, plan, job, &run, !job.after.is_empty()).await {
+                Ok(id) => {
+                    say(&format!("submitted group {} as job {id}", job.group));
+                    submitted.push((i, id));
+                    last_state.push(String::new());
+                    open.push(submitted.len() - 1);
+                }
+                Err(e) => {
+                    cancel_all(open.iter().map(|&k| submitted[k].1.clone()).collect()).await;
+                    fail_group(store, plan, job, &run_id, &format!("not submitted: {e:#}"))?;
+                    store.set_run_status(
+                        &run_id,
+                        RunStatus::Failed,
+                        Some(crate::store::time::now()),
+                    )?;
+                    return Err(e);
+                }
+            }
+        }
+        if open.is_empty() {
+            if waiting.is_empty() {
+                break;
+            }
+            // Nothing runs and nothing can start: a group waits for one that never ends.
+            anyhow::bail!(
+                "groups {} wait for groups that are not part of the run",
+                waiting
+                    .iter()
+                    .map(|&i| jobs[i].group.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
             _ = crate::process::interrupt::interrupted() => { interrupted = true; break; }
@@ -207,16 +212,14 @@ pub async fn coordinate(
             }
         }
         // Groups never submitted (the interrupt came first).
-        for (i, job) in jobs.iter().enumerate() {
-            if !submitted.iter().any(|(k, _)| *k == i) {
-                fail_group(
-                    store,
-                    plan,
-                    job,
-                    &run_id,
-                    "interrupted before it was submitted",
-                )?;
-            }
+        for &i in &waiting {
+            cancel_group(
+                store,
+                plan,
+                &jobs[i],
+                &run_id,
+                "interrupted before it was submitted",
+            )?;
         }
     }
     let nodes = store.nodes(&run_id)?;
@@ -235,6 +238,46 @@ pub async fn coordinate(
         groups: ends,
         interrupted,
     })
+}
+
+/// Writes `job`'s script beside its results and submits it; a group that needs others'
+/// results gets them as a seed store (`KITT_SLURM_SEED`), holding the run so far as a
+/// finished run, so its kitt carries their outputs. The job id.
+async fn submit(
+    store: &Store,
+    plan: &Plan,
+    job: &SlurmJob,
+    run: &RunRecord,
+    seeded: bool,
+) -> anyhow::Result<String> {
+    let script = script_path(job, &run.id);
+    if let Some(dir) = script.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&script, &job.script)
+        .with_context(|| format!("cannot write {}", script.display()))?;
+    let mut args = vec!["--parsable".to_string()];
+    if seeded {
+        let seed = script.with_extension("seed.db");
+        let _ = std::fs::remove_file(&seed);
+        let mut seed_store = Store::open(&seed)?;
+        let mut finished = run.clone();
+        finished.status = RunStatus::Succeeded;
+        finished.ended_at = Some(crate::store::time::now());
+        seed_store.insert_run(&finished)?;
+        let before: Vec<String> = plan
+            .legs
+            .iter()
+            .filter(|l| job.after.contains(&l.engine))
+            .map(|l| l.id.clone())
+            .collect();
+        seed_store.merge_legs(store.path(), Some(&run.id), &run.id, &before)?;
+        args.push(format!("--export=ALL,KITT_SLURM_SEED={}", seed.display()));
+    }
+    args.push(script.display().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = slurm("sbatch", &refs).await?;
+    Ok(out.trim().split(';').next().unwrap_or_default().to_string())
 }
 
 /// Where the coordinator writes a job's script: beside its results.
@@ -258,6 +301,26 @@ fn put_leg(
         &[],
         None,
     )
+}
+
+/// Marks every leg of `job`'s group cancelled with `reason`.
+fn cancel_group(
+    store: &mut Store,
+    plan: &Plan,
+    job: &SlurmJob,
+    run_id: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    for leg in plan.legs.iter().filter(|l| job.legs.contains(&l.id)) {
+        put_leg(
+            store,
+            plan,
+            run_id,
+            leg,
+            &Ending::without_result(NodeStatus::Cancelled, leg, Some(reason)),
+        )?;
+    }
+    Ok(())
 }
 
 /// Fails every leg of `job`'s group with `reason`.
@@ -305,7 +368,7 @@ async fn finish(
     let file = PathBuf::from(job.results_file.replace("%j", id));
     let merged = if file.exists() {
         store
-            .merge_legs(&file, run_id, &job.legs)
+            .merge_legs(&file, None, run_id, &job.legs)
             .with_context(|| format!("group {}: cannot merge {}", job.group, file.display()))?
     } else {
         Vec::new()

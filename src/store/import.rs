@@ -106,13 +106,14 @@ fn copy(conn: &mut rusqlite::Connection, ids: &[String]) -> rusqlite::Result<()>
 const LEG_TABLES: [&str; 4] = ["nodes", "metrics", "asserts", "samples"];
 
 impl Store {
-    /// Copies the legs `legs` of the newest run of the store at `file` into this store's run
-    /// `into_run` (rows, metrics, asserts, samples, telemetry series), replacing rows of the
-    /// same legs; the legs copied. Legs the file holds only as reused from another run are
-    /// not copied.
+    /// Copies the legs `legs` of run `from_run` (by default the newest) of the store at
+    /// `file` into this store's run `into_run` (rows, metrics, asserts, samples, telemetry
+    /// series), replacing rows of the same legs; the legs copied. Legs the file holds only as
+    /// reused from another run are not copied.
     pub fn merge_legs(
         &mut self,
         file: &Path,
+        from_run: Option<&str>,
         into_run: &str,
         legs: &[String],
     ) -> anyhow::Result<Vec<String>> {
@@ -123,15 +124,17 @@ impl Store {
                 file.display()
             );
         }
-        let Some(from_run) = source
-            .conn
-            .query_row(
-                "SELECT id FROM runs ORDER BY started_at DESC LIMIT 1",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .ok()
-        else {
+        let newest = || {
+            source
+                .conn
+                .query_row(
+                    "SELECT id FROM runs ORDER BY started_at DESC LIMIT 1",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .ok()
+        };
+        let Some(from_run) = from_run.map(str::to_string).or_else(newest) else {
             return Ok(Vec::new());
         };
         let mut present = Vec::new();

@@ -239,6 +239,18 @@ pub async fn execute(ctx: &BenchContext<'_>, params: &Value) -> Result<Outcome, 
     outcome.set("max_value", best_value);
     outcome.set("max_rate", best_rate);
     outcome.set("max_concurrency", best_concurrency);
+    // A concurrency is a whole number, and later nodes take it as one (a `load` at the
+    // concurrency found): the outputs say `2`, not `2.0`.
+    outcome.outputs.insert(
+        "max_concurrency".into(),
+        json!(best_concurrency.max(0.0).round() as u64),
+    );
+    if p.over == Over::Concurrency {
+        outcome.outputs.insert(
+            "max_value".into(),
+            json!(best_value.max(0.0).round() as u64),
+        );
+    }
     outcome.set("points", curve.len() as f64);
     outcome
         .outputs
