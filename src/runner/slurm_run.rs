@@ -125,7 +125,14 @@ pub async fn coordinate(
                 }
                 Err(e) => {
                     cancel_all(open.iter().map(|&k| submitted[k].1.clone()).collect()).await;
-                    fail_group(store, plan, job, &run_id, &format!("not submitted: {e:#}"))?;
+                    end_group(
+                        store,
+                        plan,
+                        job,
+                        &run_id,
+                        NodeStatus::Failed,
+                        &format!("not submitted: {e:#}"),
+                    )?;
                     store.set_run_status(
                         &run_id,
                         RunStatus::Failed,
@@ -202,22 +209,23 @@ pub async fn coordinate(
         for &k in &open {
             let (i, id) = &submitted[k];
             let job = &jobs[*i];
-            for leg in plan.legs.iter().filter(|l| job.legs.contains(&l.id)) {
-                let ending = Ending::without_result(
-                    NodeStatus::Cancelled,
-                    leg,
-                    Some(&format!("interrupted: Slurm job {id} was cancelled")),
-                );
-                put_leg(store, plan, &run_id, leg, &ending)?;
-            }
+            end_group(
+                store,
+                plan,
+                job,
+                &run_id,
+                NodeStatus::Cancelled,
+                &format!("interrupted: Slurm job {id} was cancelled"),
+            )?;
         }
         // Groups never submitted (the interrupt came first).
         for &i in &waiting {
-            cancel_group(
+            end_group(
                 store,
                 plan,
                 &jobs[i],
                 &run_id,
+                NodeStatus::Cancelled,
                 "interrupted before it was submitted",
             )?;
         }
@@ -303,36 +311,17 @@ fn put_leg(
     )
 }
 
-/// Marks every leg of `job`'s group cancelled with `reason`.
-fn cancel_group(
+/// Ends every leg of `job`'s group without a result: `status` (failed, cancelled) and why.
+fn end_group(
     store: &mut Store,
     plan: &Plan,
     job: &SlurmJob,
     run_id: &str,
+    status: NodeStatus,
     reason: &str,
 ) -> anyhow::Result<()> {
     for leg in plan.legs.iter().filter(|l| job.legs.contains(&l.id)) {
-        put_leg(
-            store,
-            plan,
-            run_id,
-            leg,
-            &Ending::without_result(NodeStatus::Cancelled, leg, Some(reason)),
-        )?;
-    }
-    Ok(())
-}
-
-/// Fails every leg of `job`'s group with `reason`.
-fn fail_group(
-    store: &mut Store,
-    plan: &Plan,
-    job: &SlurmJob,
-    run_id: &str,
-    reason: &str,
-) -> anyhow::Result<()> {
-    for leg in plan.legs.iter().filter(|l| job.legs.contains(&l.id)) {
-        let ending = Ending::without_result(NodeStatus::Failed, leg, Some(reason));
+        let ending = Ending::without_result(status, leg, Some(reason));
         put_leg(store, plan, run_id, leg, &ending)?;
     }
     Ok(())
