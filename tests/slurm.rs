@@ -473,11 +473,12 @@ fn slow_suite(env: &Env, name: &str, time_limit: &str) -> String {
         &format!("{name}.yaml"),
         format!(
             "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: {name}, version: 1.0.0}}\n\
+             params: {{long: {{type: integer, default: 100000}}}}\n\
              executor:\n  kind: slurm\n  slurm: {{results_dir: {}{time_limit}}}\n\
              engines:\n  sim: {{uses: simulator, config: {{ttft: 5ms, itl: 1ms, output_tokens: 4}}}}\n\
              nodes:\n\
              \x20 - {{id: quick, benchmark: latency, engine: sim, params: {{requests: 2, output_tokens: 4}}}}\n\
-             \x20 - {{id: long, benchmark: latency, engine: sim, needs: [quick], params: {{requests: 100000, output_tokens: 4}}}}\n",
+             \x20 - {{id: long, benchmark: latency, engine: sim, needs: [quick], params: {{requests: \"${{{{ params.long }}}}\", output_tokens: 4}}}}\n",
             results.display()
         ),
     )
@@ -560,6 +561,38 @@ fn a_job_cancelled_under_the_run_fails_its_unfinished_legs_with_slurm_s_reason()
     // The leg that finished before is kept.
     let quick = legs.iter().find(|l| l.0 == "quick").expect("quick");
     assert_eq!(quick.1, "succeeded", "{legs:?}");
+    // --resume resubmits only what did not finish (here with a shorter long leg).
+    let show = env.kitt(&["results", "show", "last", "--json"]);
+    let run: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    let id = run["id"].as_str().unwrap().to_string();
+    let resumed = env.run(
+        &["apply", &suite, "--resume", &id, "-p", "long=4"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(resumed.code(), Some(0), "{}", resumed.text());
+    assert_eq!(
+        resumed.stdout.matches("submitted group").count(),
+        1,
+        "{}",
+        resumed.stdout
+    );
+    let after = legs_of_last_run(&env, env.store().to_str().unwrap());
+    assert!(after.iter().all(|l| l.1 == "succeeded"), "{after:?}");
+    let quick_after = after.iter().find(|l| l.0 == "quick").unwrap();
+    assert_eq!(
+        quick_after.2, quick.2,
+        "quick kept from the first job: {after:?}"
+    );
+    let long_after = after.iter().find(|l| l.0 == "long").unwrap();
+    assert_ne!(long_after.2, long.2, "long ran in a new job: {after:?}");
+    // Nothing left to resume.
+    let again = env.kitt(&["apply", &suite, "--resume", &id, "-p", "long=4"]);
+    assert_eq!(again.code(), Some(0), "{}", again.text());
+    assert!(
+        again.stdout.contains("nothing to resume"),
+        "{}",
+        again.stdout
+    );
 }
 
 #[test]

@@ -95,9 +95,20 @@ fn slurm(args: &Args, globals: &super::Globals) -> anyhow::Result<Option<u8>> {
     }
     super::print_diagnostics(&validation.diagnostics, &validation.workspace.sources)?;
     let plan = crate::suite::plan::plan(checked, &registry, None)?;
-    let jobs = super::plan::slurm_jobs(checked, &plan, &args.suite)?;
+    // Resuming: only the legs the run did not finish with the same spec.
+    let resumed = match &args.resume {
+        Some(id) => Some(unfinished(args, checked, &plan, id)?),
+        None => None,
+    };
+    let only = resumed.as_ref().map(|(_, legs)| legs.as_slice());
+    let jobs = super::plan::slurm_jobs(checked, &plan, &args.suite, only)?;
     if !args.run.dry_run {
-        return submit(args, checked, &plan, &jobs).map(Some);
+        if jobs.is_empty() {
+            crate::outln!("nothing to resume: every leg of the run finished");
+            return Ok(Some(exit::OK));
+        }
+        let run = resumed.map(|(run, _)| run);
+        return submit(args, checked, &plan, &jobs, run).map(Some);
     }
     let written = crate::runner::slurm::write_scripts(&jobs, &args.job_dir).with_context(|| {
         format!(
@@ -114,6 +125,44 @@ fn slurm(args: &Args, globals: &super::Globals) -> anyhow::Result<Option<u8>> {
     Ok(Some(exit::OK))
 }
 
+/// The run `id` to resume and its legs still to run: those it did not finish with the
+/// spec the suite has now.
+fn unfinished(
+    args: &Args,
+    checked: &crate::suite::validate::CheckedSuite,
+    plan: &crate::suite::plan::Plan,
+    id: &str,
+) -> anyhow::Result<(crate::store::RunRecord, Vec<String>)> {
+    let store =
+        crate::store::Store::open_existing(&crate::store::default_path(args.run.store.as_deref()))?;
+    let run = store
+        .find_run(id)
+        .map_err(|e| crate::exit::usage(format!("--resume {id}: {e:#}")))?;
+    if run.suite != checked.suite.metadata.name {
+        return Err(crate::exit::usage(format!(
+            "--resume {id}: that run is of suite `{}`, not `{}`",
+            run.suite, checked.suite.metadata.name
+        )));
+    }
+    let done: Vec<(String, String)> = store
+        .nodes(&run.id)?
+        .into_iter()
+        .filter(|n| n.status.ok())
+        .map(|n| (n.leg, n.spec_hash))
+        .collect();
+    let legs = plan
+        .legs
+        .iter()
+        .filter(|l| {
+            !done
+                .iter()
+                .any(|(leg, hash)| *leg == l.id && *hash == l.spec_hash)
+        })
+        .map(|l| l.id.clone())
+        .collect();
+    Ok((run, legs))
+}
+
 /// Submits the jobs, watches them and merges their results into a new run of the store;
 /// prints each leg's end and picks the exit code (0 held, 1 failed, 130 interrupted).
 fn submit(
@@ -121,12 +170,19 @@ fn submit(
     checked: &crate::suite::validate::CheckedSuite,
     plan: &crate::suite::plan::Plan,
     jobs: &[crate::runner::slurm::SlurmJob],
+    resumed: Option<crate::store::RunRecord>,
 ) -> anyhow::Result<u8> {
     use crate::store::{RunStatus, Store};
-    let text = std::fs::read_to_string(&args.suite)
-        .with_context(|| format!("cannot read {}", args.suite.display()))?;
-    let fingerprint = crate::fingerprint::Fingerprint::detect();
-    let run = crate::runner::new_run(checked, &args.suite, &text, &fingerprint)?;
+    let resuming = resumed.is_some();
+    let run = match resumed {
+        Some(run) => run,
+        None => {
+            let text = std::fs::read_to_string(&args.suite)
+                .with_context(|| format!("cannot read {}", args.suite.display()))?;
+            let fingerprint = crate::fingerprint::Fingerprint::detect();
+            crate::runner::new_run(checked, &args.suite, &text, &fingerprint)?
+        }
+    };
     let store_path = crate::store::default_path(args.run.store.as_deref());
     let mut store = Store::open(&store_path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -136,7 +192,7 @@ fn submit(
     let say = |line: &str| crate::outln!("[slurm] {line}");
     let done = runtime.block_on(async {
         crate::process::interrupt::install();
-        crate::runner::slurm_run::coordinate(plan, jobs, &mut store, run, &say).await
+        crate::runner::slurm_run::coordinate(plan, jobs, &mut store, run, resuming, &say).await
     })?;
     let mut out = crate::output::stdout();
     writeln!(

@@ -62,6 +62,7 @@ pub fn slurm_jobs(
     checked: &CheckedSuite,
     plan: &crate::suite::plan::Plan,
     suite_path: &std::path::Path,
+    only: Option<&[String]>,
 ) -> anyhow::Result<Vec<SlurmJob>> {
     let settings = checked
         .suite
@@ -78,6 +79,7 @@ pub fn slurm_jobs(
         suite_path: &suite_path,
         params: &checked.params,
         kitt,
+        only,
     };
     Ok(slurm::jobs(plan, &settings, &inputs)?)
 }
@@ -95,7 +97,7 @@ pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     // Under Slurm the compute nodes' GPUs are not this machine's: engines ask for counts.
     let plan = plan(checked, &registry, (!slurm).then_some(gpus))?;
     let jobs = if slurm {
-        Some(slurm_jobs(checked, &plan, &args.suite)?)
+        Some(slurm_jobs(checked, &plan, &args.suite, None)?)
     } else {
         None
     };

@@ -87,6 +87,8 @@ pub struct JobInputs<'a> {
     pub params: &'a IndexMap<String, Value>,
     /// The kitt binary as the compute nodes reach it.
     pub kitt: String,
+    /// Only these legs (a resumed run's unfinished ones); groups with none get no job.
+    pub only: Option<&'a [String]>,
 }
 
 /// A word quoted for the shell.
@@ -148,6 +150,7 @@ pub fn jobs(
     {
         return Err(SlurmPlanError::ExtraArg(bad.clone()));
     }
+    let selected = |leg: &str| inputs.only.is_none_or(|only| only.iter().any(|l| l == leg));
     // Every node's legs must sit in one group.
     let mut engines_of: IndexMap<&str, Vec<&str>> = IndexMap::new();
     for leg in &plan.legs {
@@ -168,7 +171,7 @@ pub fn jobs(
     }
     plan.engines
         .iter()
-        .filter(|e| !e.leg_indices.is_empty())
+        .filter(|e| e.leg_indices.iter().any(|&i| selected(&plan.legs[i].id)))
         .map(|engine| {
             let gpus = match &engine.gpus {
                 None => None,
@@ -182,7 +185,12 @@ pub fn jobs(
             let resources = engine.spec.resources.as_ref();
             let cpus = resources.and_then(|r| r.cpus);
             let memory = resources.and_then(|r| r.memory.clone());
-            let legs: Vec<_> = engine.leg_indices.iter().map(|&i| &plan.legs[i]).collect();
+            let legs: Vec<_> = engine
+                .leg_indices
+                .iter()
+                .map(|&i| &plan.legs[i])
+                .filter(|l| selected(&l.id))
+                .collect();
             let mut nodes: Vec<String> = Vec::new();
             for leg in &legs {
                 if !nodes.contains(&leg.node) {

@@ -91,10 +91,17 @@ pub async fn coordinate(
     jobs: &[SlurmJob],
     store: &mut Store,
     run: RunRecord,
+    resuming: bool,
     say: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<Coordinated> {
     let run_id = run.id.clone();
-    store.insert_run(&run)?;
+    if resuming {
+        store.take_over(&run_id)?;
+    } else {
+        store.insert_run(&run)?;
+    }
+    // A resumed run submits only some groups: the others' legs are already in the run.
+    let in_run: Vec<&str> = jobs.iter().map(|j| j.group.as_str()).collect();
     let mut submitted: Vec<(usize, String)> = Vec::new();
     let mut ends: Vec<GroupEnd> = Vec::new();
     let cancel_all = |ids: Vec<String>| async move {
@@ -110,9 +117,12 @@ pub async fn coordinate(
     while (!open.is_empty() || !waiting.is_empty()) && !interrupted {
         // Submit each group whose prerequisite groups have all ended, with their results.
         let ended: Vec<&str> = ends.iter().map(|e| e.group.as_str()).collect();
-        let (ready, later): (Vec<usize>, Vec<usize>) = waiting
-            .iter()
-            .partition(|&&i| jobs[i].after.iter().all(|g| ended.contains(&g.as_str())));
+        let (ready, later): (Vec<usize>, Vec<usize>) = waiting.iter().partition(|&&i| {
+            jobs[i]
+                .after
+                .iter()
+                .all(|g| ended.contains(&g.as_str()) || !in_run.contains(&g.as_str()))
+        });
         waiting = later;
         for i in ready {
             let job = &jobs[i];
