@@ -87,7 +87,8 @@ fn two_groups(env: &Env) -> std::path::PathBuf {
              \x20 b: {{uses: simulator, config: {{ttft: 5ms, itl: 1ms}}, resources: {{cpus: 1, memory: 256m}}}}\n\
              nodes:\n\
              \x20 - {{id: lat-a, benchmark: latency, engine: a, params: {{requests: \"${{{{ params.requests }}}}\"}}, timeout: 2m}}\n\
-             \x20 - {{id: lat-b, benchmark: latency, engine: b, params: {{requests: 20}}, timeout: 3m, retry: {{attempts: 2, backoff: 1m}}}}\n",
+             \x20 - {{id: lat-b, benchmark: latency, engine: b, params: {{requests: 20}}, timeout: 3m, retry: {{attempts: 2, backoff: 1m}}}}\n\
+             reports: [{{reporter: markdown, output: report.md}}]\n",
             results.display()
         ),
     )
@@ -425,6 +426,12 @@ fn kitt_apply_runs_both_groups_at_once_on_both_nodes_and_merges_them() {
     assert!(
         legs.iter().all(|l| l.1 == "succeeded" && !l.2.is_empty()),
         "{legs:?}"
+    );
+    // The suite's report covers both groups' legs, rendered where the coordinator runs.
+    let report = std::fs::read_to_string(env.path("report.md")).expect("report.md");
+    assert!(
+        report.contains("lat-a") && report.contains("lat-b"),
+        "{report}"
     );
     // The same legs run locally measure the same, within noise.
     let slurm_ttft = metric_of(&env, store, "lat-a", "ttft_p50_ms");

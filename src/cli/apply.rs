@@ -108,7 +108,7 @@ fn slurm(args: &Args, globals: &super::Globals) -> anyhow::Result<Option<u8>> {
             return Ok(Some(exit::OK));
         }
         let run = resumed.map(|(run, _)| run);
-        return submit(args, checked, &plan, &jobs, run).map(Some);
+        return submit(args, &registry, checked, &plan, &jobs, run).map(Some);
     }
     let written = crate::runner::slurm::write_scripts(&jobs, &args.job_dir).with_context(|| {
         format!(
@@ -167,6 +167,7 @@ fn unfinished(
 /// prints each leg's end and picks the exit code (0 held, 1 failed, 130 interrupted).
 fn submit(
     args: &Args,
+    registry: &crate::registry::Registry,
     checked: &crate::suite::validate::CheckedSuite,
     plan: &crate::suite::plan::Plan,
     jobs: &[crate::runner::slurm::SlurmJob],
@@ -190,9 +191,31 @@ fn submit(
         .build()
         .context("cannot start the async runtime")?;
     let say = |line: &str| crate::outln!("[slurm] {line}");
-    let done = runtime.block_on(async {
+    let (done, reports) = runtime.block_on(async {
         crate::process::interrupt::install();
-        crate::runner::slurm_run::coordinate(plan, jobs, &mut store, run, resuming, &say).await
+        let done =
+            crate::runner::slurm_run::coordinate(plan, jobs, &mut store, run, resuming, &say)
+                .await?;
+        // The suite's reports, as a local run renders them (not when interrupted).
+        let reports = if done.interrupted {
+            Vec::new()
+        } else {
+            let guard = crate::paths::Guard::for_kitt()
+                .with_store(&store_path)
+                .protect(&args.suite, "a file of the suite");
+            crate::runner::render_reports(
+                &args.suite,
+                args.run.force,
+                registry,
+                &checked.suite.reports,
+                &mut store,
+                &done.run_id,
+                &guard,
+            )
+            .await?
+            .0
+        };
+        anyhow::Ok((done, reports))
     })?;
     let mut out = crate::output::stdout();
     writeln!(
@@ -225,16 +248,25 @@ fn submit(
     }
     writeln!(
         out,
-        "\nrun {} {}; stored in {} (`kitt results show {}`); the suite's reports are not rendered under the Slurm executor yet: `kitt report {}`",
+        "\nrun {} {}; stored in {} (`kitt results show {}`)",
         done.run_id,
         done.status.as_str(),
         store_path.display(),
-        done.run_id,
         done.run_id
     )?;
+    let mut reports_ok = true;
+    for report in &reports {
+        match &report.written {
+            Ok(path) => crate::outln!("report {}: {}", report.reporter, path.display()),
+            Err(e) => {
+                reports_ok = false;
+                crate::errln!("error: report {}: {e}", report.reporter);
+            }
+        }
+    }
     Ok(match done.status {
         _ if done.interrupted => exit::INTERRUPTED,
-        RunStatus::Succeeded => exit::OK,
+        RunStatus::Succeeded if reports_ok => exit::OK,
         _ => exit::FAILED,
     })
 }

@@ -227,7 +227,8 @@ pub async fn apply(
         (Vec::new(), 0)
     } else {
         render_reports(
-            req,
+            &req.suite_path,
+            req.force,
             &registry,
             &checked.suite.reports,
             &mut store,
@@ -250,9 +251,11 @@ fn parent_or_here(path: &Path) -> PathBuf {
         .map_or_else(|| PathBuf::from("."), PathBuf::from)
 }
 
-/// Renders and writes the suite's reports; stops at Ctrl-C (the rest are counted).
-async fn render_reports(
-    req: &ApplyRequest,
+/// Renders and writes the suite's reports of run `run_id`; stops at Ctrl-C (the rest are
+/// counted).
+pub async fn render_reports(
+    suite_path: &Path,
+    force: bool,
     registry: &Registry,
     reports: &[crate::suite::model::ReportSpec],
     store: &mut Store,
@@ -261,7 +264,7 @@ async fn render_reports(
 ) -> anyhow::Result<(Vec<ReportOutcome>, usize)> {
     use crate::process::interrupt;
     let report = crate::report::context::Report::from_results(&store.run_results(run_id)?);
-    let dirs = crate::report::render::override_dirs(Some(&req.suite_path));
+    let dirs = crate::report::render::override_dirs(Some(suite_path));
     let mut outcomes = Vec::new();
     for (i, spec) in reports.iter().enumerate() {
         if interrupt::seen() {
@@ -279,7 +282,7 @@ async fn render_reports(
                 .await;
         let rules = crate::report::write::Rules {
             guard: guard.clone(),
-            force: req.force,
+            force,
             store: Some(&*store),
         };
         let written = rendered.map_err(anyhow::Error::from).and_then(|text| {
