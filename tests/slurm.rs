@@ -80,6 +80,7 @@ fn two_groups(env: &Env) -> std::path::PathBuf {
         format!(
             "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: two-groups, version: 1.0.0}}\n\
              params: {{requests: {{type: integer, default: 20}}}}\n\
+             parallelism: 2\n\
              executor:\n  kind: slurm\n  slurm:\n    partition: debug\n    extra_args: [--exclusive]\n\
              \x20   results_dir: {}\n    export: {{KITT_GROUP_NOTE: \"two groups\"}}\n\
              engines:\n\

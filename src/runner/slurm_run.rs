@@ -117,12 +117,18 @@ pub async fn coordinate(
     while (!open.is_empty() || !waiting.is_empty()) && !interrupted {
         // Submit each group whose prerequisite groups have all ended, with their results.
         let ended: Vec<&str> = ends.iter().map(|e| e.group.as_str()).collect();
-        let (ready, later): (Vec<usize>, Vec<usize>) = waiting.iter().partition(|&&i| {
+        let (mut ready, mut later): (Vec<usize>, Vec<usize>) = waiting.iter().partition(|&&i| {
             jobs[i]
                 .after
                 .iter()
                 .all(|g| ended.contains(&g.as_str()) || !in_run.contains(&g.as_str()))
         });
+        // At most `parallelism` groups in the queue at once; the rest wait their turn.
+        let room = plan.parallelism.saturating_sub(open.len());
+        if ready.len() > room {
+            later.extend(ready.split_off(room));
+            later.sort_unstable();
+        }
         waiting = later;
         for i in ready {
             let job = &jobs[i];
