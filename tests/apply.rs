@@ -620,6 +620,11 @@ fn a_comparison_report_marks_a_real_slowdown() {
     ]);
     let doc: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["runs"].as_array().unwrap().len(), 2);
+    // The HTML comparison (its template was missing from the built-ins).
+    let html = env.kitt(&["report", "--runs", &format!("{a},{b}"), "-r", "html"]);
+    assert!(html.status.success(), "{}", text(&html));
+    let html = String::from_utf8_lossy(&html.stdout);
+    assert_eq!(html.matches("class=\"run-series\"").count(), 2, "{html}");
 }
 
 #[test]

@@ -4,6 +4,8 @@
 // Tests print with the std macros; the output edge rule is for kitt itself.
 #![allow(clippy::disallowed_macros)]
 
+mod common;
+
 use kitt::report::context::Report;
 use kitt::report::render;
 use kitt::store::{AssertRecord, MetricRecord, NodeRecord, RunRecord, SeriesRecord, Store};
@@ -345,30 +347,9 @@ fn the_step_summary_is_truncated_before_its_limit() {
     assert!(text.contains("Truncated"));
 }
 
-/// The headless browser: `chromium` (Debian package), failing when it is missing unless the
-/// developer set `KITT_SKIP=chromium`.
-fn chromium() -> Option<std::path::PathBuf> {
-    let skip = std::env::var("KITT_SKIP").unwrap_or_default();
-    if skip.split(',').any(|s| s.trim() == "chromium") {
-        eprintln!("SKIPPED: KITT_SKIP contains `chromium`");
-        return None;
-    }
-    let found = ["chromium", "chromium-browser"]
-        .iter()
-        .map(|name| std::process::Command::new("which").arg(name).output())
-        .filter_map(Result::ok)
-        .find(|o| o.status.success())
-        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    assert!(
-        found.is_some(),
-        "chromium not found: `apt-get install chromium` (or set KITT_SKIP=chromium to skip locally)"
-    );
-    found
-}
-
 #[test]
 fn the_html_report_renders_in_a_headless_browser() {
-    let Some(browser) = chromium() else {
+    let Some(browser) = common::chromium() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -378,29 +359,7 @@ fn the_html_report_renders_in_a_headless_browser() {
         render::render_builtin("html", &fixed_report()).unwrap(),
     )
     .unwrap();
-    let url = format!("file://{}", page.display());
-    let profile = dir.path().join("profile");
-    let run = |extra: &[&str]| {
-        std::process::Command::new(&browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--enable-logging=stderr",
-                "--v=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(extra)
-            .arg(&url)
-            .output()
-            .expect("chromium runs")
-    };
-    let dom = run(&["--dump-dom"]);
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
+    let dom = common::browse(&browser, &page, &["--dump-dom"]);
     let html = String::from_utf8_lossy(&dom.stdout);
     // The browser parsed the chart: one group per series and node (two timed nodes × 3).
     assert_eq!(html.matches("class=\"series\"").count(), 6, "{html}");
@@ -434,14 +393,13 @@ fn the_html_report_renders_in_a_headless_browser() {
         "console errors: {log}"
     );
     let shot = dir.path().join("shot.png");
-    let out = run(&[
-        &format!("--screenshot={}", shot.display()),
-        "--window-size=1200,900",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::browse(
+        &browser,
+        &page,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,900",
+        ],
     );
     let png = std::fs::read(&shot).expect("a screenshot");
     assert!(

@@ -11,8 +11,14 @@ use crate::store::Store;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Run id, a unique prefix of one, or `last`.
-    #[arg(required_unless_present = "runs")]
+    #[arg(required_unless_present_any = ["runs", "history"])]
     run: Option<String>,
+    /// A suite's metrics over its runs instead, with noise bands, regressions and the
+    /// changes that explain a jump; markdown, html or json.
+    #[arg(long, value_name = "SUITE", conflicts_with_all = ["run", "runs"])]
+    history: Option<String>,
+    #[command(flatten)]
+    window: super::results::HistoryWindow,
     /// Compare these runs side by side instead (comma separated; the first is the
     /// reference); markdown or json.
     #[arg(long, value_delimiter = ',', conflicts_with = "run")]
@@ -36,6 +42,15 @@ pub struct Args {
 
 pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     let store_path = crate::store::default_path(args.store.as_deref());
+    if let Some(suite) = args.history {
+        let store = Store::open_existing(&store_path)?;
+        let history = crate::compare::history::build(&store, &args.window.query(suite)?)?;
+        drop(store);
+        let text = render::render_history(&args.reporter, &history)
+            .map_err(|e| crate::exit::usage(e.to_string()))?;
+        write_out(args.output.as_ref(), &text, &store_path, args.force)?;
+        return Ok(exit::OK);
+    }
     if !args.runs.is_empty() {
         let store = Store::open_existing(&store_path)?;
         let comparison = crate::report::comparison::build(&store, &args.runs)?;

@@ -57,12 +57,66 @@ enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// A suite's key metrics over its runs, with noise bands and regressions flagged (the
+    /// terminal form of `kitt report --history`).
+    Trend {
+        /// The suite's name (as `kitt results list` shows it).
+        suite: String,
+        #[command(flatten)]
+        window: HistoryWindow,
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when the newest run regressed beyond the noise on any series (a CI gate).
+        #[arg(long)]
+        fail_on_regression: bool,
+    },
     /// A run as JSON (the report document, `kitt schema results`) or CSV (one row per metric).
     Export {
         run: String,
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
         format: ExportFormat,
     },
+}
+
+/// Which runs, legs and metrics a history covers.
+#[derive(Debug, Clone, clap::Args)]
+pub(super) struct HistoryWindow {
+    /// The newest N runs (default 30, or every run since --since).
+    #[arg(long, value_name = "N", conflicts_with = "since")]
+    last: Option<usize>,
+    /// Runs started on or after this UTC date or time (`2026-11-01`, `2026-11-01 08:00`).
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// Only this node or leg (repeatable).
+    #[arg(long = "node", value_name = "ID")]
+    nodes: Vec<String>,
+    /// Only this metric (repeatable; default: the key metrics each leg has).
+    #[arg(long = "metric", value_name = "NAME")]
+    metrics: Vec<String>,
+}
+
+impl HistoryWindow {
+    /// The store query for `suite`.
+    pub(super) fn query(self, suite: String) -> anyhow::Result<crate::compare::history::Query> {
+        let since = match &self.since {
+            Some(text) => Some(crate::store::time::parse_utc(text).ok_or_else(|| {
+                exit::usage(format!(
+                    "--since `{text}` is not a UTC date or time; write e.g. 2026-11-01 or \"2026-11-01 08:00\""
+                ))
+            })?),
+            None => None,
+        };
+        if self.last == Some(0) {
+            return Err(exit::usage("--last must be at least 1"));
+        }
+        Ok(crate::compare::history::Query {
+            suite,
+            last: self.last,
+            since,
+            nodes: self.nodes,
+            metrics: self.metrics,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -160,6 +214,23 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         // Handled before the store is opened read-only.
         Sub::Import { .. } => {}
+        Sub::Trend {
+            suite,
+            window,
+            json,
+            fail_on_regression,
+        } => {
+            let history = crate::compare::history::build(&store, &window.query(suite)?)?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &history)?;
+                writeln!(out)?;
+            } else {
+                out.write_all(render_trend(&history).as_bytes())?;
+            }
+            if fail_on_regression && history.latest_regressions > 0 {
+                return Ok(exit::FAILED);
+            }
+        }
         Sub::Export { run, format } => {
             let results = store.run_results(&run)?;
             match format {
@@ -329,6 +400,110 @@ fn render_node(n: &NodeResults) -> String {
     for e in &node.errors {
         s.push_str(&format!("  note: {e}\n"));
     }
+    s
+}
+
+/// A history as a terminal table: a sparkline per series, the newest value against its band.
+fn render_trend(h: &crate::compare::history::History) -> String {
+    use crate::compare::history::Flag;
+    let first = &h.runs[0];
+    let newest = &h.runs[h.runs.len() - 1];
+    let mut s = format!(
+        "suite {}: {} runs, {} to {} UTC\n\n",
+        h.suite,
+        h.runs.len(),
+        first.started,
+        newest.started
+    );
+    s.push_str(&format!(
+        "{:<24} {:<22} {:<30} {:>12} {:>23}  NEWEST IS\n",
+        "NODE", "METRIC", "TREND (OLDEST → NEWEST)", "NEWEST", "BAND"
+    ));
+    for series in &h.series {
+        let Some(p) = series.points.last() else {
+            continue;
+        };
+        let trend: String = {
+            let chars: Vec<char> = series.sparkline.chars().collect();
+            chars[chars.len().saturating_sub(30)..].iter().collect()
+        };
+        let band = p.band.map_or("-".to_string(), |b| {
+            format!("{} – {}", number(b.low), number(b.high))
+        });
+        let stale = if p.run + 1 < h.runs.len() {
+            " (not in the newest run)"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "{:<24} {:<22} {:<30} {:>12} {:>23}  {}{stale}\n",
+            series.leg,
+            series.metric,
+            trend,
+            number(p.value),
+            band,
+            p.flag.word()
+        ));
+    }
+    let flagged: Vec<String> = h
+        .series
+        .iter()
+        .flat_map(|series| {
+            series
+                .points
+                .iter()
+                .filter(|p| matches!(p.flag, Flag::Regression | Flag::Improvement))
+                .map(move |p| {
+                    let changed: Vec<&str> = p.changes.iter().map(|c| c.what.word()).collect();
+                    format!(
+                        "  {} {}  {} {}: {} {} ({}){}",
+                        h.runs[p.run].started,
+                        p.run_id,
+                        series.leg,
+                        series.metric,
+                        number(p.value),
+                        series.unit,
+                        p.flag.word(),
+                        if changed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", changed: {}", changed.join(", "))
+                        }
+                    )
+                })
+        })
+        .collect();
+    if !flagged.is_empty() {
+        s.push_str("\nbeyond the noise:\n");
+        for line in flagged {
+            s.push_str(&line);
+            s.push('\n');
+        }
+    }
+    let changes: Vec<String> = h
+        .runs
+        .iter()
+        .filter(|r| !r.changes.is_empty())
+        .map(|r| {
+            let what: Vec<String> = r
+                .changes
+                .iter()
+                .map(|c| format!("{} {} → {}", c.what.word(), c.from, c.to))
+                .collect();
+            format!("  {} {}  {}", r.started, r.id, what.join("; "))
+        })
+        .collect();
+    if !changes.is_empty() {
+        s.push_str("\nchanged under the suite:\n");
+        for line in changes {
+            s.push_str(&line);
+            s.push('\n');
+        }
+    }
+    s.push_str(&format!(
+        "\n{} series regressed in the newest run. {}\n",
+        h.latest_regressions, h.method
+    ));
     s
 }
 

@@ -36,6 +36,21 @@ pub const TEMPLATES: &[(&str, &str, &str)] = &[
         "compare.md.j2",
         include_str!("templates/compare.md.j2"),
     ),
+    (
+        "compare-html",
+        "compare.html.j2",
+        include_str!("templates/compare.html.j2"),
+    ),
+    (
+        "history",
+        "history.md.j2",
+        include_str!("templates/history.md.j2"),
+    ),
+    (
+        "history-html",
+        "history.html.j2",
+        include_str!("templates/history.html.j2"),
+    ),
 ];
 
 /// Why a report could not be rendered: the template's name, line and what went wrong.
@@ -331,6 +346,36 @@ pub fn render_comparison(
             "comparisons render as markdown, html or json, not {other}"
         ))),
     }
+}
+
+/// Renders a suite's history: Markdown, HTML (self-contained) or the JSON document.
+pub fn render_history(
+    format: &str,
+    history: &crate::compare::history::History,
+) -> Result<String, RenderError> {
+    let err = |detail: String| RenderError {
+        reporter: format!("history ({format})"),
+        detail,
+    };
+    let file = match format {
+        "json" => {
+            return serde_json::to_string_pretty(history)
+                .map(|s| s + "\n")
+                .map_err(|e| err(e.to_string()));
+        }
+        "markdown" => "history.md.j2",
+        "html" => "history.html.j2",
+        other => {
+            return Err(err(format!(
+                "histories render as markdown, html or json, not {other}"
+            )));
+        }
+    };
+    let env = environment();
+    let template = env.get_template(file).map_err(|e| err(describe(&e)))?;
+    template
+        .render(minijinja::value::Serde(history))
+        .map_err(|e| err(describe(&e)))
 }
 
 /// Renders an output path such as `reports/{{ suite.name }}.md` with the report context.

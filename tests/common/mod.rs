@@ -121,6 +121,54 @@ pub fn skipped(component: &str) -> bool {
     false
 }
 
+/// The headless browser: `chromium` (Debian package), failing when it is missing unless the
+/// developer set `KITT_SKIP=chromium`.
+pub fn chromium() -> Option<PathBuf> {
+    if skipped("chromium") {
+        return None;
+    }
+    let found = ["chromium", "chromium-browser"]
+        .iter()
+        .map(|name| std::process::Command::new("which").arg(name).output())
+        .filter_map(Result::ok)
+        .find(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    assert!(
+        found.is_some(),
+        "chromium not found: `apt-get install chromium` (or set KITT_SKIP=chromium to skip locally)"
+    );
+    found
+}
+
+/// Opens `page` in headless `browser` with a profile beside it and `extra` flags
+/// (`--dump-dom`, `--screenshot=FILE`), failing the test unless the browser succeeds.
+pub fn browse(
+    browser: &std::path::Path,
+    page: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let profile = page.with_extension("profile");
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn cache_dir() -> PathBuf {
     std::env::var_os("KITT_CACHE_DIR")
         .map(PathBuf::from)

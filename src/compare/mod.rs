@@ -3,6 +3,8 @@
 //! z-test from the standard errors for accuracy. A difference inside the noise is reported
 //! as such, not as a bare percentage.
 
+pub mod history;
+
 use serde::Serialize;
 
 use crate::bench::samples::{self, Sample};
