@@ -7,6 +7,7 @@ pub mod compare;
 pub mod engine;
 pub mod exit;
 pub mod fingerprint;
+pub mod foreign;
 pub mod fsio;
 pub mod output;
 pub mod paths;

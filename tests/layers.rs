@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     &["telemetry"],
     &["bench"],
-    &["compare"],
+    &["compare", "foreign"],
     &["report"],
     &["assemble"],
     &["runner"],

@@ -49,11 +49,23 @@ enum Sub {
         json: bool,
     },
     /// Copies into this store every run of other kitt stores it lacks (the files Slurm jobs
-    /// leave in their results directory, a colleague's store).
+    /// leave in their results directory, a colleague's store), or reads other tools' result
+    /// files as runs (`--from vllm`, `--from guidellm`; docs/open-data.md has the mapping).
     Import {
-        /// Store files to read.
+        /// Files to read: kitt stores, or result files of the tool `--from` names.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
+        /// Which tool wrote the files.
+        #[arg(long, value_enum, default_value_t = ImportFrom::Kitt)]
+        from: ImportFrom,
+        /// The suite name imported runs get (default: vllm-bench-serve or guidellm), so
+        /// `results trend` and `results list --suite` find them.
+        #[arg(long, value_name = "NAME")]
+        suite: Option<String>,
+        /// The leg name a one-benchmark file's run gets (default from its rate), e.g. the
+        /// id of the kitt node to compare it with.
+        #[arg(long, value_name = "NAME")]
+        leg: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -70,11 +82,16 @@ enum Sub {
         #[arg(long)]
         fail_on_regression: bool,
     },
-    /// A run as JSON (the report document, `kitt schema results`) or CSV (one row per metric).
+    /// A run as JSON (the report document, `kitt schema results`), JSON Lines or CSV (one
+    /// row per metric), or with --samples its per-request samples (JSON Lines or CSV).
     Export {
         run: String,
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
         format: ExportFormat,
+        /// One row per kept request of every leg (scheduled offset, TTFT, TPOT, e2e in ms,
+        /// tokens, ok) instead of the metrics; --format jsonl or csv.
+        #[arg(long)]
+        samples: bool,
     },
 }
 
@@ -119,15 +136,48 @@ impl HistoryWindow {
     }
 }
 
+/// Who wrote the files `results import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ImportFrom {
+    /// kitt stores.
+    Kitt,
+    /// `vllm bench serve --save-result` JSON.
+    Vllm,
+    /// GuideLLM's JSON report.
+    Guidellm,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ExportFormat {
     Json,
+    Jsonl,
     Csv,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    if let Sub::Import { files, json } = &args.command {
-        return import(&args.store, files, *json);
+    if let Sub::Import {
+        files,
+        from,
+        suite,
+        leg,
+        json,
+    } = &args.command
+    {
+        let tool = match from {
+            ImportFrom::Kitt => None,
+            ImportFrom::Vllm => Some(crate::foreign::Tool::Vllm),
+            ImportFrom::Guidellm => Some(crate::foreign::Tool::Guidellm),
+        };
+        if tool.is_none() && (suite.is_some() || leg.is_some()) {
+            return Err(exit::usage(
+                "--suite and --leg name the runs of other tools' files (with --from vllm or guidellm); kitt stores keep their own names",
+            ));
+        }
+        let naming = crate::foreign::Naming {
+            suite: suite.as_deref(),
+            leg: leg.as_deref(),
+        };
+        return import(&args.store, files, tool, naming, *json);
     }
     let store = Store::open_existing(&crate::store::default_path(args.store.as_deref()))?;
     let mut out = crate::output::stdout();
@@ -231,53 +281,113 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 return Ok(exit::FAILED);
             }
         }
-        Sub::Export { run, format } => {
+        Sub::Export {
+            run,
+            format,
+            samples,
+        } => {
             let results = store.run_results(&run)?;
-            match format {
-                ExportFormat::Json => {
-                    // The report context: the document `kitt report --reporter json` writes.
-                    let report = crate::report::context::Report::from_results(&results);
-                    serde_json::to_writer_pretty(&mut out, &report)?;
-                    writeln!(out)?;
-                }
-                ExportFormat::Csv => {
-                    let mut w = csv::Writer::from_writer(&mut out);
-                    w.write_record([
-                        "run",
-                        "suite",
-                        "leg",
-                        "node",
-                        "benchmark",
-                        "engine",
-                        "status",
-                        "metric",
-                        "value",
-                        "unit",
-                        "direction",
-                    ])?;
-                    for n in &results.nodes {
-                        for m in &n.metrics {
-                            w.write_record([
-                                results.run.id.as_str(),
-                                &results.run.suite,
-                                &n.node.leg,
-                                &n.node.node,
-                                &n.node.benchmark,
-                                &n.node.engine,
-                                n.node.status.as_str(),
-                                &m.name,
-                                &m.value.to_string(),
-                                &m.unit,
-                                direction_word(m.direction),
-                            ])?;
-                        }
-                    }
-                    w.flush()?;
-                }
+            if samples {
+                export_samples(&store, &results, format, &mut out)?;
+            } else if format == ExportFormat::Json {
+                // The report context: the document `kitt report --reporter json` writes.
+                let report = crate::report::context::Report::from_results(&results);
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                export_metrics(&results, format, &mut out)?;
             }
         }
     }
     Ok(exit::OK)
+}
+
+/// One row per metric of every leg, as CSV or JSON Lines.
+fn export_metrics(
+    results: &RunResults,
+    format: ExportFormat,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for n in &results.nodes {
+        for m in &n.metrics {
+            rows.push(serde_json::json!({
+                "run": results.run.id, "suite": results.run.suite, "leg": n.node.leg,
+                "node": n.node.node, "benchmark": n.node.benchmark, "engine": n.node.engine,
+                "status": n.node.status.as_str(), "metric": m.name, "value": m.value,
+                "unit": m.unit, "direction": direction_word(m.direction),
+            }));
+        }
+    }
+    write_rows(&rows, format, out)
+}
+
+/// One row per kept request of every leg (the store's samples), as CSV or JSON Lines.
+fn export_samples(
+    store: &Store,
+    results: &RunResults,
+    format: ExportFormat,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if format == ExportFormat::Json {
+        return Err(exit::usage(
+            "samples export as --format jsonl or csv (a row per request)",
+        ));
+    }
+    let mut rows = Vec::new();
+    for n in &results.nodes {
+        let Some((_, _, data)) = store.samples(&results.run.id, &n.node.leg)? else {
+            continue;
+        };
+        for s in crate::bench::samples::decode(&data) {
+            // Stored as f32: written by its shortest decimal (41.43, not 41.430145263671875).
+            let ms = |v: f32| {
+                v.is_finite()
+                    .then(|| v.to_string().parse::<f64>().unwrap_or(f64::from(v)))
+            };
+            rows.push(serde_json::json!({
+                "run": results.run.id, "leg": n.node.leg, "at_ms": ms(s.at_ms),
+                "ttft_ms": ms(s.ttft_ms), "tpot_ms": ms(s.tpot_ms), "e2e_ms": ms(s.e2e_ms),
+                "tokens": s.tokens, "ok": s.ok,
+            }));
+        }
+    }
+    write_rows(&rows, format, out)
+}
+
+/// Rows of one shape as JSON Lines, or CSV with their keys as the header (absent as empty).
+fn write_rows(
+    rows: &[serde_json::Value],
+    format: ExportFormat,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match format {
+        ExportFormat::Jsonl => {
+            for row in rows {
+                serde_json::to_writer(&mut *out, row)?;
+                writeln!(out)?;
+            }
+        }
+        _ => {
+            let mut w = csv::Writer::from_writer(&mut *out);
+            if let Some(first) = rows.first().and_then(|r| r.as_object()) {
+                w.write_record(first.keys())?;
+            }
+            for row in rows.iter().filter_map(|r| r.as_object()) {
+                w.write_record(row.values().map(|v| match v {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => s.clone(),
+                    // As Rust writes numbers (20, not 20.0), as the CSV export always has.
+                    serde_json::Value::Number(n) => {
+                        n.as_f64().map_or(n.to_string(), |f| f.to_string())
+                    }
+                    other => other.to_string(),
+                }))?;
+            }
+            w.flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// Latency statistics beyond mean, p50 and p99 are left to `--all`.
@@ -519,12 +629,42 @@ fn direction_word(d: crate::registry::Direction) -> &'static str {
 fn import(
     store: &Option<std::path::PathBuf>,
     files: &[std::path::PathBuf],
+    tool: Option<crate::foreign::Tool>,
+    naming: crate::foreign::Naming<'_>,
     json: bool,
 ) -> anyhow::Result<u8> {
     let path = crate::store::default_path(store.as_deref());
     let mut store = Store::open(&path)?;
     let mut out = crate::output::stdout();
     let mut all = Vec::new();
+    if let Some(tool) = tool {
+        for file in files {
+            let imported = crate::foreign::import(&mut store, tool, file, naming)?;
+            if !json {
+                for id in &imported.runs {
+                    writeln!(out, "imported run {id} from {}", file.display())?;
+                }
+                for id in &imported.already_present {
+                    writeln!(
+                        out,
+                        "{} is already in the store as run {id}",
+                        file.display()
+                    )?;
+                }
+                for line in &imported.unmapped {
+                    writeln!(out, "  kept in details, no kitt name: {line}")?;
+                }
+            }
+            all.push(serde_json::json!({"file": file, "runs": imported.runs,
+                                        "already_present": imported.already_present,
+                                        "unmapped": imported.unmapped}));
+        }
+        if json {
+            serde_json::to_writer_pretty(&mut out, &all)?;
+            writeln!(out)?;
+        }
+        return Ok(exit::OK);
+    }
     for file in files {
         let imported = store.import_runs(file)?;
         if !json {

@@ -10,6 +10,9 @@ pub mod write;
 
 use std::path::{Path, PathBuf};
 
+/// The schema version this kitt writes (`PRAGMA user_version`; docs/open-data.md).
+pub const SCHEMA_VERSION: i64 = migrations::VERSION;
+
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
 

@@ -110,6 +110,23 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Each table of the store and its columns, in the order SQLite keeps them.
+    pub fn schema_columns(&self) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid",
+        )?;
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (table, column) = row?;
+            match out.last_mut() {
+                Some((t, cols)) if *t == table => cols.push(column),
+                _ => out.push((table, vec![column])),
+            }
+        }
+        Ok(out)
+    }
+
     /// A run by id, or by a unique prefix of it; `last` is the newest run.
     pub fn find_run(&self, id: &str) -> anyhow::Result<RunRecord> {
         if id == "last" {
