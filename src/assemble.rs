@@ -113,9 +113,33 @@ fn engine_info(dir: &Path, manifest: &Manifest) -> Result<EngineInfo, String> {
     })
 }
 
+/// What a subprocess reporter plugin registers as.
+fn subprocess_reporter_info(dir: &Path, manifest: &Manifest) -> Result<ReporterInfo, String> {
+    let facts = manifest.reporter.as_ref().ok_or("no [reporter] table")?;
+    if !facts.templates.is_empty() {
+        return Err(
+            "[reporter] lists templates, which a subprocess reporter does not use: give it `runtime.type = \"templates\"`, or drop `templates`".into(),
+        );
+    }
+    Ok(ReporterInfo {
+        name: manifest.name.clone(),
+        description: manifest.description.clone(),
+        params_schema: params_schema(dir, manifest)?,
+        templates: ReporterTemplates::Subprocess {
+            dir: dir.to_path_buf(),
+        },
+    })
+}
+
 /// What a template-only reporter plugin registers as; its templates must parse.
 fn reporter_info(dir: &Path, manifest: &Manifest) -> Result<ReporterInfo, String> {
     let facts = manifest.reporter.as_ref().ok_or("no [reporter] table")?;
+    if facts.timeout.is_some() {
+        return Err(
+            "[reporter] timeout is for subprocess reporters; templates have a fixed deadline"
+                .into(),
+        );
+    }
     if facts.templates.is_empty() {
         return Err("[reporter] lists no templates".into());
     }
@@ -164,8 +188,12 @@ pub fn register(
             }
             .map_err(|e| e.to_string())
         }
-        (Kind::Reporter, Runtime::Templates) => {
-            let info = reporter_info(&found.dir, manifest)?;
+        (Kind::Reporter, Runtime::Templates | Runtime::Subprocess { .. }) => {
+            let info = if matches!(manifest.runtime, Runtime::Templates) {
+                reporter_info(&found.dir, manifest)?
+            } else {
+                subprocess_reporter_info(&found.dir, manifest)?
+            };
             if replace {
                 registry.override_reporter(info, origin)
             } else {
@@ -178,7 +206,7 @@ pub fn register(
             manifest.name
         )),
         (kind, _) => Err(format!(
-            "plugin `{}`: a {} plugin cannot use this runtime (reporters are templates-only; engines run as subprocesses)",
+            "plugin `{}`: a {} plugin cannot use this runtime (reporters are templates or subprocesses; engines run as subprocesses)",
             manifest.name,
             format!("{kind:?}").to_lowercase()
         )),

@@ -226,6 +226,9 @@ pub enum ReporterTemplates {
     BuiltIn,
     /// `files` in `dir`; the first is the entry point.
     Plugin { dir: PathBuf, files: Vec<String> },
+    /// A subprocess reporter plugin in `dir`: it gets the report document in a `report`
+    /// call and answers with the text kitt writes (and may send it anywhere itself).
+    Subprocess { dir: PathBuf },
 }
 
 /// Anything the registry holds.

@@ -876,3 +876,190 @@ fn a_plugin_error_pointing_into_params_shows_the_suite_line() {
         text(&out)
     );
 }
+
+/// A webhook on 127.0.0.1 that answers each POST with `status` (or never, when `None`),
+/// handing the bodies it received to the receiver.
+fn webhook(status: Option<u16>) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+            match status {
+                Some(code) => {
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                }
+                None => std::thread::sleep(Duration::from_secs(60)),
+            }
+        }
+    });
+    (url, rx)
+}
+
+fn webhook_suite(dir: &Path, url: &str) -> PathBuf {
+    let suite = dir.join("hook.yaml");
+    std::fs::write(
+        &suite,
+        format!(
+            "apiVersion: kitt/v1\nkind: Suite\nmetadata: {{name: hooked, version: 1.0.0}}\n\
+             engines:\n  sim: {{uses: simulator, config: {{ttft: 2ms, itl: 1ms}}}}\n\
+             nodes:\n  - id: latency\n    benchmark: latency\n    engine: sim\n    params: {{requests: 4, output_tokens: 2}}\n\
+             reports:\n  - {{reporter: webhook-summary, output: receipt.json, params: {{url: \"{url}\", metrics: [ttft_p50_ms, requests_per_s]}}}}\n"
+        ),
+    )
+    .unwrap();
+    suite
+}
+
+fn apply_in(dir: &Path, plugins: &str, suite: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kitt"))
+        .args([
+            "--plugin-dir",
+            plugins,
+            "apply",
+            suite.to_str().unwrap(),
+            "--plain",
+        ])
+        .env("KITT_DATA_DIR", dir)
+        .env("KITT_STORE", dir.join("kitt.db"))
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_webhook_reporter_posts_a_runs_summary_end_to_end() {
+    let data = tempfile::tempdir().unwrap();
+    let (url, bodies) = webhook(Some(200));
+    let suite = webhook_suite(data.path(), &url);
+    let out = apply_in(data.path(), &plugins_dir(), &suite);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let body: serde_json::Value =
+        serde_json::from_str(&bodies.recv_timeout(Duration::from_secs(5)).unwrap()).unwrap();
+    let run = last_run(data.path());
+    assert_eq!(body["run"], run["id"]);
+    assert_eq!(body["suite"], "hooked");
+    assert_eq!(body["verdict"], "passed");
+    assert_eq!(
+        body["text"],
+        "kitt: suite hooked 1.0.0 passed (1 of 1 nodes succeeded)"
+    );
+    // The metrics it sent are the stored ones, only those the params asked for.
+    let sent = &body["nodes"][0]["metrics"];
+    assert_eq!(sent.as_object().unwrap().len(), 2, "{sent}");
+    assert_eq!(
+        sent["ttft_p50_ms"].as_f64(),
+        Some(first_node_metric(&run, "ttft_p50_ms"))
+    );
+    // The receipt is the report kitt wrote; the plugin's stderr is in the run's directory.
+    let receipt: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("receipt.json")).unwrap())
+            .unwrap();
+    assert_eq!(receipt["status"], 200);
+    assert_eq!(receipt["sent"], body);
+    let log = data
+        .path()
+        .join("runs")
+        .join(run["id"].as_str().unwrap())
+        .join("plugin-webhook-summary.stderr.log");
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("HTTP 200"),
+        "{}",
+        log.display()
+    );
+    // `kitt report` sends it again on demand, with its params from the command line.
+    let again = kitt(
+        data.path(),
+        &[
+            "--plugin-dir",
+            &plugins_dir(),
+            "report",
+            "last",
+            "-r",
+            "webhook-summary",
+            "-p",
+            &format!("url={url}"),
+        ],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    let body: serde_json::Value =
+        serde_json::from_str(&bodies.recv_timeout(Duration::from_secs(5)).unwrap()).unwrap();
+    assert_eq!(body["run"], run["id"]);
+    assert_eq!(
+        body["nodes"][0]["metrics"].as_object().unwrap().len(),
+        3,
+        "the default metrics a latency leg has: requests_per_s, ttft_p50_ms, ttft_p99_ms"
+    );
+}
+
+#[test]
+fn a_failing_or_stalling_webhook_fails_the_report_not_the_results() {
+    let data = tempfile::tempdir().unwrap();
+    let (url, _bodies) = webhook(Some(500));
+    let suite = webhook_suite(data.path(), &url);
+    let out = apply_in(data.path(), &plugins_dir(), &suite);
+    let all = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("webhook-summary") && all.contains("HTTP 500"),
+        "{all}"
+    );
+    assert_eq!(last_run(data.path())["nodes"][0]["status"], "succeeded");
+    assert!(!data.path().join("receipt.json").exists());
+    // A webhook that never answers: the manifest's 2 s deadline stops the plugin's group.
+    let copy = data.path().join("plugins/webhook-summary");
+    std::fs::create_dir_all(&copy).unwrap();
+    let src = example().parent().unwrap().join("webhook-summary");
+    for f in ["plugin.py", "params.schema.json"] {
+        std::fs::copy(src.join(f), copy.join(f)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(src.join("plugin.toml"))
+        .unwrap()
+        .replace("timeout = \"30s\"", "timeout = \"2s\"");
+    std::fs::write(copy.join("plugin.toml"), manifest).unwrap();
+    let (url, bodies) = webhook(None);
+    let suite = webhook_suite(data.path(), &url);
+    let started = std::time::Instant::now();
+    let out = apply_in(
+        data.path(),
+        copy.parent().unwrap().to_str().unwrap(),
+        &suite,
+    );
+    let all = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("did not answer `report` within 2s"), "{all}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        bodies.recv_timeout(Duration::from_secs(1)).is_ok(),
+        "it posted before it stalled"
+    );
+    assert!(
+        processes_in(&copy).is_empty(),
+        "no plugin process outlives kitt"
+    );
+}

@@ -35,6 +35,10 @@ pub struct Args {
     /// Templates that replace built-ins, as beside this suite (`.kitt/templates/`).
     #[arg(long)]
     suite: Option<PathBuf>,
+    /// A report param for a reporter plugin, as a suite's `reports[].params` gives it
+    /// (repeatable; values are strings).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
     /// Replace an existing file kitt did not write (never the store).
     #[arg(long)]
     force: bool,
@@ -68,6 +72,13 @@ pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
             registry.reporters.unknown_hint(&args.reporter)
         )));
     };
+    let mut params = serde_json::Map::new();
+    for p in &args.params {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| crate::exit::usage(format!("--param `{p}` is not NAME=VALUE")))?;
+        params.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
     let store = Store::open_existing(&store_path)?;
     let report = Report::from_results(&store.run_results(&run_id)?);
     drop(store);
@@ -78,10 +89,11 @@ pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
         .map_err(|e| crate::exit::internal(format!("cannot start the async runtime: {e}")))?;
     let rendered = runtime.block_on(async {
         crate::process::interrupt::install();
-        crate::report::sandbox::render(
+        crate::report::produce(
             &entry.info,
             &report,
             &dirs,
+            &params,
             crate::process::interrupt::interrupted(),
         )
         .await

@@ -150,7 +150,12 @@ pub struct MetricFacts {
 #[serde(deny_unknown_fields)]
 pub struct ReporterFacts {
     /// Template files (relative to the plugin directory); the first is the entry point.
+    /// Template-only reporters list at least one; subprocess reporters none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<String>,
+    /// Subprocess reporters: how long `report` may take (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
     /// The output's media type, e.g. text/markdown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,

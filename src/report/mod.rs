@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod comparison;
 pub mod context;
+pub mod plugin;
 pub mod render;
 pub mod sandbox;
 pub mod write;
@@ -14,6 +15,24 @@ use std::path::Path;
 use anyhow::Context;
 
 use self::context::Report;
+
+/// Produces `reporter`'s text over `report`: templates in the sandboxed renderer, or a
+/// subprocess reporter plugin given `params` (its stderr in the run's directory).
+pub async fn produce(
+    reporter: &crate::registry::ReporterInfo,
+    report: &Report,
+    dirs: &[std::path::PathBuf],
+    params: &serde_json::Map<String, serde_json::Value>,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<String, render::RenderError> {
+    match &reporter.templates {
+        crate::registry::ReporterTemplates::Subprocess { dir } => {
+            let log_dir = crate::paths::data_dir().join("runs").join(&report.run.id);
+            plugin::render(&reporter.name, dir, report, params, &log_dir, cancel).await
+        }
+        _ => sandbox::render(reporter, report, dirs, cancel).await,
+    }
+}
 
 /// GitHub's limit on a step summary.
 const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;

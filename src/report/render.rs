@@ -241,6 +241,10 @@ pub fn render_in(
 ) -> Result<String, RenderError> {
     match &info.templates {
         ReporterTemplates::BuiltIn => render_builtin_in(&info.name, report, dirs),
+        ReporterTemplates::Subprocess { .. } => Err(RenderError {
+            reporter: info.name.clone(),
+            detail: "a subprocess reporter has no templates (see report::produce)".into(),
+        }),
         ReporterTemplates::Plugin { dir, files } => {
             let env = plugin_environment(&info.name, dir, files)?;
             let entry = files.first().ok_or_else(|| RenderError {

@@ -48,6 +48,11 @@ pub async fn render(
         plugin: match &info.templates {
             ReporterTemplates::BuiltIn => None,
             ReporterTemplates::Plugin { dir, files } => Some((dir.clone(), files.clone())),
+            ReporterTemplates::Subprocess { .. } => {
+                return Err(fail(
+                    "a subprocess reporter is not rendered from templates".into(),
+                ));
+            }
         },
         dirs: dirs.to_vec(),
         context: serde_json::to_value(context).map_err(|e| fail(e.to_string()))?,

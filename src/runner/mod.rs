@@ -277,9 +277,14 @@ pub async fn render_reports(
             });
             continue;
         };
-        let rendered =
-            crate::report::sandbox::render(&entry.info, &report, &dirs, interrupt::interrupted())
-                .await;
+        let rendered = crate::report::produce(
+            &entry.info,
+            &report,
+            &dirs,
+            &spec.params,
+            interrupt::interrupted(),
+        )
+        .await;
         let rules = crate::report::write::Rules {
             guard: guard.clone(),
             force,
