@@ -16,6 +16,32 @@ pub enum Stream {
     Stderr,
 }
 
+/// How much kitt says on stderr besides errors and warnings (`--quiet`, `--verbose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// Errors and warnings only: no progress, no notes.
+    Quiet,
+    Normal,
+    /// Also the commands kitt launches and more frequent progress lines.
+    Verbose,
+}
+
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+
+/// Sets the verbosity for the rest of the process (once, from the global flags).
+pub fn set_verbosity(v: Verbosity) {
+    VERBOSITY.store(v as u8, Ordering::Relaxed);
+}
+
+/// The verbosity the global flags asked for.
+pub fn verbosity() -> Verbosity {
+    match VERBOSITY.load(Ordering::Relaxed) {
+        0 => Verbosity::Quiet,
+        1 => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    }
+}
+
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 static STDOUT_FAILURE: Mutex<Option<String>> = Mutex::new(None);
@@ -145,6 +171,18 @@ macro_rules! errln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = writeln!($crate::output::stderr(), $($arg)*);
+    }};
+}
+
+/// A note on stderr that `--quiet` leaves out (`wrote FILE`, progress); errors and warnings
+/// use `errln!`.
+#[macro_export]
+macro_rules! noteln {
+    ($($arg:tt)*) => {{
+        if $crate::output::verbosity() != $crate::output::Verbosity::Quiet {
+            use std::io::Write as _;
+            let _ = writeln!($crate::output::stderr(), $($arg)*);
+        }
     }};
 }
 

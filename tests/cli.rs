@@ -403,3 +403,195 @@ fn test_run_measures_on_the_simulator_and_fails_on_bad_params() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("give `concurrency`"));
 }
+
+#[test]
+fn completions_for_every_shell_and_man_pages_for_every_command() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = kitt(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(
+            script.contains("trend") && script.contains("fail-on-regression"),
+            "{shell}"
+        );
+    }
+    // bash parses its script.
+    let out = kitt(&["completions", "bash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("kitt.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let parsed = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    assert_eq!(kitt(&["completions", "tcsh"]).status.code(), Some(64));
+    let page = stdout(&kitt(&["man"]));
+    assert!(
+        page.contains(".TH kitt 1") && page.contains("results"),
+        "{page}"
+    );
+    let out = kitt(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let trend = std::fs::read_to_string(dir.path().join("kitt-results-trend.1")).unwrap();
+    assert!(
+        trend.contains(".TH kitt-results-trend 1") && trend.contains("fail\\-on\\-regression"),
+        "{trend}"
+    );
+    // Hidden helper commands get no page; every visible command does.
+    assert!(dir.path().join("kitt-report.1").is_file() && dir.path().join("kitt-man.1").is_file());
+    assert!(
+        !std::fs::read_dir(dir.path()).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("__"))
+    );
+}
+
+/// A native engine that exits at once: enough to see what `--verbose` and `--quiet` print.
+fn exiting_engine(dir: &Path) -> (String, String) {
+    let script = dir.join("fake-server");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho 'fake server gives up' >&2\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let model = dir.join("m.gguf");
+    std::fs::write(&model, b"GGUF").unwrap();
+    (
+        format!("--config=binary={}", script.display()),
+        format!("--model={}", model.display()),
+    )
+}
+
+#[test]
+fn verbose_shows_the_launched_command_and_quiet_only_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (binary, model) = exiting_engine(dir.path());
+    let args = |flags: &[&str]| {
+        let mut c = common::binary::isolated(dir.path());
+        c.args(flags)
+            .args([
+                "engines",
+                "try",
+                "llama.cpp",
+                "--mode",
+                "native",
+                "--startup-timeout",
+                "10s",
+            ])
+            .arg(&binary)
+            .arg(&model);
+        c.output().unwrap()
+    };
+    let verbose = args(&["--verbose"]);
+    let text = stderr(&verbose);
+    assert_ne!(verbose.status.code(), Some(0), "{text}");
+    assert!(text.contains("starting `llama.cpp`"), "{text}");
+    let launched = text
+        .lines()
+        .find(|l| l.contains("launched `"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        launched.contains("fake-server") && launched.contains("--port"),
+        "{launched}"
+    );
+    let quiet = args(&["--quiet"]);
+    let text = stderr(&quiet);
+    assert_eq!(quiet.status.code(), verbose.status.code());
+    assert!(
+        !text.contains("starting") && !text.contains("launched"),
+        "{text}"
+    );
+    assert!(text.contains("error:"), "errors still show: {text}");
+    let normal = args(&[]);
+    assert!(stderr(&normal).contains("starting") && !stderr(&normal).contains("launched"));
+    assert_eq!(
+        kitt(&["-q", "-v", "results", "list"]).status.code(),
+        Some(64)
+    );
+}
+
+#[test]
+fn quiet_apply_prints_its_summary_and_no_progress() {
+    let env = common::binary::Env::new();
+    let suite = env.write(
+        "q.yaml",
+        common::binary::sim_suite("q", "  - id: latency\n    benchmark: latency\n    engine: sim\n    params: {requests: 3, output_tokens: 2}\n"),
+    );
+    let quiet = env.kitt(&["--quiet", "apply", suite.to_str().unwrap(), "--plain"]);
+    assert_eq!(quiet.code(), Some(0), "{}", quiet.text());
+    assert!(quiet.stderr.trim().is_empty(), "stderr: {}", quiet.stderr);
+    assert!(quiet.stdout.contains("latency"), "{}", quiet.stdout);
+    let normal = env.kitt(&["apply", suite.to_str().unwrap(), "--plain"]);
+    assert!(normal.stderr.contains("start latency"), "{}", normal.stderr);
+    assert_eq!(
+        quiet
+            .stdout
+            .lines()
+            .filter(|l| l.contains("latency"))
+            .count(),
+        normal
+            .stdout
+            .lines()
+            .filter(|l| l.contains("latency"))
+            .count()
+    );
+}
+
+#[test]
+fn every_listing_command_speaks_json() {
+    let env = common::binary::Env::new();
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plugins");
+    for args in [
+        vec!["engines", "list", "--json"],
+        vec!["test", "list", "--json"],
+        vec!["templates", "list", "--json"],
+        vec![
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+            "plugin",
+            "list",
+            "--json",
+        ],
+    ] {
+        let out = env.kitt(&args);
+        assert_eq!(out.code(), Some(0), "{args:?}: {}", out.text());
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", out.stdout));
+        assert!(
+            doc.as_array().is_some_and(|a| !a.is_empty()),
+            "{args:?}: {doc}"
+        );
+    }
+    let out = env.kitt(&[
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+        "plugin",
+        "list",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "webhook-summary" && p["runtime"] == "subprocess")
+    );
+    // results list without a store is an error, with one a list.
+    let suite = env.write(
+        "j.yaml",
+        common::binary::sim_suite("j", "  - id: latency\n    benchmark: latency\n    engine: sim\n    params: {requests: 2, output_tokens: 2}\n"),
+    );
+    env.kitt(&["apply", suite.to_str().unwrap(), "--plain"]);
+    let out = env.kitt(&["results", "list", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc.as_array().unwrap().len(), 1);
+}

@@ -26,7 +26,11 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// Macros exported at the crate root, by the module that defines them.
-const MACROS: &[(&str, &str)] = &[("errln", "output"), ("outln", "output")];
+const MACROS: &[(&str, &str)] = &[
+    ("errln", "output"),
+    ("outln", "output"),
+    ("noteln", "output"),
+];
 
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))

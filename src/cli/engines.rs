@@ -258,7 +258,7 @@ async fn try_engine(
     json: bool,
 ) -> anyhow::Result<u8> {
     let ctx = StartContext::new_run();
-    crate::errln!("starting `{}` (run {})", spec.uses, ctx.run_id);
+    crate::noteln!("starting `{}` (run {})", spec.uses, ctx.run_id);
     let engine = match crate::engine::initialize(registry, &spec.uses, &spec, &ctx).await {
         Ok(engine) => engine,
         Err(e) => {

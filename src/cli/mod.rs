@@ -12,6 +12,7 @@ mod report;
 mod results;
 mod run;
 mod schema;
+mod shell;
 mod summary;
 mod templates;
 mod test;
@@ -33,6 +34,12 @@ pub struct Cli {
     /// Let the plugin named NAME replace the built-in (or other plugin) of that name.
     #[arg(long, global = true, value_name = "NAME")]
     override_plugin: Vec<String>,
+    /// Errors and warnings only on stderr: no progress, no notes (stdout is unchanged).
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also the commands kitt launches and progress every 5 s in plain mode.
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +73,10 @@ enum Command {
     Engines(engines::Args),
     /// List and show benchmarks, or run one against one engine.
     Test(test::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(shell::CompletionArgs),
+    /// Print the man page, or write a page per command with --dir.
+    Man(shell::ManArgs),
 }
 
 /// What the global flags give every command.
@@ -149,6 +160,13 @@ fn run_cli() -> u8 {
             return code;
         }
     };
+    crate::output::set_verbosity(if cli.quiet {
+        crate::output::Verbosity::Quiet
+    } else if cli.verbose {
+        crate::output::Verbosity::Verbose
+    } else {
+        crate::output::Verbosity::Normal
+    });
     let globals = Globals {
         plugins: crate::plugin::discovery::Search {
             extra_dirs: cli.plugin_dir,
@@ -170,6 +188,8 @@ fn run_cli() -> u8 {
         Command::Init(args) => init::run(args),
         Command::Engines(args) => engines::run(args, &globals),
         Command::Test(args) => test::run(args, &globals),
+        Command::Completions(args) => shell::completions(args),
+        Command::Man(args) => shell::man(args),
     };
     let code = match outcome {
         Ok(code) => code,

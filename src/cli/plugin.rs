@@ -29,6 +29,8 @@ enum Sub {
         /// Also look beside this suite (`.kitt/plugins/`).
         #[arg(long)]
         suite: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
     /// For plugin authors' CI: lint the manifest, register it, run the handshake and a
     /// `describe` round trip.
@@ -55,7 +57,7 @@ enum Sub {
 
 pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     match args.command {
-        Sub::List { suite } => list(suite.as_deref(), &globals.plugins),
+        Sub::List { suite, json } => list(suite.as_deref(), &globals.plugins, json),
         Sub::Check { dir } => check(&dir, &globals.plugins),
         Sub::Install { source, force } => install(&source, force, &globals.plugins),
         Sub::Remove { name } => remove(&name),
@@ -75,43 +77,48 @@ fn runtime_name(m: &Manifest) -> &'static str {
     }
 }
 
-fn list(suite: Option<&Path>, search: &Search) -> anyhow::Result<u8> {
+fn list(suite: Option<&Path>, search: &Search, json: bool) -> anyhow::Result<u8> {
     let mut registry = crate::assemble::builtins();
     let mut out = crate::output::stdout();
+    let mut rows = Vec::new();
+    for found in discover(&search.dirs(suite)) {
+        let problem = register(&mut registry, &found, search).err();
+        let manifest = found.manifest.as_ref().ok();
+        let problem = problem.or_else(|| found.manifest.as_ref().err().map(|e| e.to_string()));
+        rows.push(serde_json::json!({
+            "name": manifest.map(|m| m.name.clone()),
+            "kind": manifest.map(|m| format!("{:?}", m.kind).to_lowercase()),
+            "version": manifest.map(|m| m.version.clone()),
+            "runtime": manifest.map(runtime_name),
+            "status": if problem.is_none() { "ok" } else { "error" },
+            "error": problem,
+            "dir": found.dir.display().to_string(),
+        }));
+    }
+    if json {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+        return Ok(exit::OK);
+    }
     writeln!(
         out,
         "{:<20} {:<10} {:<9} {:<11} {:<8} SOURCE",
         "PLUGIN", "KIND", "VERSION", "RUNTIME", "STATUS"
     )?;
-    for found in discover(&search.dirs(suite)) {
-        let status = match register(&mut registry, &found, search) {
-            Ok(()) => "ok".to_string(),
-            Err(e) => format!("error: {e}"),
-        };
-        match &found.manifest {
-            Ok(m) => writeln!(
-                out,
-                "{:<20} {:<10} {:<9} {:<11} {:<8} {}",
-                m.name,
-                format!("{:?}", m.kind).to_lowercase(),
-                m.version,
-                runtime_name(m),
-                if status == "ok" { "ok" } else { "ERROR" },
-                found.dir.display()
-            )?,
-            Err(_) => writeln!(
-                out,
-                "{:<20} {:<10} {:<9} {:<11} {:<8} {}",
-                "?",
-                "?",
-                "?",
-                "?",
-                "ERROR",
-                found.dir.display()
-            )?,
-        }
-        if status != "ok" {
-            writeln!(out, "  {status}")?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    for r in &rows {
+        writeln!(
+            out,
+            "{:<20} {:<10} {:<9} {:<11} {:<8} {}",
+            text(&r["name"]),
+            text(&r["kind"]),
+            text(&r["version"]),
+            text(&r["runtime"]),
+            if r["status"] == "ok" { "ok" } else { "ERROR" },
+            text(&r["dir"])
+        )?;
+        if let Some(e) = r["error"].as_str() {
+            writeln!(out, "  error: {e}")?;
         }
     }
     Ok(exit::OK)

@@ -124,7 +124,7 @@ fn write_out(
                 store: store.as_ref(),
             };
             crate::report::write::write(path, text, &rules)?;
-            crate::errln!("wrote {}", path.display());
+            crate::noteln!("wrote {}", path.display());
         }
         None => crate::output::stdout().write_all(text.as_bytes())?,
     }

@@ -19,6 +19,8 @@ enum Sub {
     List {
         #[arg(long)]
         suite: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
     /// Print a built-in template (by reporter or file name).
     Show { name: String },
@@ -81,17 +83,35 @@ fn unknown(name: &str) -> u8 {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut out = crate::output::stdout();
     match args.command {
-        Sub::List { suite } => {
-            writeln!(out, "{:<14} {:<18} SOURCE", "REPORTER", "TEMPLATE")?;
+        Sub::List { suite, json } => {
             let dirs = override_dirs(Some(
                 &suite.unwrap_or_else(|| PathBuf::from("./suite.yaml")),
             ));
-            for (reporter, file, _) in TEMPLATES {
-                let replaced = dirs
+            let rows: Vec<(&str, &str, Option<PathBuf>)> = TEMPLATES
+                .iter()
+                .map(|(reporter, file, _)| {
+                    let replaced = dirs
+                        .iter()
+                        .rev()
+                        .map(|d| d.join(file))
+                        .find(|p| p.is_file());
+                    (*reporter, *file, replaced)
+                })
+                .collect();
+            if json {
+                let rows: Vec<serde_json::Value> = rows
                     .iter()
-                    .rev()
-                    .map(|d| d.join(file))
-                    .find(|p| p.is_file());
+                    .map(|(reporter, file, replaced)| {
+                        serde_json::json!({"reporter": reporter, "template": file,
+                                           "replaced_by": replaced})
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+                writeln!(out)?;
+                return Ok(exit::OK);
+            }
+            writeln!(out, "{:<14} {:<18} SOURCE", "REPORTER", "TEMPLATE")?;
+            for (reporter, file, replaced) in rows {
                 let source = replaced.map_or("built-in".to_string(), |p| {
                     format!("replaced by {}", p.display())
                 });

@@ -227,6 +227,14 @@ async fn start_native(
     );
     let secrets = secrets(instance, spec)?;
     let mut process = NativeProcess::spawn(instance, &command, &secrets, &ctx.run_dir)?;
+    if crate::output::verbosity() == crate::output::Verbosity::Verbose {
+        (ctx.progress)(&format!(
+            "launched `{} {}` (log in {})",
+            command.program.as_deref().unwrap_or_default(),
+            command.args.join(" "),
+            ctx.run_dir.display()
+        ));
+    }
     let base_url = format!("http://127.0.0.1:{port}");
     let health = format!("{base_url}{}", info.health_endpoint);
     let waited = {
@@ -442,6 +450,18 @@ async fn start_docker(
     let secrets = secrets(instance, spec)?;
     let (container, port) =
         Container::start(&docker_client, instance, &plan.container, &secrets).await?;
+    if crate::output::verbosity() == crate::output::Verbosity::Verbose {
+        (ctx.progress)(&format!(
+            "started a container of {} with `{}{}` on port {port}",
+            plan.container.image,
+            plan.container
+                .entrypoint
+                .iter()
+                .map(|e| format!("{e} "))
+                .collect::<String>(),
+            plan.container.args.join(" ")
+        ));
+    }
     let host = remote_host.unwrap_or_else(|| "127.0.0.1".into());
     let base_url = format!("http://{host}:{port}");
     let health = format!("{base_url}{}", info.health_endpoint);

@@ -115,7 +115,7 @@ pub async fn run(
         tokio::select! {
             joined = tasks.join_next() => match joined {
                 Some(Ok(event)) => d.handle(event),
-                Some(Err(e)) => d.progress.say(&format!("internal: a task ended abnormally: {e}")),
+                Some(Err(e)) => d.progress.alert(&format!("internal: a task ended abnormally: {e}")),
                 None => {}
             },
             _ = ticker.tick() => d.tick(),
@@ -374,7 +374,7 @@ impl Dispatcher<'_> {
         if self.last_heartbeat.elapsed() >= crate::process::owner::HEARTBEAT_EVERY {
             self.last_heartbeat = std::time::Instant::now();
             if let Err(e) = self.store.heartbeat(&self.setup.run_id) {
-                self.progress.say(&format!("warning: {e:#}"));
+                self.progress.alert(&format!("warning: {e:#}"));
             }
         }
         let tallies: Vec<(usize, (u64, u64))> =
@@ -405,7 +405,7 @@ impl Dispatcher<'_> {
     /// A result that could not be stored: said at once, and the run cannot succeed.
     fn store_failed(&mut self, e: anyhow::Error) {
         let message = format!("{e:#}");
-        self.progress.say(&format!("error: {message}"));
+        self.progress.alert(&format!("error: {message}"));
         self.store_errors.push(message);
     }
 

@@ -94,7 +94,7 @@ impl Engines {
             Err(error) => {
                 self.release(plan, e);
                 self.unavailable |= error.kind == ErrorKind::Unavailable;
-                progress.say(&format!("engine {name} did not start: {error}"));
+                progress.alert(&format!("engine {name} did not start: {error}"));
                 self.status[e] = EngineStatus::Failed(error.to_string());
             }
         }

@@ -10,12 +10,16 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::engine::runtime::docker::Progress as Sink;
 use crate::store::time::{format_utc, now};
 
-/// How often plain-line mode reports a running leg's count.
+/// How often plain-line mode reports a running leg's count (`--verbose`: every 5 s).
 const LINE_EVERY: Duration = Duration::from_secs(30);
+const LINE_EVERY_VERBOSE: Duration = Duration::from_secs(5);
 
 /// The run's progress display.
 pub struct Progress {
     bars: Option<MultiProgress>,
+    /// `--quiet`: nothing but errors and warnings.
+    quiet: bool,
+    line_every: Duration,
     legs: HashMap<String, LegView>,
 }
 
@@ -31,17 +35,33 @@ fn stamp() -> String {
 
 impl Progress {
     /// Bars when stderr is a terminal and `plain` is not asked for, lines otherwise.
+    /// Nothing at all with `--quiet`.
     pub fn new(plain: bool) -> Progress {
-        let bars = (!plain && crate::output::stderr_is_terminal())
+        use crate::output::{Verbosity, verbosity};
+        let quiet = verbosity() == Verbosity::Quiet;
+        let bars = (!plain && !quiet && crate::output::stderr_is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress {
             bars,
+            quiet,
+            line_every: if verbosity() == Verbosity::Verbose {
+                LINE_EVERY_VERBOSE
+            } else {
+                LINE_EVERY
+            },
             legs: HashMap::new(),
         }
     }
 
-    /// A line about the run (not one leg).
+    /// A line about the run (not one leg); left out with `--quiet`.
     pub fn say(&self, text: &str) {
+        if !self.quiet {
+            self.alert(text);
+        }
+    }
+
+    /// An error or warning about the run: shown even with `--quiet`.
+    pub fn alert(&self, text: &str) {
         // indicatif draws on stderr itself, so its text is masked here, at its edge.
         let text = crate::redact::text(text);
         match &self.bars {
@@ -54,6 +74,9 @@ impl Progress {
 
     /// Where a leg's (or an engine's) own progress lines go.
     pub fn sink(&self, who: &str) -> Sink {
+        if self.quiet {
+            return Arc::new(|_: &str| {});
+        }
         let who = who.to_string();
         match (&self.bars, self.legs.get(&who).and_then(|l| l.bar.clone())) {
             (Some(_), Some(bar)) => Arc::new(move |line: &str| {
@@ -120,7 +143,7 @@ impl Progress {
                 bar.set_position(done);
             }
             None => {
-                if view.last_line.elapsed() >= LINE_EVERY {
+                if !self.quiet && view.last_line.elapsed() >= self.line_every {
                     view.last_line = Instant::now();
                     let of = if total > 0 {
                         format!("/{total}")
