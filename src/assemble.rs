@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::plugin::discovery::Search;
 use crate::plugin::manifest::{Kind, Manifest, Runtime};
-use crate::plugin::{Discovered, PluginRef, discover};
+use crate::plugin::{Discovered, PluginRef, discover_all};
 use crate::registry::{
     BenchmarkInfo, EngineInfo, Implementation, MetricInfo, ModelFormat, Origin, Registry,
     ReporterInfo, ReporterTemplates, RuntimeMode,
@@ -218,7 +218,7 @@ pub fn register(
 pub fn registry(search: &Search, suite: Option<&Path>) -> (Registry, Vec<String>) {
     let mut registry = builtins();
     let mut problems = Vec::new();
-    for found in discover(&search.dirs(suite)) {
+    for found in discover_all(&search.dirs(suite)) {
         if let Err(e) = register(&mut registry, &found, search) {
             problems.push(format!("plugin {}: {e}", found.dir.display()));
         }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::assemble::register;
 use crate::exit;
 use crate::paths::{NameKind, component};
-use crate::plugin::discovery::{Discovered, Search, discover};
+use crate::plugin::discovery::{Discovered, Search, discover_all};
 use crate::plugin::host::NoHost;
 use crate::plugin::install::{self, InstallError};
 use crate::plugin::manifest::{Kind, Manifest, Runtime};
@@ -35,15 +35,25 @@ enum Sub {
     /// For plugin authors' CI: lint the manifest, register it, run the handshake and a
     /// `describe` round trip.
     Check { dir: PathBuf },
-    /// Validate a plugin directory (or a git URL) and copy it into kitt's data directory.
+    /// Validate a plugin directory, a git URL or a Python package and install it: a
+    /// directory or clone is copied into kitt's data directory, a package is installed with
+    /// pip into a virtual environment of its own.
     Install {
-        /// A directory, or a git URL (cloned with `git clone --depth 1`).
+        /// A directory, a git URL (cloned with `git clone --depth 1`), or a package
+        /// requirement from a Python package index (`kitt-engine-triton`,
+        /// `kitt-engine-triton==0.2.0`).
         source: String,
-        /// Replace an installed plugin of the same name.
+        /// Replace an installed plugin of the same name (a package: reinstall it).
         #[arg(long)]
         force: bool,
+        /// A package: move to the newest version whose kitt range includes this kitt.
+        #[arg(long)]
+        upgrade: bool,
+        /// The package index (PEP 503 simple API; default $KITT_PLUGIN_INDEX, else PyPI).
+        #[arg(long, value_name = "URL")]
+        index_url: Option<String>,
     },
-    /// Remove an installed plugin.
+    /// Remove an installed plugin (by plugin or package name), with its environment.
     Remove { name: String },
     /// Write a new plugin directory to start from.
     New {
@@ -52,6 +62,10 @@ enum Sub {
         kind: String,
         #[arg(long, value_parser = ["subprocess"], default_value = "subprocess")]
         runtime: String,
+        /// Write a publishable Python package (pyproject.toml with a `kitt.plugins` entry
+        /// point) holding the plugin, from which `pip wheel` builds an installable wheel.
+        #[arg(long)]
+        package: bool,
     },
 }
 
@@ -59,13 +73,30 @@ pub fn run(args: Args, globals: &super::Globals) -> anyhow::Result<u8> {
     match args.command {
         Sub::List { suite, json } => list(suite.as_deref(), &globals.plugins, json),
         Sub::Check { dir } => check(&dir, &globals.plugins),
-        Sub::Install { source, force } => install(&source, force, &globals.plugins),
+        Sub::Install {
+            source,
+            force,
+            upgrade,
+            index_url,
+        } => {
+            let is_dir = Path::new(&source).exists() || source.contains('/');
+            let is_git = source.contains("://") || source.starts_with("git@");
+            if is_git || (is_dir && index_url.is_none() && !upgrade) {
+                install(&source, force, &globals.plugins)
+            } else {
+                let index = index_url
+                    .or_else(|| std::env::var("KITT_PLUGIN_INDEX").ok())
+                    .unwrap_or_else(|| crate::plugin::pypi::DEFAULT_INDEX.to_string());
+                install_package(&source, &index, force, upgrade, &globals.plugins)
+            }
+        }
         Sub::Remove { name } => remove(&name),
         Sub::New {
             name,
             kind: _,
             runtime: _,
-        } => scaffold(&name),
+            package,
+        } => scaffold(&name, package),
     }
 }
 
@@ -81,7 +112,7 @@ fn list(suite: Option<&Path>, search: &Search, json: bool) -> anyhow::Result<u8>
     let mut registry = crate::assemble::builtins();
     let mut out = crate::output::stdout();
     let mut rows = Vec::new();
-    for found in discover(&search.dirs(suite)) {
+    for found in discover_all(&search.dirs(suite)) {
         let problem = register(&mut registry, &found, search).err();
         let manifest = found.manifest.as_ref().ok();
         let problem = problem.or_else(|| found.manifest.as_ref().err().map(|e| e.to_string()));
@@ -93,6 +124,7 @@ fn list(suite: Option<&Path>, search: &Search, json: bool) -> anyhow::Result<u8>
             "status": if problem.is_none() { "ok" } else { "error" },
             "error": problem,
             "dir": found.dir.display().to_string(),
+            "source": found.source.to_string(),
         }));
     }
     if json {
@@ -115,7 +147,10 @@ fn list(suite: Option<&Path>, search: &Search, json: bool) -> anyhow::Result<u8>
             text(&r["version"]),
             text(&r["runtime"]),
             if r["status"] == "ok" { "ok" } else { "ERROR" },
-            text(&r["dir"])
+            match r["source"].as_str() {
+                Some("dir") | None => text(&r["dir"]),
+                Some(package) => package.to_string(),
+            }
         )?;
         if let Some(e) = r["error"].as_str() {
             writeln!(out, "  error: {e}")?;
@@ -133,6 +168,12 @@ fn check(dir: &Path, search: &Search) -> anyhow::Result<u8> {
             return Ok(exit::FAILED);
         }
     };
+    check_loaded(dir, manifest, search)
+}
+
+/// `check` for a manifest already read (a package plugin's, its command run by the
+/// package's own interpreter).
+fn check_loaded(dir: &Path, manifest: Manifest, search: &Search) -> anyhow::Result<u8> {
     crate::outln!(
         "manifest: ok ({} {} {})",
         manifest.name,
@@ -142,6 +183,7 @@ fn check(dir: &Path, search: &Search) -> anyhow::Result<u8> {
     let found = Discovered {
         dir: dir.to_path_buf(),
         manifest: Ok(manifest.clone()),
+        source: crate::plugin::discovery::Source::Dir,
     };
     if let Err(e) = register(&mut crate::assemble::builtins(), &found, search) {
         crate::errln!("error: {e}");
@@ -230,6 +272,7 @@ fn install(source: &str, force: bool, search: &Search) -> anyhow::Result<u8> {
     let found = Discovered {
         dir: fetched.dir().to_path_buf(),
         manifest: Ok(manifest.clone()),
+        source: crate::plugin::discovery::Source::Dir,
     };
     if let Err(e) = register(&mut crate::assemble::builtins(), &found, search) {
         crate::errln!("error: {e}");
@@ -255,9 +298,129 @@ fn install(source: &str, force: bool, search: &Search) -> anyhow::Result<u8> {
 }
 
 fn remove(name: &str) -> anyhow::Result<u8> {
+    if let Some(package) = crate::plugin::pypi::find(name) {
+        crate::plugin::pypi::remove(&package)?;
+        crate::outln!(
+            "removed {} ({} {} and its environment)",
+            package.plugin,
+            package.package,
+            package.version
+        );
+        return Ok(exit::OK);
+    }
     install::remove(name)?;
     crate::outln!("removed {name}");
     Ok(exit::OK)
+}
+
+/// `plugin install PACKAGE`: staged in a new environment, checked as `plugin check` checks,
+/// then swapped in; with `--upgrade`, the newest version whose kitt range holds.
+fn install_package(
+    spec: &str,
+    index: &str,
+    force: bool,
+    upgrade: bool,
+    search: &Search,
+) -> anyhow::Result<u8> {
+    use crate::plugin::pypi;
+    let package = pypi::requirement_name(spec).map_err(exit::usage)?;
+    let current = pypi::find(&package);
+    if let Some(c) = &current
+        && !force
+        && !upgrade
+    {
+        crate::errln!(
+            "error: {} {} is installed from {}; `--upgrade` moves to the newest version, `--force` reinstalls",
+            c.package,
+            c.version,
+            c.index_url
+        );
+        return Ok(exit::FAILED);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // The requirements to try, in order: as given, or (upgrade) each newer version.
+    let candidates: Vec<String> = match (&current, upgrade && spec == package) {
+        (Some(c), true) => {
+            let versions = runtime
+                .block_on(pypi::versions(&package, index, &c.env_dir()))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let installed = semver_like(&c.version);
+            let newer: Vec<String> = versions
+                .into_iter()
+                .filter(|v| semver_like(v) > installed)
+                .take(5)
+                .map(|v| format!("{package}=={v}"))
+                .collect();
+            if newer.is_empty() {
+                crate::outln!(
+                    "{} {} is the newest version on {index}",
+                    c.package,
+                    c.version
+                );
+                return Ok(exit::OK);
+            }
+            newer
+        }
+        _ => vec![spec.to_string()],
+    };
+    for candidate in &candidates {
+        crate::noteln!("installing {candidate} from {index}");
+        let staged = match runtime.block_on(pypi::stage(candidate, index)) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::errln!("error: {e}");
+                if candidates.len() > 1 {
+                    continue;
+                }
+                return Ok(exit::FAILED);
+            }
+        };
+        let checked = check_loaded(
+            &staged.installed.plugin_dir,
+            staged.manifest.clone(),
+            search,
+        )?;
+        if checked != exit::OK {
+            crate::errln!(
+                "error: {} {} did not pass the plugin check; {}",
+                staged.installed.package,
+                staged.installed.version,
+                match &current {
+                    Some(c) => format!("{} stays installed", c.version),
+                    None => "nothing was installed".into(),
+                }
+            );
+            pypi::abort(staged);
+            if candidates.len() > 1 {
+                continue;
+            }
+            return Ok(exit::FAILED);
+        }
+        pypi::commit(&staged)?;
+        crate::outln!(
+            "installed {} {} (plugin {}) in {}",
+            staged.installed.package,
+            staged.installed.version,
+            staged.installed.plugin,
+            staged.installed.env_dir().display()
+        );
+        return Ok(exit::OK);
+    }
+    crate::errln!(
+        "error: no newer version of {package} passed; {} stays installed",
+        current.map_or("nothing".to_string(), |c| c.version)
+    );
+    Ok(exit::FAILED)
+}
+
+/// A version's leading numbers, for ordering (`0.10.1` after `0.9`).
+fn semver_like(v: &str) -> Vec<u64> {
+    v.split(['.', '-', '+'])
+        .map_while(|p| p.parse().ok())
+        .collect()
 }
 
 const SCAFFOLD_MANIFEST: &str = r#"manifest_version = 1
@@ -332,7 +495,31 @@ for line in sys.stdin:
         break
 "#;
 
-fn scaffold(name: &str) -> anyhow::Result<u8> {
+/// The pyproject of a plugin package: NAME is the plugin's name, MODULE its module.
+const SCAFFOLD_PYPROJECT: &str = r#"[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "kitt-NAME"
+version = "0.1.0"
+description = "A kitt plugin: NAME"
+requires-python = ">=3.8"
+dependencies = []
+
+# kitt finds the plugin through this entry point: the module whose directory holds
+# plugin.toml. One per package.
+[project.entry-points."kitt.plugins"]
+NAME = "MODULE"
+
+[tool.setuptools]
+packages = ["MODULE"]
+
+[tool.setuptools.package-data]
+MODULE = ["plugin.toml", "params.schema.json", "plugin.py"]
+"#;
+
+fn scaffold(name: &str, package: bool) -> anyhow::Result<u8> {
     let dir = PathBuf::from(name);
     // The last component becomes the plugin's name: it must be one `plugin check` accepts.
     let plugin_name = dir
@@ -354,13 +541,37 @@ fn scaffold(name: &str) -> anyhow::Result<u8> {
         );
         return Ok(exit::FAILED);
     }
-    std::fs::create_dir_all(&dir)?;
+    let module = format!("kitt_{}", plugin_name.replace(['-', '.'], "_"));
+    let plugin_dir = if package {
+        dir.join(&module)
+    } else {
+        dir.clone()
+    };
+    std::fs::create_dir_all(&plugin_dir)?;
     std::fs::write(
-        dir.join("plugin.toml"),
+        plugin_dir.join("plugin.toml"),
         SCAFFOLD_MANIFEST.replace("NAME", &plugin_name),
     )?;
-    std::fs::write(dir.join("params.schema.json"), SCAFFOLD_SCHEMA)?;
-    std::fs::write(dir.join("plugin.py"), SCAFFOLD_PLUGIN)?;
+    std::fs::write(plugin_dir.join("params.schema.json"), SCAFFOLD_SCHEMA)?;
+    std::fs::write(plugin_dir.join("plugin.py"), SCAFFOLD_PLUGIN)?;
+    if package {
+        std::fs::write(
+            plugin_dir.join("__init__.py"),
+            "\"\"\"A kitt plugin package.\"\"\"\n",
+        )?;
+        std::fs::write(
+            dir.join("pyproject.toml"),
+            SCAFFOLD_PYPROJECT
+                .replace("MODULE", &module)
+                .replace("NAME", &plugin_name),
+        )?;
+        crate::outln!(
+            "wrote the package {0} (pyproject.toml, {1}/plugin.toml, {1}/plugin.py); try `kitt plugin check {0}/{1}`, then `pip wheel --no-deps {0}`",
+            dir.display(),
+            module
+        );
+        return Ok(exit::OK);
+    }
     crate::outln!(
         "wrote {0}/plugin.toml, {0}/params.schema.json and {0}/plugin.py; try `kitt plugin check {0}`",
         dir.display()

@@ -48,6 +48,41 @@ pub fn installed_dir() -> PathBuf {
 pub struct Discovered {
     pub dir: PathBuf,
     pub manifest: Result<Manifest, String>,
+    pub source: Source,
+}
+
+/// Where a found plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A plugin directory (given, beside the suite, or installed from a directory or git).
+    Dir,
+    /// A package from a Python package index, in its own environment.
+    Package { package: String, version: String },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Dir => f.write_str("dir"),
+            Source::Package { package, version } => write!(f, "pypi {package}=={version}"),
+        }
+    }
+}
+
+/// Every plugin: those in `dirs`, then the packages installed from an index.
+pub fn discover_all(dirs: &[PathBuf]) -> Vec<Discovered> {
+    let mut found = discover(dirs);
+    for p in super::pypi::installed() {
+        found.push(Discovered {
+            dir: p.plugin_dir.clone(),
+            manifest: p.manifest(),
+            source: Source::Package {
+                package: p.package.clone(),
+                version: p.version.clone(),
+            },
+        });
+    }
+    found
 }
 
 /// Every plugin directory (a directory holding `plugin.toml`) under `dirs`.
@@ -65,7 +100,11 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<Discovered> {
         subdirs.sort();
         for dir in subdirs {
             let manifest = Manifest::load(&dir).map_err(|e| e.to_string());
-            found.push(Discovered { dir, manifest });
+            found.push(Discovered {
+                dir,
+                manifest,
+                source: Source::Dir,
+            });
         }
     }
     found

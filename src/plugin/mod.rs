@@ -8,12 +8,13 @@ pub mod host;
 pub mod install;
 pub mod manifest;
 pub mod protocol;
+pub mod pypi;
 pub mod subprocess;
 pub mod wasm;
 
 use std::path::PathBuf;
 
-pub use discovery::{Discovered, discover};
+pub use discovery::{Discovered, discover, discover_all};
 pub use manifest::{Kind, Manifest};
 
 /// A registered plugin: where it lives and what its manifest says.
