@@ -600,7 +600,8 @@ mod tests {
         assert_eq!(up.latest, Flag::Regression);
         assert_eq!((up.regressions, up.improvements), (1, 1));
         assert_eq!((up.low, up.high), (70.0, 130.0));
-        assert_eq!(up.sparkline, "▄▄▄▄▄▄█▁");
+        // 70 → ▁, 130 → █; 100 sits at 3.5 of 7 steps and rounds up to ▅.
+        assert_eq!(up.sparkline, "▅▅▄▅▄▅█▁");
     }
 
     #[test]
